@@ -1,0 +1,157 @@
+//! AWS configuration and clients, built once from the standard credential chain.
+//!
+//! Owns how clients are made (region, retries, path-style S3 behind an
+//! endpoint override) and how pre-flight failures become one-line refusals.
+//! It calls no deleting API.
+
+use std::error::Error as StdError;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::exit::refuse;
+
+/// The loaded AWS configuration and the clients made from it.
+#[derive(Clone)]
+pub struct Aws {
+    pub sdk: SdkConfig,
+}
+
+/// Who the credentials belong to.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+}
+
+impl Aws {
+    /// Loads credentials and settings the way the AWS CLI does; `region` wins over the environment.
+    pub async fn load(region: &str) -> Aws {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .load()
+            .await;
+        Aws { sdk }
+    }
+
+    /// The endpoint override (`AWS_ENDPOINT_URL`), when one is set.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.sdk.endpoint_url()
+    }
+
+    pub fn region(&self) -> &str {
+        self.sdk.region().map(|r| r.as_ref()).unwrap_or("")
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.sdk)
+    }
+    pub fn eks(&self) -> aws_sdk_eks::Client {
+        aws_sdk_eks::Client::new(&self.sdk)
+    }
+    pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
+        aws_sdk_sagemaker::Client::new(&self.sdk)
+    }
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::new(&self.sdk)
+    }
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
+    }
+    pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk)
+    }
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
+    }
+    pub fn budgets(&self) -> aws_sdk_budgets::Client {
+        aws_sdk_budgets::Client::new(&self.sdk)
+    }
+    pub fn events(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.sdk)
+    }
+    pub fn tagging(&self) -> aws_sdk_resourcegroupstagging::Client {
+        aws_sdk_resourcegroupstagging::Client::new(&self.sdk)
+    }
+
+    /// S3 with path-style addressing behind an endpoint override, where
+    /// virtual-hosted bucket names would not resolve.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let mut config = aws_sdk_s3::config::Builder::from(&self.sdk);
+        if self.endpoint().is_some() {
+            config = config.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
+
+    /// STS GetCallerIdentity, the first request of every command. Credential
+    /// and network problems become refusals (exit 2) that say what to do.
+    pub async fn identity(&self) -> anyhow::Result<Identity> {
+        match self.sts().get_caller_identity().send().await {
+            Ok(out) => Ok(Identity {
+                account: out.account().unwrap_or_default().to_owned(),
+                arn: out.arn().unwrap_or_default().to_owned(),
+            }),
+            Err(err) => Err(self.preflight_error(err)),
+        }
+    }
+
+    fn preflight_error<E, R>(&self, err: SdkError<E, R>) -> anyhow::Error
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let detail = DisplayErrorContext(&err).to_string();
+        let where_ = self.endpoint().map(|e| format!(" at {e}")).unwrap_or_default();
+        match &err {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code().unwrap_or("Unknown");
+                let message = service.err().message().unwrap_or("");
+                refuse(format!(
+                    "AWS rejected the credentials ({code}: {message}); refresh them (e.g. `aws sso login`, or new keys) and retry"
+                ))
+            }
+            _ if detail.contains("credentials") || detail.contains("Credentials") => refuse(format!(
+                "no usable AWS credentials ({}); set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`",
+                first_line(&detail)
+            )),
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => refuse(format!(
+                "cannot reach AWS STS{where_} ({}); check the network and AWS_ENDPOINT_URL",
+                first_line(&detail)
+            )),
+            _ => refuse(format!("AWS pre-flight (GetCallerIdentity) failed: {}", first_line(&detail))),
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// One line describing an SDK error with its code, for reports.
+pub fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown");
+            match service.err().message() {
+                Some(message) if !message.is_empty() => format!("{code}: {message}"),
+                _ => code.to_owned(),
+            }
+        }
+        other => DisplayErrorContext(other).to_string().replace('\n', " "),
+    }
+}
+
+/// The AWS error code of an SDK error, when the service answered.
+pub fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}

@@ -1,0 +1,37 @@
+//! Command-line arguments (clap derive); the doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Keeps an MLOps stack on AWS cheap while it runs, and tears it down safely when it is done.
+#[derive(Debug, Parser)]
+#[command(name = "sundown", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file [default: $SUNDOWN_CONFIG, else ./sundown.yaml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Output format on stdout (progress and logs go to stderr)
+    #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+
+    /// More detail on stderr (-v: debug, -vv: trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a teardown would delete, phase by phase (read-only)
+    Plan,
+}

@@ -1,0 +1,396 @@
+//! `sundown.yaml`: the one config file, parsed strictly.
+//!
+//! Owns the user-facing contract (key names, defaults, validation) and the
+//! one-line errors that name the file, line and key. It performs no I/O
+//! besides reading the file and never talks to AWS.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+/// Where the config comes from when `--config` is not given.
+pub const ENV_VAR: &str = "SUNDOWN_CONFIG";
+/// The default path, relative to the working directory.
+pub const DEFAULT_PATH: &str = "sundown.yaml";
+
+/// The whole of `sundown.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name shown in reports and notifications.
+    #[serde(deserialize_with = "non_empty")]
+    pub stack: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub region: String,
+    /// Allowlist of AWS account ids; teardown refuses any other account.
+    #[serde(default, deserialize_with = "account_ids")]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub protect: Protect,
+    pub kubernetes: Option<Kubernetes>,
+    pub sagemaker: Option<SageMaker>,
+    pub ecr: Option<Ecr>,
+    pub terraform: Option<Terraform>,
+    #[serde(default)]
+    pub notify: Notify,
+}
+
+/// The tag that keeps a resource out of every teardown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protect {
+    #[serde(deserialize_with = "non_empty")]
+    pub tag: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub value: String,
+}
+
+impl Default for Protect {
+    fn default() -> Self {
+        Protect { tag: "sundown:protect".into(), value: "true".into() }
+    }
+}
+
+impl Protect {
+    /// True when a resource's tags carry the protect tag with its value.
+    pub fn matches<'a>(&self, mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+        tags.any(|(k, v)| k == self.tag && v == self.value)
+    }
+}
+
+/// The Kubernetes label that protects a namespace.
+pub const NAMESPACE_PROTECT_LABEL: &str = "sundown.io/protect";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// EKS cluster name: endpoint, CA and token come from AWS unless `kubeconfig` is set.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// A kubeconfig to use instead of EKS discovery.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(deserialize_with = "unique_names")]
+    pub namespaces: Vec<String>,
+    #[serde(default = "ten_minutes", deserialize_with = "duration")]
+    pub wait: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SageMaker {
+    /// Endpoints whose name starts with this prefix belong to the stack.
+    #[serde(deserialize_with = "non_empty")]
+    pub endpoint_prefix: String,
+    #[serde(default = "yes")]
+    pub delete_configs: bool,
+    #[serde(default = "yes")]
+    pub delete_models: bool,
+    #[serde(default = "twenty_minutes", deserialize_with = "duration")]
+    pub wait: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ecr {
+    #[serde(deserialize_with = "unique_names")]
+    pub repositories: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Terraform {
+    /// Relative paths are resolved against the config file's directory.
+    #[serde(default = "infra")]
+    pub dir: PathBuf,
+    #[serde(default = "terraform")]
+    pub binary: String,
+    #[serde(default)]
+    pub workspace: Option<String>,
+    #[serde(default)]
+    pub var_files: Vec<PathBuf>,
+    #[serde(default = "five_minutes", deserialize_with = "duration")]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    #[serde(default)]
+    pub sns_topic_arn: Option<String>,
+    #[serde(default)]
+    pub github_comment: GithubComment,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GithubComment {
+    #[default]
+    Update,
+    New,
+    Off,
+}
+
+fn yes() -> bool {
+    true
+}
+fn infra() -> PathBuf {
+    PathBuf::from("infra")
+}
+fn terraform() -> String {
+    "terraform".into()
+}
+fn five_minutes() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn ten_minutes() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn twenty_minutes() -> Duration {
+    Duration::from_secs(20 * 60)
+}
+
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(de::Error::custom("must not be empty"));
+    }
+    Ok(s)
+}
+
+/// A list of distinct, non-empty names; an empty list is almost always a mistake.
+fn unique_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(de::Error::custom("must list at least one name (remove the section to skip this phase)"));
+    }
+    let mut seen = HashSet::new();
+    for name in &names {
+        if name.trim().is_empty() {
+            return Err(de::Error::custom("names must not be empty"));
+        }
+        if !seen.insert(name) {
+            return Err(de::Error::custom(format!("{name:?} is listed twice")));
+        }
+    }
+    Ok(names)
+}
+
+fn account_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let ids = Vec::<String>::deserialize(d).map_err(|e: D::Error| {
+        de::Error::custom(format!("{e}; write account ids as quoted strings, e.g. [\"123456789012\"]"))
+    })?;
+    for id in &ids {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(de::Error::custom(format!("{id:?} is not a 12-digit AWS account id")));
+        }
+    }
+    Ok(ids)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| de::Error::custom(format!("invalid duration {text:?} ({e}); write e.g. 90s, 10m or 1h30m")))
+}
+
+/// A config problem, reported as `FILE:LINE:COLUMN: KEY: MESSAGE`. Exit code 2.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        ConfigError { file: file.to_owned(), line: None, column: None, key: None, message: message.into() }
+    }
+}
+
+/// Picks the config path: `--config`, else `$SUNDOWN_CONFIG`, else `./sundown.yaml`.
+pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+/// Files larger than this are not configs; refuse rather than parse them.
+const MAX_BYTES: u64 = 1024 * 1024;
+
+impl Config {
+    /// Reads and validates the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("not found; pass --config PATH or set {ENV_VAR} (see sundown.example.yaml)")
+            } else {
+                format!("cannot read: {e}")
+            };
+            ConfigError::whole_file(path, hint)
+        })?;
+        if meta.is_dir() {
+            return Err(ConfigError::whole_file(path, "is a directory; pass the path of sundown.yaml itself"));
+        }
+        if meta.len() > MAX_BYTES {
+            return Err(ConfigError::whole_file(path, format!("is {} bytes; a config is at most 1 MiB", meta.len())));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?;
+        let mut config = Config::parse(&text, path)?;
+        config.resolve_relative_to(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    /// Parses config text; `file` only names the source in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Err(ConfigError::whole_file(file, "is empty; it needs at least `stack:` and `region:`"));
+        }
+        let deserializer = serde_norway::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let location = inner.location();
+            let (message, key) = split_message(&inner.to_string(), &path);
+            ConfigError {
+                file: file.to_owned(),
+                line: location.as_ref().map(|l| l.line()),
+                column: location.as_ref().map(|l| l.column()),
+                key,
+                message,
+            }
+        })
+    }
+
+    fn resolve_relative_to(&mut self, base: &Path) {
+        let absolute = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(k) = &mut self.kubernetes {
+            if let Some(path) = &mut k.kubeconfig {
+                absolute(path);
+            }
+        }
+        if let Some(t) = &mut self.terraform {
+            absolute(&mut t.dir);
+        }
+    }
+}
+
+/// Turns serde's message and path into (message, key). serde_norway appends
+/// " at line L column C"; the location is reported separately, so it is cut.
+fn split_message(raw: &str, path: &str) -> (String, Option<String>) {
+    let message = match raw.find(" at line ") {
+        Some(at) => raw[..at].to_string(),
+        None => raw.to_string(),
+    };
+    let parent = if path == "." || path.is_empty() { None } else { Some(path.to_string()) };
+    let join = |field: &str| match &parent {
+        Some(p) => format!("{p}.{field}"),
+        None => field.to_string(),
+    };
+    // Errors about one field name it in backticks; make it part of the key.
+    if let Some(field) = backticked(&message, "unknown field `") {
+        let expected = message.split_once(", expected").map(|(_, rest)| rest.trim().to_string());
+        let hint = match expected {
+            Some(list) => format!("unknown key; expected {list}"),
+            None => "unknown key".to_string(),
+        };
+        return (hint, Some(join(field)));
+    }
+    if let Some(field) = backticked(&message, "missing field `") {
+        return ("required key is missing".to_string(), Some(join(field)));
+    }
+    (message, parent)
+}
+
+fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("sundown.yaml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_config_skips_every_phase() {
+        let c = parse("stack: s\nregion: us-east-1\n").unwrap();
+        assert!(c.kubernetes.is_none() && c.sagemaker.is_none() && c.ecr.is_none() && c.terraform.is_none());
+        assert_eq!(c.protect.tag, "sundown:protect");
+        assert_eq!(c.notify.github_comment, GithubComment::Update);
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../sundown.example.yaml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.kubernetes.unwrap().wait, Duration::from_secs(600));
+        assert_eq!(c.sagemaker.unwrap().wait, Duration::from_secs(1200));
+        assert_eq!(c.terraform.unwrap().lock_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = parse("stack: s\nregion: r\necr:\n  repositorys: [a]\n").unwrap_err();
+        assert!(err.starts_with("sundown.yaml:4:"), "{err}");
+        assert!(err.contains("ecr.repositorys: unknown key"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_line_and_key() {
+        let err = parse("stack: s\nregion: r\nsagemaker:\n  endpoint_prefix: p\n  wait: soon\n").unwrap_err();
+        assert!(err.starts_with("sundown.yaml:5:"), "{err}");
+        assert!(err.contains("sagemaker.wait: invalid duration \"soon\""), "{err}");
+    }
+
+    #[test]
+    fn missing_stack_is_named() {
+        let err = parse("region: r\n").unwrap_err();
+        assert!(err.contains("stack: required key is missing"), "{err}");
+    }
+
+    #[test]
+    fn account_ids_must_be_quoted_twelve_digits() {
+        assert!(parse("stack: s\nregion: r\naccounts: [\"12345\"]\n").unwrap_err().contains("12-digit"));
+        assert!(parse("stack: s\nregion: r\naccounts: [123456789012]\n").unwrap_err().contains("quoted"));
+    }
+
+    #[test]
+    fn duplicate_and_empty_lists_are_refused() {
+        assert!(parse("stack: s\nregion: r\necr:\n  repositories: [a, a]\n").unwrap_err().contains("listed twice"));
+        assert!(parse("stack: s\nregion: r\necr:\n  repositories: []\n").unwrap_err().contains("at least one"));
+    }
+}

@@ -1,0 +1,41 @@
+//! sundown: keeps an MLOps stack on AWS cheap while it runs and tears it down safely.
+//!
+//! The flow is one way: `config → plan → gate → phases → report → notify`.
+//! `run` is the single entry point both faces (CLI and GitHub Action) call.
+
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod inventory;
+pub mod k8s;
+pub mod phases;
+pub mod plan;
+pub mod terraform;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use cli::{Cli, Command, Output};
+use config::Config;
+
+/// Runs one command; the returned code follows `exit`'s contract.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let path = config::resolve_path(cli.config.clone());
+    let config = Config::load(&path)?;
+    match cli.command {
+        Command::Plan => run_plan(&config, cli.output).await,
+    }
+}
+
+async fn run_plan(config: &Config, output: Output) -> Result<ExitCode> {
+    let aws = aws::Aws::load(&config.region).await;
+    let identity = aws.identity().await?;
+    let plan = plan::build(config, &aws, &identity).await;
+    match output {
+        Output::Human => print!("{}", plan.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+    }
+    Ok(ExitCode::from(if plan.has_errors() { exit::FAILED } else { exit::DONE }))
+}

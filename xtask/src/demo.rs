@@ -1,0 +1,153 @@
+//! `cargo xtask demo`: the product end to end on a laptop with no AWS account.
+//!
+//! Installs the tools, starts moto and the Kubernetes fake, seeds a stack
+//! shaped like retail-forecast, applies a local Terraform module, writes a
+//! `sundown.yaml` for it, runs `sundown plan`, checks the plan's counts against
+//! what was seeded, and stops what it started.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::kube_fake::KubeFake;
+use crate::moto::{emulator_env, Moto, Tools, SCRUBBED_ENV};
+use crate::{run_cmd, tools};
+
+const STACK: &str = "retail-forecast";
+const TERRAFORM_RESOURCES: usize = 6;
+
+pub fn run(_args: &[String]) -> Result<()> {
+    let tools = tools::ensure()?;
+    let sundown = build_sundown()?;
+    let work = crate::target_dir().join("sundown-demo");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+
+    eprintln!("xtask demo: starting the emulator and the Kubernetes fake");
+    let moto = Moto::start(&tools.moto_server(), Some(&work.join("moto.log"))).map_err(anyhow::Error::msg)?;
+    let kube = KubeFake::start()?;
+    kube.add_namespace(STACK, false);
+    kube.write_kubeconfig(&work.join("kubeconfig"))?;
+
+    eprintln!("xtask demo: seeding a sample stack on {}", moto.endpoint());
+    let seeded = seed(&tools, &moto)?;
+    apply_terraform(&tools, &moto, &work)?;
+    let config = write_config(&tools, &work, &seeded)?;
+
+    eprintln!("xtask demo: sundown plan");
+    let mut plan = sundown_cmd(&sundown, &tools, &moto, &config);
+    run_cmd(plan.arg("plan"))?;
+    let json = sundown_cmd(&sundown, &tools, &moto, &config).args(["plan", "--output", "json"]).output()?;
+    anyhow::ensure!(json.status.success(), "sundown plan --output json failed: {}", String::from_utf8_lossy(&json.stderr));
+    let plan: Value = serde_json::from_slice(&json.stdout).context("parsing the plan JSON")?;
+    check_counts(&plan, &seeded)?;
+    println!("\ndemo: the plan lists exactly what was seeded (1 namespace, 2 endpoints with configs and models, 2 repositories, {TERRAFORM_RESOURCES} Terraform resources)");
+    drop(kube);
+    moto.stop();
+    Ok(())
+}
+
+fn build_sundown() -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run_cmd(Command::new(cargo).current_dir(crate::root()).args(["build", "--quiet", "--bin", "sundown"]))?;
+    Ok(crate::target_dir().join("debug").join("sundown"))
+}
+
+fn with_emulator<'a>(cmd: &'a mut Command, tools: &Tools, moto: &Moto) -> &'a mut Command {
+    for name in SCRUBBED_ENV {
+        cmd.env_remove(name);
+    }
+    cmd.envs(emulator_env(tools, moto))
+}
+
+fn sundown_cmd(sundown: &Path, tools: &Tools, moto: &Moto, config: &Path) -> Command {
+    let mut cmd = Command::new(sundown);
+    with_emulator(&mut cmd, tools, moto).arg("--config").arg(config);
+    cmd
+}
+
+fn seed(tools: &Tools, moto: &Moto) -> Result<Value> {
+    let mut cmd = Command::new(tools.python());
+    cmd.arg(crate::root().join("tests/fixtures/seed.py"))
+        .args(["--stack", STACK, "--prefix", STACK, "--endpoints", "2", "--extras"])
+        .args(["--repo", "retail-forecast:12", "--repo", "mlops/retail-api:8"]);
+    let out = with_emulator(&mut cmd, tools, moto).output()?;
+    if !out.status.success() {
+        bail!("seeding failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
+    let infra = work.join("infra");
+    std::fs::create_dir_all(&infra)?;
+    std::fs::copy(crate::root().join("tests/fixtures/terraform/main.tf"), infra.join("main.tf"))?;
+    let terraform = tools.terraform();
+    let mut init = Command::new(&terraform);
+    with_emulator(&mut init, tools, moto).current_dir(&infra).args(["init", "-input=false", "-no-color"]);
+    let mut apply = Command::new(&terraform);
+    with_emulator(&mut apply, tools, moto)
+        .current_dir(&infra)
+        .args(["apply", "-auto-approve", "-input=false", "-no-color"])
+        .arg(format!("-var=resources={TERRAFORM_RESOURCES}"));
+    for cmd in [&mut init, &mut apply] {
+        let out = cmd.output()?;
+        anyhow::ensure!(out.status.success(), "{} failed: {}", crate::display(cmd), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn write_config(tools: &Tools, work: &Path, seeded: &Value) -> Result<PathBuf> {
+    let path = work.join("sundown.yaml");
+    let text = format!(
+        "# Written by `cargo xtask demo` for the emulator; see sundown.example.yaml for every key.\n\
+         stack: {STACK}\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         kubernetes:\n  cluster: {cluster}\n  kubeconfig: kubeconfig\n  namespaces: [{STACK}]\n  wait: 1m\n\
+         sagemaker:\n  endpoint_prefix: {STACK}\n  wait: 2m\n\
+         ecr:\n  repositories: [retail-forecast, mlops/retail-api]\n\
+         terraform:\n  dir: infra\n  binary: {terraform}\n\
+         notify:\n  sns_topic_arn: {topic}\n  github_comment: off\n",
+        cluster = seeded["cluster"].as_str().unwrap_or("retail-forecast-cluster"),
+        terraform = tools.terraform().display(),
+        topic = seeded["sns_topic_arn"].as_str().unwrap_or("null"),
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Compares the plan with the seed: every seeded resource is to be deleted, nothing else.
+fn check_counts(plan: &Value, seeded: &Value) -> Result<()> {
+    let resources = |phase: &str| -> Vec<Value> {
+        plan["phases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["phase"] == phase)
+            .flat_map(|p| p["resources"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let count = |phase: &str, kind: &str| resources(phase).iter().filter(|r| r["kind"] == kind && r["action"] == "delete").count();
+    let len = |key: &str| seeded[key].as_array().map_or(0, Vec::len);
+    let mut problems = Vec::new();
+    let mut expect = |what: &str, got: usize, want: usize| {
+        if got != want {
+            problems.push(format!("{what}: plan says {got}, seeded {want}"));
+        }
+    };
+    expect("namespaces", count("kubernetes", "namespace"), 1);
+    expect("endpoints", count("sagemaker", "endpoint"), len("endpoints"));
+    expect("endpoint configs", count("sagemaker", "endpoint_config"), len("endpoint_configs"));
+    expect("models", count("sagemaker", "model"), len("models"));
+    expect("terraform resources", count("terraform", "terraform_resource"), TERRAFORM_RESOURCES);
+    for repo in resources("ecr") {
+        let name = repo["name"].as_str().unwrap_or_default();
+        for field in ["images", "tagged", "untagged"] {
+            let got = repo["images"][field].as_u64().unwrap_or(u64::MAX) as usize;
+            let want = seeded["repositories"][name][field].as_u64().unwrap_or(0) as usize;
+            expect(&format!("{name} {field}"), got, want);
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { bail!("the plan does not match the seed: {}", problems.join("; ")) }
+}

@@ -1,0 +1,90 @@
+//! `cargo xtask`: the project's tasks. Each task is a module with one `run`.
+//!
+//! xtask drives the `sundown` binary, the emulator and Terraform from outside,
+//! as a user would; it never reaches into the library's internals.
+
+mod demo;
+mod emulator;
+mod test;
+mod tools;
+
+#[path = "../../tests/it/kube_fake.rs"]
+#[allow(dead_code)]
+mod kube_fake;
+#[path = "../../tests/it/moto.rs"]
+#[allow(dead_code)]
+mod moto;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  demo                          seed a sample stack on the local emulator and run sundown against it
+  test                          set up the emulator and Terraform, then fmt, clippy and every test
+  emulator install|start|stop|status
+                                manage the local moto emulator (installed under target/sundown-tools)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match task {
+        "demo" => demo::run(rest),
+        "test" => test::run(rest),
+        "emulator" => emulator::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprint!("unknown task {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask {task}: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root, from this crate's manifest directory (never the cwd).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repository").to_owned()
+}
+
+/// Cargo's target directory, honouring CARGO_TARGET_DIR.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => root().join("target"),
+    }
+}
+
+/// Runs a command, echoing it, and fails if it fails.
+pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    eprintln!("$ {}", display(cmd));
+    let status = cmd.status().map_err(|e| anyhow::anyhow!("cannot run {}: {e}", display(cmd)))?;
+    anyhow::ensure!(status.success(), "{} failed with {status}", display(cmd));
+    Ok(())
+}
+
+pub fn display(cmd: &std::process::Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
