@@ -121,13 +121,28 @@ impl Aws {
                 "cannot reach AWS STS{where_} ({}); check the network and AWS_ENDPOINT_URL",
                 first_line(&detail)
             )),
-            _ => refuse(format!("AWS pre-flight (GetCallerIdentity) failed: {}", first_line(&detail))),
+            _ => refuse(format!(
+                "AWS pre-flight (GetCallerIdentity) failed: {}",
+                first_line(&detail)
+            )),
         }
     }
 }
 
+/// The human part of an SDK error's context, without its Debug dump.
 fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+    let line = text.lines().next().unwrap_or(text);
+    [
+        "(DispatchFailure(",
+        "(TimeoutError(",
+        "(ConstructionFailure(",
+        "(ResponseError(",
+        "(ServiceError(",
+    ]
+    .iter()
+    .filter_map(|marker| line.find(marker))
+    .min()
+    .map_or(line, |at| line[..at].trim_end())
 }
 
 /// One line describing an SDK error with its code, for reports.

@@ -9,8 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 
 /// Where the config comes from when `--config` is not given.
 pub const ENV_VAR: &str = "SUNDOWN_CONFIG";
@@ -51,7 +51,10 @@ pub struct Protect {
 
 impl Default for Protect {
     fn default() -> Self {
-        Protect { tag: "sundown:protect".into(), value: "true".into() }
+        Protect {
+            tag: "sundown:protect".into(),
+            value: "true".into(),
+        }
     }
 }
 
@@ -168,7 +171,9 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 fn unique_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let names = Vec::<String>::deserialize(d)?;
     if names.is_empty() {
-        return Err(de::Error::custom("must list at least one name (remove the section to skip this phase)"));
+        return Err(de::Error::custom(
+            "must list at least one name (remove the section to skip this phase)",
+        ));
     }
     let mut seen = HashSet::new();
     for name in &names {
@@ -183,9 +188,7 @@ fn unique_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
 }
 
 fn account_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let ids = Vec::<String>::deserialize(d).map_err(|e: D::Error| {
-        de::Error::custom(format!("{e}; write account ids as quoted strings, e.g. [\"123456789012\"]"))
-    })?;
+    let ids = Vec::<String>::deserialize(d)?;
     for id in &ids {
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(de::Error::custom(format!("{id:?} is not a 12-digit AWS account id")));
@@ -230,7 +233,13 @@ impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     fn whole_file(file: &Path, message: impl Into<String>) -> Self {
-        ConfigError { file: file.to_owned(), line: None, column: None, key: None, message: message.into() }
+        ConfigError {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            key: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -255,13 +264,19 @@ impl Config {
             ConfigError::whole_file(path, hint)
         })?;
         if meta.is_dir() {
-            return Err(ConfigError::whole_file(path, "is a directory; pass the path of sundown.yaml itself"));
+            return Err(ConfigError::whole_file(
+                path,
+                "is a directory; pass the path of sundown.yaml itself",
+            ));
         }
         if meta.len() > MAX_BYTES {
-            return Err(ConfigError::whole_file(path, format!("is {} bytes; a config is at most 1 MiB", meta.len())));
+            return Err(ConfigError::whole_file(
+                path,
+                format!("is {} bytes; a config is at most 1 MiB", meta.len()),
+            ));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?;
         let mut config = Config::parse(&text, path)?;
         config.resolve_relative_to(path.parent().unwrap_or(Path::new(".")));
         Ok(config)
@@ -270,18 +285,24 @@ impl Config {
     /// Parses config text; `file` only names the source in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         if text.trim().is_empty() {
-            return Err(ConfigError::whole_file(file, "is empty; it needs at least `stack:` and `region:`"));
+            return Err(ConfigError::whole_file(
+                file,
+                "is empty; it needs at least `stack:` and `region:`",
+            ));
         }
         let deserializer = serde_norway::Deserializer::from_str(text);
         serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
-            let location = inner.location();
             let (message, key) = split_message(&inner.to_string(), &path);
+            // serde_norway places errors raised inside a value at the enclosing
+            // mapping; the key's own line is what a user needs, so find it.
+            let serde_location = inner.location().map(|l| (l.line(), l.column()));
+            let location = key.as_deref().and_then(|k| locate(text, k)).or(serde_location);
             ConfigError {
                 file: file.to_owned(),
-                line: location.as_ref().map(|l| l.line()),
-                column: location.as_ref().map(|l| l.column()),
+                line: location.map(|l| l.0),
+                column: location.map(|l| l.1),
                 key,
                 message,
             }
@@ -294,10 +315,8 @@ impl Config {
                 *p = base.join(&*p);
             }
         };
-        if let Some(k) = &mut self.kubernetes {
-            if let Some(path) = &mut k.kubeconfig {
-                absolute(path);
-            }
+        if let Some(path) = self.kubernetes.as_mut().and_then(|k| k.kubeconfig.as_mut()) {
+            absolute(path);
         }
         if let Some(t) = &mut self.terraform {
             absolute(&mut t.dir);
@@ -308,18 +327,33 @@ impl Config {
 /// Turns serde's message and path into (message, key). serde_norway appends
 /// " at line L column C"; the location is reported separately, so it is cut.
 fn split_message(raw: &str, path: &str) -> (String, Option<String>) {
-    let message = match raw.find(" at line ") {
-        Some(at) => raw[..at].to_string(),
-        None => raw.to_string(),
+    let parent = if path == "." || path.is_empty() {
+        None
+    } else {
+        Some(path.to_string())
     };
-    let parent = if path == "." || path.is_empty() { None } else { Some(path.to_string()) };
+    let mut message = match raw.find(" at line ") {
+        Some(at) => &raw[..at],
+        None => raw,
+    };
+    // serde_norway starts messages about nested values with the path of their mapping.
+    if let Some((prefix, rest)) = message.split_once(": ")
+        && path.starts_with(prefix)
+        && !prefix.contains(' ')
+    {
+        message = rest;
+    }
+    let message = message.to_string();
     let join = |field: &str| match &parent {
+        Some(p) if p == field || p.ends_with(&format!(".{field}")) => p.clone(),
         Some(p) => format!("{p}.{field}"),
         None => field.to_string(),
     };
     // Errors about one field name it in backticks; make it part of the key.
     if let Some(field) = backticked(&message, "unknown field `") {
-        let expected = message.split_once(", expected").map(|(_, rest)| rest.trim().to_string());
+        let expected = message
+            .split_once(", expected")
+            .map(|(_, rest)| rest.trim().to_string());
         let hint = match expected {
             Some(list) => format!("unknown key; expected {list}"),
             None => "unknown key".to_string(),
@@ -330,6 +364,37 @@ fn split_message(raw: &str, path: &str) -> (String, Option<String>) {
         return ("required key is missing".to_string(), Some(join(field)));
     }
     (message, parent)
+}
+
+/// The line and column of a dotted key in block-style YAML, when it is
+/// written there. A missing key resolves to its parent (or line 1 at the top).
+fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
+    let segments: Vec<&str> = key.split('.').map(|s| s.split('[').next().unwrap_or(s)).collect();
+    let mut depth = 0;
+    let mut parent_indent: Option<usize> = None;
+    let mut found = (1, 1);
+    for (number, line) in text.lines().enumerate() {
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        if parent_indent.is_some_and(|p| indent <= p) {
+            break; // left the parent's block without finding the key
+        }
+        let is_key = body
+            .strip_prefix(segments[depth])
+            .is_some_and(|rest| rest.starts_with(':'));
+        if is_key {
+            found = (number + 1, indent + 1);
+            depth += 1;
+            if depth == segments.len() {
+                return Some(found);
+            }
+            parent_indent = Some(indent);
+        }
+    }
+    Some(found)
 }
 
 fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
@@ -383,14 +448,28 @@ mod tests {
     }
 
     #[test]
-    fn account_ids_must_be_quoted_twelve_digits() {
-        assert!(parse("stack: s\nregion: r\naccounts: [\"12345\"]\n").unwrap_err().contains("12-digit"));
-        assert!(parse("stack: s\nregion: r\naccounts: [123456789012]\n").unwrap_err().contains("quoted"));
+    fn account_ids_are_twelve_digits() {
+        assert!(
+            parse("stack: s\nregion: r\naccounts: [\"12345\"]\n")
+                .unwrap_err()
+                .contains("12-digit")
+        );
+        // An unquoted id keeps its digits, leading zeros included.
+        let c = parse("stack: s\nregion: r\naccounts: [012345678901]\n").unwrap();
+        assert_eq!(c.accounts, ["012345678901"]);
     }
 
     #[test]
     fn duplicate_and_empty_lists_are_refused() {
-        assert!(parse("stack: s\nregion: r\necr:\n  repositories: [a, a]\n").unwrap_err().contains("listed twice"));
-        assert!(parse("stack: s\nregion: r\necr:\n  repositories: []\n").unwrap_err().contains("at least one"));
+        assert!(
+            parse("stack: s\nregion: r\necr:\n  repositories: [a, a]\n")
+                .unwrap_err()
+                .contains("listed twice")
+        );
+        assert!(
+            parse("stack: s\nregion: r\necr:\n  repositories: []\n")
+                .unwrap_err()
+                .contains("at least one")
+        );
     }
 }

@@ -102,7 +102,14 @@ pub struct Resource {
 
 impl Resource {
     pub fn new(kind: Kind, name: impl Into<String>, action: Action) -> Resource {
-        Resource { kind, name: name.into(), action, state: None, reason: None, images: None }
+        Resource {
+            kind,
+            name: name.into(),
+            action,
+            state: None,
+            reason: None,
+            images: None,
+        }
     }
 
     pub fn state(mut self, state: impl Into<String>) -> Resource {

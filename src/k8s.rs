@@ -7,14 +7,14 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use base64::Engine;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::aws::{describe, Aws};
+use crate::aws::{Aws, describe};
 use crate::config;
 
 /// How long the presigned STS URL is valid, as `aws eks get-token` signs it.
@@ -34,7 +34,10 @@ pub fn describe_source(cfg: &config::Kubernetes) -> String {
 /// A client for the configured cluster: the kubeconfig when one is given,
 /// else EKS discovery when a cluster is named, else kube-rs's own inference.
 pub async fn client(cfg: &config::Kubernetes, aws: &Aws) -> Result<kube::Client> {
-    let options = KubeConfigOptions { context: cfg.context.clone(), ..Default::default() };
+    let options = KubeConfigOptions {
+        context: cfg.context.clone(),
+        ..Default::default()
+    };
     let config = match (&cfg.kubeconfig, &cfg.cluster) {
         (Some(path), _) => {
             let file = Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -58,7 +61,10 @@ async fn eks_config(aws: &Aws, cluster: &str) -> Result<kube::Config> {
         .map_err(|e| anyhow::anyhow!("eks DescribeCluster {cluster}: {}", describe(&e)))?;
     let info = out.cluster().context("DescribeCluster returned no cluster")?;
     let endpoint = info.endpoint().context("the cluster has no API endpoint yet")?;
-    let ca = info.certificate_authority().and_then(|c| c.data()).context("the cluster has no CA data")?;
+    let ca = info
+        .certificate_authority()
+        .and_then(|c| c.data())
+        .context("the cluster has no CA data")?;
     let credentials = aws
         .sdk
         .credentials_provider()
@@ -96,9 +102,13 @@ pub fn eks_token(credentials: &Credentials, region: &str, cluster: &str, now: Sy
         .build()
         .context("building SigV4 parameters")?
         .into();
-    let request =
-        SignableRequest::new("GET", &url, [(CLUSTER_HEADER, cluster)].into_iter(), SignableBody::Bytes(&[]))
-            .context("preparing the STS request")?;
+    let request = SignableRequest::new(
+        "GET",
+        &url,
+        [(CLUSTER_HEADER, cluster)].into_iter(),
+        SignableBody::Bytes(&[]),
+    )
+    .context("preparing the STS request")?;
     let (instructions, _signature) = sign(request, &params).context("signing the STS request")?.into_parts();
     let mut signed = url;
     for (name, value) in instructions.params() {
@@ -107,7 +117,10 @@ pub fn eks_token(credentials: &Credentials, region: &str, cluster: &str, now: Sy
         signed.push('=');
         signed.push_str(&percent_encode(value));
     }
-    Ok(format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signed)))
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signed)
+    ))
 }
 
 /// RFC 3986 encoding of a query value: everything but unreserved characters.
@@ -132,7 +145,12 @@ mod tests {
         let token = eks_token(&credentials, "eu-west-1", "retail-forecast-cluster", SystemTime::now()).unwrap();
         let encoded = token.strip_prefix("k8s-aws-v1.").expect("token prefix");
         assert!(!encoded.contains('='), "base64url without padding");
-        let url = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).unwrap()).unwrap();
+        let url = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded)
+                .unwrap(),
+        )
+        .unwrap();
         assert!(url.starts_with("https://sts.eu-west-1.amazonaws.com/?"), "{url}");
         assert!(url.contains("Action=GetCallerIdentity"), "{url}");
         assert!(url.contains("X-Amz-Expires=60"), "{url}");
@@ -143,7 +161,10 @@ mod tests {
             .find_map(|kv| kv.strip_prefix("X-Amz-SignedHeaders="))
             .expect("signed headers");
         let signed_headers = signed_headers.replace("%3B", ";");
-        assert!(signed_headers.split(';').any(|h| h == "x-k8s-aws-id"), "{signed_headers}");
+        assert!(
+            signed_headers.split(';').any(|h| h == "x-k8s-aws-id"),
+            "{signed_headers}"
+        );
         assert!(signed_headers.split(';').any(|h| h == "host"), "{signed_headers}");
     }
 }

@@ -37,5 +37,9 @@ async fn run_plan(config: &Config, output: Output) -> Result<ExitCode> {
         Output::Human => print!("{}", plan.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
     }
-    Ok(ExitCode::from(if plan.has_errors() { exit::FAILED } else { exit::DONE }))
+    Ok(ExitCode::from(if plan.has_errors() {
+        exit::FAILED
+    } else {
+        exit::DONE
+    }))
 }

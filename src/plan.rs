@@ -62,12 +62,24 @@ pub struct Summary {
 
 impl PhasePlan {
     fn not_configured(phase: Phase) -> PhasePlan {
-        PhasePlan { phase, status: PlanStatus::NotConfigured, source: None, error: None, resources: Vec::new() }
+        PhasePlan {
+            phase,
+            status: PlanStatus::NotConfigured,
+            source: None,
+            error: None,
+            resources: Vec::new(),
+        }
     }
 
     fn from_result(phase: Phase, source: Option<String>, result: Result<Vec<Resource>>) -> PhasePlan {
         match result {
-            Ok(resources) => PhasePlan { phase, status: PlanStatus::Ready, source, error: None, resources },
+            Ok(resources) => PhasePlan {
+                phase,
+                status: PlanStatus::Ready,
+                source,
+                error: None,
+                resources,
+            },
             Err(e) => PhasePlan {
                 phase,
                 status: PlanStatus::Error,
@@ -81,7 +93,7 @@ impl PhasePlan {
 
 /// Whether teardown may run against `identity` under `config`.
 pub fn account_allowed(config: &Config, identity: &Identity) -> bool {
-    config.accounts.iter().any(|a| *a == identity.account)
+    config.accounts.contains(&identity.account)
 }
 
 /// Discovers every phase concurrently. Fails only when AWS itself cannot be
@@ -89,7 +101,9 @@ pub fn account_allowed(config: &Config, identity: &Identity) -> bool {
 /// `error` entry and the others still appear.
 pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
     let kubernetes = async {
-        let Some(k) = &config.kubernetes else { return PhasePlan::not_configured(Phase::Kubernetes) };
+        let Some(k) = &config.kubernetes else {
+            return PhasePlan::not_configured(Phase::Kubernetes);
+        };
         let result = async {
             let client = crate::k8s::client(k, aws).await?;
             phases::kubernetes::discover(&client, k).await
@@ -98,19 +112,31 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
         PhasePlan::from_result(Phase::Kubernetes, Some(crate::k8s::describe_source(k)), result)
     };
     let sagemaker = async {
-        let Some(s) = &config.sagemaker else { return PhasePlan::not_configured(Phase::Sagemaker) };
-        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &config.protect).await.map(|i| i.resources());
-        PhasePlan::from_result(Phase::Sagemaker, Some(format!("endpoints named {}*", s.endpoint_prefix)), result)
+        let Some(s) = &config.sagemaker else {
+            return PhasePlan::not_configured(Phase::Sagemaker);
+        };
+        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &config.protect)
+            .await
+            .map(|i| i.resources());
+        PhasePlan::from_result(
+            Phase::Sagemaker,
+            Some(format!("endpoints named {}*", s.endpoint_prefix)),
+            result,
+        )
     };
     let ecr = async {
-        let Some(e) = &config.ecr else { return PhasePlan::not_configured(Phase::Ecr) };
+        let Some(e) = &config.ecr else {
+            return PhasePlan::not_configured(Phase::Ecr);
+        };
         let result = phases::ecr::discover(&aws.ecr(), e, &config.protect)
             .await
             .map(|repos| repos.iter().map(|r| r.resource()).collect());
         PhasePlan::from_result(Phase::Ecr, None, result)
     };
     let terraform = async {
-        let Some(t) = &config.terraform else { return PhasePlan::not_configured(Phase::Terraform) };
+        let Some(t) = &config.terraform else {
+            return PhasePlan::not_configured(Phase::Terraform);
+        };
         let tf = Terraform::new(t);
         let source = Some(tf.dir().display().to_string());
         let result = tokio::task::spawn_blocking(move || phases::terraform::discover(&tf))
@@ -160,9 +186,17 @@ impl Plan {
     /// The terminal rendering: one block per phase in teardown order.
     pub fn render_human(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "Plan for stack {} in account {} ({})", self.stack, self.account, self.region);
+        let _ = writeln!(
+            out,
+            "Plan for stack {} in account {} ({})",
+            self.stack, self.account, self.region
+        );
         if !self.account_allowed {
-            let _ = writeln!(out, "  note: account {} is not in `accounts`; teardown would refuse", self.account);
+            let _ = writeln!(
+                out,
+                "  note: account {} is not in `accounts`; teardown would refuse",
+                self.account
+            );
         }
         for (i, p) in self.phases.iter().enumerate() {
             let source = p.source.as_deref().map(|s| format!("  ({s})")).unwrap_or_default();
@@ -192,7 +226,11 @@ impl Plan {
             s.images,
             s.keep,
             s.absent,
-            if s.errors > 0 { format!(", {} phases could not be read", s.errors) } else { String::new() }
+            if s.errors > 0 {
+                format!(", {} phases could not be read", s.errors)
+            } else {
+                String::new()
+            }
         );
         out
     }
@@ -208,5 +246,7 @@ pub fn resource_line(r: &Resource) -> String {
         (_, None, Some(state)) => state.clone(),
         _ => String::new(),
     };
-    format!("{:<7} {:<18} {:<40} {}", r.action.name(), r.kind.name(), r.name, detail).trim_end().to_owned()
+    format!("{:<7} {:<18} {:<40} {}", r.action.name(), r.kind.name(), r.name, detail)
+        .trim_end()
+        .to_owned()
 }

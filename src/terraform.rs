@@ -79,7 +79,10 @@ impl Terraform {
     }
 
     fn run_args(&self, args: Vec<OsString>) -> Result<Output> {
-        let what = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+        let what = args
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut expr = duct::cmd(&self.binary, args)
             .dir(&self.dir)
             .env("TF_IN_AUTOMATION", "1")
@@ -92,7 +95,9 @@ impl Terraform {
         if let Some(ws) = &self.workspace {
             expr = expr.env("TF_WORKSPACE", ws);
         }
-        let out = expr.run().with_context(|| format!("terraform {what}: cannot run {:?}", self.binary))?;
+        let out = expr
+            .run()
+            .with_context(|| format!("terraform {what}: cannot run {:?}", self.binary))?;
         Ok(Output {
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -119,7 +124,13 @@ impl Terraform {
             }
             anyhow::bail!("terraform state list failed: {}", last_lines(&out.stderr, &out.stdout));
         }
-        Ok(out.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+        Ok(out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
     }
 
     /// `terraform destroy -auto-approve -input=false -json -lock-timeout=…` with the var files.

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Result};
-use aws_sdk_ecr::types::ImageIdentifier;
+use anyhow::{Result, anyhow};
 use aws_sdk_ecr::Client;
-use futures_util::{stream, StreamExt, TryStreamExt};
+use aws_sdk_ecr::types::ImageIdentifier;
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::CONCURRENCY;
 use crate::aws::{code, describe};
@@ -77,11 +77,20 @@ async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Rep
     let described = match ecr.describe_repositories().repository_names(name).send().await {
         Ok(d) => d,
         Err(e) if code(&e) == Some("RepositoryNotFoundException") => {
-            return Ok(Repo { name: name.to_owned(), exists: false, kept: None, image_ids: Vec::new() });
+            return Ok(Repo {
+                name: name.to_owned(),
+                exists: false,
+                kept: None,
+                image_ids: Vec::new(),
+            });
         }
         Err(e) => return Err(anyhow!("ecr DescribeRepositories {name}: {}", describe(&e))),
     };
-    let arn = described.repositories().first().and_then(|r| r.repository_arn()).unwrap_or_default();
+    let arn = described
+        .repositories()
+        .first()
+        .and_then(|r| r.repository_arn())
+        .unwrap_or_default();
     let tags = ecr
         .list_tags_for_resource()
         .resource_arn(arn)
@@ -92,7 +101,12 @@ async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Rep
         .matches(tags.tags().iter().map(|t| (t.key(), t.value())))
         .then(|| format!("tagged {}={}", protect.tag, protect.value));
     let image_ids = list_image_ids(ecr, name).await?.unwrap_or_default();
-    Ok(Repo { name: name.to_owned(), exists: true, kept, image_ids })
+    Ok(Repo {
+        name: name.to_owned(),
+        exists: true,
+        kept,
+        image_ids,
+    })
 }
 
 /// Read-only discovery of the configured repositories, in config order.

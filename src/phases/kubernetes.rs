@@ -15,7 +15,10 @@ pub async fn discover(client: &kube::Client, cfg: &config::Kubernetes) -> Result
     let api: Api<Namespace> = Api::all(client.clone());
     let mut found = Vec::with_capacity(cfg.namespaces.len());
     for name in &cfg.namespaces {
-        let ns = api.get_opt(name).await.with_context(|| format!("reading namespace {name}"))?;
+        let ns = api
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading namespace {name}"))?;
         found.push(classify(name, ns.as_ref()));
     }
     Ok(found)
@@ -25,7 +28,11 @@ fn classify(name: &str, ns: Option<&Namespace>) -> Resource {
     let Some(ns) = ns else {
         return Resource::new(Kind::Namespace, name, Action::Absent).reason("not found");
     };
-    let phase = ns.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "Active".into());
+    let phase = ns
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Active".into());
     let protected = ns
         .metadata
         .labels

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use aws_sdk_sagemaker::Client;
-use futures_util::{stream, StreamExt, TryStreamExt};
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::CONCURRENCY;
 use crate::aws::describe;
@@ -66,7 +66,10 @@ async fn is_protected(sm: &Client, arn: &str, protect: &Protect) -> Result<bool>
         .try_collect()
         .await
         .map_err(|e| anyhow!("sagemaker ListTags {arn}: {}", describe(&e)))?;
-    Ok(protect.matches(tags.iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))))
+    Ok(protect.matches(
+        tags.iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    ))
 }
 
 /// Read-only discovery of the stack's endpoints, configs and models.
@@ -84,32 +87,45 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
         .try_collect()
         .await
         .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
-    let endpoints: Vec<Found> = stream::iter(summaries.into_iter().filter(|s| s.endpoint_name().unwrap_or_default().starts_with(prefix)))
-        .map(|s| {
-            let kept_reason = kept_reason.clone();
-            async move {
-                let name = s.endpoint_name().unwrap_or_default().to_owned();
-                let described = sm
-                    .describe_endpoint()
-                    .endpoint_name(&name)
-                    .send()
-                    .await
-                    .map_err(|e| anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e)))?;
-                let kept = is_protected(sm, s.endpoint_arn().unwrap_or_default(), protect).await?.then_some(kept_reason);
-                Ok::<_, anyhow::Error>(Found {
-                    state: s.endpoint_status().map(|st| st.as_str().to_owned()),
-                    uses: described.endpoint_config_name().map(str::to_owned).into_iter().collect(),
-                    kept,
-                    name,
-                })
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
+    let endpoints: Vec<Found> = stream::iter(
+        summaries
+            .into_iter()
+            .filter(|s| s.endpoint_name().unwrap_or_default().starts_with(prefix)),
+    )
+    .map(|s| {
+        let kept_reason = kept_reason.clone();
+        async move {
+            let name = s.endpoint_name().unwrap_or_default().to_owned();
+            let described = sm
+                .describe_endpoint()
+                .endpoint_name(&name)
+                .send()
+                .await
+                .map_err(|e| anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e)))?;
+            let kept = is_protected(sm, s.endpoint_arn().unwrap_or_default(), protect)
+                .await?
+                .then_some(kept_reason);
+            Ok::<_, anyhow::Error>(Found {
+                state: s.endpoint_status().map(|st| st.as_str().to_owned()),
+                uses: described
+                    .endpoint_config_name()
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect(),
+                kept,
+                name,
+            })
+        }
+    })
+    .buffer_unordered(CONCURRENCY)
+    .try_collect()
+    .await?;
     let mut endpoints = endpoints;
     endpoints.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut inventory = Inventory { endpoints, ..Default::default() };
+    let mut inventory = Inventory {
+        endpoints,
+        ..Default::default()
+    };
     if !cfg.delete_configs {
         return Ok(inventory);
     }
@@ -133,8 +149,13 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
         .try_collect()
         .await
         .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))?;
-    for c in leftovers.iter().filter(|c| c.endpoint_config_name().unwrap_or_default().starts_with(prefix)) {
-        config_users.entry(c.endpoint_config_name().unwrap_or_default().to_owned()).or_default();
+    for c in leftovers
+        .iter()
+        .filter(|c| c.endpoint_config_name().unwrap_or_default().starts_with(prefix))
+    {
+        config_users
+            .entry(c.endpoint_config_name().unwrap_or_default().to_owned())
+            .or_default();
     }
     let configs: Vec<Option<Found>> = stream::iter(config_users)
         .map(|(name, used_by_kept)| {
@@ -144,7 +165,9 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
                     Ok(d) => d,
                     // Gone between listing and describing: nothing to do.
                     Err(e) if is_not_found(&describe(&e)) => return Ok(None),
-                    Err(e) => return Err(anyhow!("sagemaker DescribeEndpointConfig {name}: {}", describe(&e))),
+                    Err(e) => {
+                        return Err(anyhow!("sagemaker DescribeEndpointConfig {name}: {}", describe(&e)));
+                    }
                 };
                 let kept = match used_by_kept {
                     Some(why) => Some(why),
@@ -152,8 +175,16 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
                         .await?
                         .then_some(kept_reason),
                 };
-                let uses = described.production_variants().iter().filter_map(|v| v.model_name().map(str::to_owned));
-                Ok::<_, anyhow::Error>(Some(Found { name, state: None, kept, uses: uses.collect() }))
+                let uses = described
+                    .production_variants()
+                    .iter()
+                    .filter_map(|v| v.model_name().map(str::to_owned));
+                Ok::<_, anyhow::Error>(Some(Found {
+                    name,
+                    state: None,
+                    kept,
+                    uses: uses.collect(),
+                }))
             }
         })
         .buffer_unordered(CONCURRENCY)
@@ -185,9 +216,17 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
         .await
         .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))?;
     let mut arns: BTreeMap<String, String> = BTreeMap::new();
-    for m in listed.iter().filter(|m| m.model_name().unwrap_or_default().starts_with(prefix)) {
-        model_users.entry(m.model_name().unwrap_or_default().to_owned()).or_default();
-        arns.insert(m.model_name().unwrap_or_default().to_owned(), m.model_arn().unwrap_or_default().to_owned());
+    for m in listed
+        .iter()
+        .filter(|m| m.model_name().unwrap_or_default().starts_with(prefix))
+    {
+        model_users
+            .entry(m.model_name().unwrap_or_default().to_owned())
+            .or_default();
+        arns.insert(
+            m.model_name().unwrap_or_default().to_owned(),
+            m.model_arn().unwrap_or_default().to_owned(),
+        );
     }
     let arns = &arns;
     let models: Vec<Option<Found>> = stream::iter(model_users)
@@ -199,14 +238,21 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
                     None => match sm.describe_model().model_name(&name).send().await {
                         Ok(d) => d.model_arn().unwrap_or_default().to_owned(),
                         Err(e) if is_not_found(&describe(&e)) => return Ok(None),
-                        Err(e) => return Err(anyhow!("sagemaker DescribeModel {name}: {}", describe(&e))),
+                        Err(e) => {
+                            return Err(anyhow!("sagemaker DescribeModel {name}: {}", describe(&e)));
+                        }
                     },
                 };
                 let kept = match used_by_kept {
                     Some(why) => Some(why),
                     None => is_protected(sm, &arn, protect).await?.then_some(kept_reason),
                 };
-                Ok::<_, anyhow::Error>(Some(Found { name, state: None, kept, uses: Vec::new() }))
+                Ok::<_, anyhow::Error>(Some(Found {
+                    name,
+                    state: None,
+                    kept,
+                    uses: Vec::new(),
+                }))
             }
         })
         .buffer_unordered(CONCURRENCY)

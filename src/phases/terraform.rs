@@ -12,5 +12,8 @@ pub fn discover(tf: &Terraform) -> Result<Vec<Resource>> {
     tf.check()?;
     tf.init()?;
     let addresses = tf.state_list()?;
-    Ok(addresses.into_iter().map(|a| Resource::new(Kind::TerraformResource, a, Action::Delete)).collect())
+    Ok(addresses
+        .into_iter()
+        .map(|a| Resource::new(Kind::TerraformResource, a, Action::Delete))
+        .collect())
 }

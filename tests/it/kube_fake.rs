@@ -41,7 +41,10 @@ impl KubeFake {
     pub fn start() -> std::io::Result<KubeFake> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
-        let state = Arc::new(Mutex::new(State { terminating_reads: 2, ..Default::default() }));
+        let state = Arc::new(Mutex::new(State {
+            terminating_reads: 2,
+            ..Default::default()
+        }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (state, stop) = (state.clone(), stop.clone());
@@ -59,7 +62,12 @@ impl KubeFake {
                 }
             })
         };
-        Ok(KubeFake { port, state, stop, thread: Some(thread) })
+        Ok(KubeFake {
+            port,
+            state,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn url(&self) -> String {
@@ -72,7 +80,13 @@ impl KubeFake {
         if protected {
             labels.insert("sundown.io/protect".to_owned(), "true".to_owned());
         }
-        self.state.lock().unwrap().namespaces.insert(name.to_owned(), Namespace { labels, terminating: None });
+        self.state.lock().unwrap().namespaces.insert(
+            name.to_owned(),
+            Namespace {
+                labels,
+                terminating: None,
+            },
+        );
     }
 
     /// Keeps `name` in Terminating forever once deleted, like a stuck finalizer.
@@ -88,7 +102,11 @@ impl KubeFake {
     /// The namespaces that exist now, with their phase.
     pub fn namespaces(&self) -> Vec<(String, String)> {
         let state = self.state.lock().unwrap();
-        state.namespaces.iter().map(|(name, ns)| (name.clone(), phase(ns).to_owned())).collect()
+        state
+            .namespaces
+            .iter()
+            .map(|(name, ns)| (name.clone(), phase(ns).to_owned()))
+            .collect()
     }
 
     /// Every request served, as `METHOD /path`.
@@ -122,12 +140,20 @@ impl Drop for KubeFake {
 }
 
 fn phase(ns: &Namespace) -> &'static str {
-    if ns.terminating.is_some() { "Terminating" } else { "Active" }
+    if ns.terminating.is_some() {
+        "Terminating"
+    } else {
+        "Active"
+    }
 }
 
 fn namespace_json(name: &str, ns: &Namespace) -> String {
     let labels: Vec<String> = ns.labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
-    let deletion = if ns.terminating.is_some() { ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"" } else { "" };
+    let deletion = if ns.terminating.is_some() {
+        ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\""
+    } else {
+        ""
+    };
     format!(
         "{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":{name:?},\"uid\":\"uid-{name}\",\
          \"resourceVersion\":\"1\",\"labels\":{{{}}}{deletion}}},\"spec\":{{\"finalizers\":[\"kubernetes\"]}},\
@@ -154,7 +180,13 @@ fn route(state: &Mutex<State>, method: &str, path: &str) -> (u16, String) {
     let path = path.split('?').next().unwrap_or(path);
     if path == "/api/v1/namespaces" && method == "GET" {
         let items: Vec<String> = state.namespaces.iter().map(|(n, ns)| namespace_json(n, ns)).collect();
-        return (200, format!("{{\"apiVersion\":\"v1\",\"kind\":\"NamespaceList\",\"metadata\":{{}},\"items\":[{}]}}", items.join(",")));
+        return (
+            200,
+            format!(
+                "{{\"apiVersion\":\"v1\",\"kind\":\"NamespaceList\",\"metadata\":{{}},\"items\":[{}]}}",
+                items.join(",")
+            ),
+        );
     }
     let Some(name) = path.strip_prefix("/api/v1/namespaces/").filter(|n| !n.contains('/')) else {
         return (404, "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\",\"message\":\"the fake serves namespaces only\"}".into());
@@ -164,7 +196,9 @@ fn route(state: &Mutex<State>, method: &str, path: &str) -> (u16, String) {
     let held = state.held.contains(&name);
     match method {
         "GET" => {
-            let Some(ns) = state.namespaces.get_mut(&name) else { return not_found(&name) };
+            let Some(ns) = state.namespaces.get_mut(&name) else {
+                return not_found(&name);
+            };
             match ns.terminating {
                 Some(0) => {
                     state.namespaces.remove(&name);
@@ -180,13 +214,18 @@ fn route(state: &Mutex<State>, method: &str, path: &str) -> (u16, String) {
             }
         }
         "DELETE" => {
-            let Some(ns) = state.namespaces.get_mut(&name) else { return not_found(&name) };
+            let Some(ns) = state.namespaces.get_mut(&name) else {
+                return not_found(&name);
+            };
             if ns.terminating.is_none() {
                 ns.terminating = Some(if held { u32::MAX } else { terminating_reads });
             }
             (200, namespace_json(&name, ns))
         }
-        _ => (405, "{\"kind\":\"Status\",\"code\":405,\"reason\":\"MethodNotAllowed\"}".into()),
+        _ => (
+            405,
+            "{\"kind\":\"Status\",\"code\":405,\"reason\":\"MethodNotAllowed\"}".into(),
+        ),
     }
 }
 
@@ -200,10 +239,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         if reader.read_line(&mut header)? == 0 || header == "\r\n" {
             break;
         }
-        if let Some((k, v)) = header.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
+        if let Some((k, v)) = header.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
         }
     }
     let mut body = vec![0; length];

@@ -1,1 +1,13 @@
-fn main(){}
+//! The one integration-test binary: sundown run as a user runs it, against the
+//! moto emulator, the Kubernetes fake and a real Terraform binary. Every test
+//! asserts on the world (the emulator's resources, its request recorder).
+
+// Shared with xtask by path; each side uses part of them.
+#[allow(dead_code)]
+mod kube_fake;
+#[allow(dead_code)]
+mod moto;
+mod support;
+
+mod config_errors;
+mod plan;

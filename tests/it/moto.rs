@@ -21,7 +21,9 @@ pub struct Tools {
 
 impl Tools {
     pub fn new(repo_root: &Path) -> Tools {
-        Tools { root: repo_root.join("target").join("sundown-tools") }
+        Tools {
+            root: repo_root.join("target").join("sundown-tools"),
+        }
     }
 
     pub fn venv(&self) -> PathBuf {
@@ -82,7 +84,10 @@ impl Moto {
             .stderr(out)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", moto_server.display()))?;
-        let mut moto = Moto { child: Some(child), port };
+        let mut moto = Moto {
+            child: Some(child),
+            port,
+        };
         moto.wait_ready(Duration::from_secs(60))?;
         Ok(moto)
     }
@@ -103,13 +108,16 @@ impl Moto {
             if let Ok((200, _)) = self.request("GET", "/moto-api/data.json", "") {
                 return Ok(());
             }
-            if let Some(child) = &mut self.child {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("moto_server exited early with {status}"));
-                }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("moto_server exited early with {status}"));
             }
             if start.elapsed() > limit {
-                return Err(format!("moto_server did not answer on port {} within {limit:?}", self.port));
+                return Err(format!(
+                    "moto_server did not answer on port {} within {limit:?}",
+                    self.port
+                ));
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(500));
@@ -131,25 +139,38 @@ impl Moto {
         let text = String::from_utf8_lossy(&raw).into_owned();
         let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_owned() };
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
         Ok((status, body))
     }
 
     /// Clears the recording and starts recording every request.
     pub fn start_recording(&self) {
-        self.request("POST", "/moto-api/recorder/reset-recording", "").expect("reset moto recording");
-        self.request("POST", "/moto-api/recorder/start-recording", "").expect("start moto recording");
+        self.request("POST", "/moto-api/recorder/reset-recording", "")
+            .expect("reset moto recording");
+        self.request("POST", "/moto-api/recorder/start-recording", "")
+            .expect("start moto recording");
     }
 
     /// Every request recorded since `start_recording`.
     pub fn recording(&self) -> Vec<Recorded> {
-        let (status, body) = self.request("GET", "/moto-api/recorder/download-recording", "").expect("download recording");
+        let (status, body) = self
+            .request("GET", "/moto-api/recorder/download-recording", "")
+            .expect("download recording");
         assert_eq!(status, 200, "download-recording answered {status}: {body}");
-        body.lines().filter(|l| !l.trim().is_empty()).map(Recorded::parse).collect()
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(Recorded::parse)
+            .collect()
     }
 
     /// Leaves the server running after this handle is gone; returns its pid.
     pub fn detach(mut self) -> u32 {
+        // The server outlives this process on purpose; `xtask emulator stop` ends it.
+        #[allow(clippy::zombie_processes)]
         let child = self.child.take().expect("a server this process started");
         child.id()
     }
@@ -177,7 +198,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || after.len() < n {
             break;
         }
@@ -230,7 +253,11 @@ impl Recorded {
     /// Whether this request only reads: a List/Describe/Get operation, or a REST GET/HEAD.
     pub fn is_read(&self) -> bool {
         let op = self.operation.as_str();
-        op.starts_with("List") || op.starts_with("Describe") || op.starts_with("Get") || op.starts_with("GET ") || op.starts_with("HEAD ")
+        op.starts_with("List")
+            || op.starts_with("Describe")
+            || op.starts_with("Get")
+            || op.starts_with("GET ")
+            || op.starts_with("HEAD ")
     }
 }
 
@@ -240,7 +267,9 @@ fn decode_base64(text: &str) -> String {
     let mut count = 0;
     let mut out = Vec::new();
     for c in text.bytes() {
-        let Some(value) = ALPHABET.iter().position(|&a| a == c) else { continue };
+        let Some(value) = ALPHABET.iter().position(|&a| a == c) else {
+            continue;
+        };
         bits = (bits << 6) | value as u32;
         count += 6;
         if count >= 8 {
@@ -269,4 +298,10 @@ pub fn emulator_env(tools: &Tools, moto: &Moto) -> Vec<(&'static str, String)> {
 }
 
 /// Variables a child must not inherit from the developer's shell.
-pub const SCRUBBED_ENV: &[&str] = &["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "SUNDOWN_CONFIG"];
+pub const SCRUBBED_ENV: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "SUNDOWN_CONFIG",
+];

@@ -8,11 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::kube_fake::KubeFake;
-use crate::moto::{emulator_env, Moto, Tools, SCRUBBED_ENV};
+use crate::moto::{Moto, SCRUBBED_ENV, Tools, emulator_env};
 use crate::{run_cmd, tools};
 
 const STACK: &str = "retail-forecast";
@@ -39,11 +39,19 @@ pub fn run(_args: &[String]) -> Result<()> {
     eprintln!("xtask demo: sundown plan");
     let mut plan = sundown_cmd(&sundown, &tools, &moto, &config);
     run_cmd(plan.arg("plan"))?;
-    let json = sundown_cmd(&sundown, &tools, &moto, &config).args(["plan", "--output", "json"]).output()?;
-    anyhow::ensure!(json.status.success(), "sundown plan --output json failed: {}", String::from_utf8_lossy(&json.stderr));
+    let json = sundown_cmd(&sundown, &tools, &moto, &config)
+        .args(["plan", "--output", "json"])
+        .output()?;
+    anyhow::ensure!(
+        json.status.success(),
+        "sundown plan --output json failed: {}",
+        String::from_utf8_lossy(&json.stderr)
+    );
     let plan: Value = serde_json::from_slice(&json.stdout).context("parsing the plan JSON")?;
     check_counts(&plan, &seeded)?;
-    println!("\ndemo: the plan lists exactly what was seeded (1 namespace, 2 endpoints with configs and models, 2 repositories, {TERRAFORM_RESOURCES} Terraform resources)");
+    println!(
+        "\ndemo: the plan lists exactly what was seeded (1 namespace, 2 endpoints with configs and models, 2 repositories, {TERRAFORM_RESOURCES} Terraform resources)"
+    );
     drop(kube);
     moto.stop();
     Ok(())
@@ -51,7 +59,11 @@ pub fn run(_args: &[String]) -> Result<()> {
 
 fn build_sundown() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run_cmd(Command::new(cargo).current_dir(crate::root()).args(["build", "--quiet", "--bin", "sundown"]))?;
+    run_cmd(
+        Command::new(cargo)
+            .current_dir(crate::root())
+            .args(["build", "--quiet", "--bin", "sundown"]),
+    )?;
     Ok(crate::target_dir().join("debug").join("sundown"))
 }
 
@@ -83,10 +95,15 @@ fn seed(tools: &Tools, moto: &Moto) -> Result<Value> {
 fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
     let infra = work.join("infra");
     std::fs::create_dir_all(&infra)?;
-    std::fs::copy(crate::root().join("tests/fixtures/terraform/main.tf"), infra.join("main.tf"))?;
+    std::fs::copy(
+        crate::root().join("tests/fixtures/terraform/main.tf"),
+        infra.join("main.tf"),
+    )?;
     let terraform = tools.terraform();
     let mut init = Command::new(&terraform);
-    with_emulator(&mut init, tools, moto).current_dir(&infra).args(["init", "-input=false", "-no-color"]);
+    with_emulator(&mut init, tools, moto)
+        .current_dir(&infra)
+        .args(["init", "-input=false", "-no-color"]);
     let mut apply = Command::new(&terraform);
     with_emulator(&mut apply, tools, moto)
         .current_dir(&infra)
@@ -94,7 +111,12 @@ fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
         .arg(format!("-var=resources={TERRAFORM_RESOURCES}"));
     for cmd in [&mut init, &mut apply] {
         let out = cmd.output()?;
-        anyhow::ensure!(out.status.success(), "{} failed: {}", crate::display(cmd), String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "{} failed: {}",
+            crate::display(cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -128,7 +150,12 @@ fn check_counts(plan: &Value, seeded: &Value) -> Result<()> {
             .flat_map(|p| p["resources"].as_array().cloned().unwrap_or_default())
             .collect()
     };
-    let count = |phase: &str, kind: &str| resources(phase).iter().filter(|r| r["kind"] == kind && r["action"] == "delete").count();
+    let count = |phase: &str, kind: &str| {
+        resources(phase)
+            .iter()
+            .filter(|r| r["kind"] == kind && r["action"] == "delete")
+            .count()
+    };
     let len = |key: &str| seeded[key].as_array().map_or(0, Vec::len);
     let mut problems = Vec::new();
     let mut expect = |what: &str, got: usize, want: usize| {
@@ -138,9 +165,17 @@ fn check_counts(plan: &Value, seeded: &Value) -> Result<()> {
     };
     expect("namespaces", count("kubernetes", "namespace"), 1);
     expect("endpoints", count("sagemaker", "endpoint"), len("endpoints"));
-    expect("endpoint configs", count("sagemaker", "endpoint_config"), len("endpoint_configs"));
+    expect(
+        "endpoint configs",
+        count("sagemaker", "endpoint_config"),
+        len("endpoint_configs"),
+    );
     expect("models", count("sagemaker", "model"), len("models"));
-    expect("terraform resources", count("terraform", "terraform_resource"), TERRAFORM_RESOURCES);
+    expect(
+        "terraform resources",
+        count("terraform", "terraform_resource"),
+        TERRAFORM_RESOURCES,
+    );
     for repo in resources("ecr") {
         let name = repo["name"].as_str().unwrap_or_default();
         for field in ["images", "tagged", "untagged"] {
@@ -149,5 +184,9 @@ fn check_counts(plan: &Value, seeded: &Value) -> Result<()> {
             expect(&format!("{name} {field}"), got, want);
         }
     }
-    if problems.is_empty() { Ok(()) } else { bail!("the plan does not match the seed: {}", problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("the plan does not match the seed: {}", problems.join("; "))
+    }
 }

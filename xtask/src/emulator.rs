@@ -1,7 +1,7 @@
 //! `cargo xtask emulator install|start|stop|status`: a long-running moto for
 //! trying sundown by hand. The demo and the tests start their own.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::moto::{Moto, Tools};
 use crate::tools;
@@ -25,8 +25,13 @@ pub fn run(args: &[String]) -> Result<()> {
             let port = moto.port;
             let pid = moto.detach();
             std::fs::write(&state, serde_json::json!({"pid": pid, "port": port}).to_string())?;
-            println!("emulator running: http://127.0.0.1:{port} (pid {pid}, log {})", log.display());
-            println!("export AWS_ENDPOINT_URL=http://127.0.0.1:{port} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing");
+            println!(
+                "emulator running: http://127.0.0.1:{port} (pid {pid}, log {})",
+                log.display()
+            );
+            println!(
+                "export AWS_ENDPOINT_URL=http://127.0.0.1:{port} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+            );
         }
         Some("stop") => {
             let Ok(text) = std::fs::read_to_string(&state) else {

