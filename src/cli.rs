@@ -34,4 +34,13 @@ pub enum Output {
 pub enum Command {
     /// Show what a teardown would delete, phase by phase (read-only)
     Plan,
+    /// Delete the stack in order: namespaces, SageMaker, ECR images, terraform destroy
+    Teardown {
+        /// The confirmation phrase, `destroy`. Without it, sundown asks at a terminal and refuses elsewhere.
+        #[arg(long, value_name = "PHRASE")]
+        confirm: Option<String>,
+        /// Also write the report as JSON (`sundown.report/v1`) to this file
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
 }

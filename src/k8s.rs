@@ -14,7 +14,7 @@ use aws_sigv4::sign::v4;
 use base64::Engine;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::aws::{Aws, describe};
+use crate::aws::{Aws, code, describe};
 use crate::config;
 
 /// How long the presigned STS URL is valid, as `aws eks get-token` signs it.
@@ -33,7 +33,8 @@ pub fn describe_source(cfg: &config::Kubernetes) -> String {
 
 /// A client for the configured cluster: the kubeconfig when one is given,
 /// else EKS discovery when a cluster is named, else kube-rs's own inference.
-pub async fn client(cfg: &config::Kubernetes, aws: &Aws) -> Result<kube::Client> {
+/// `None` when the EKS cluster no longer exists (its namespaces are gone with it).
+pub async fn client(cfg: &config::Kubernetes, aws: &Aws) -> Result<Option<kube::Client>> {
     let options = KubeConfigOptions {
         context: cfg.context.clone(),
         ..Default::default()
@@ -45,20 +46,23 @@ pub async fn client(cfg: &config::Kubernetes, aws: &Aws) -> Result<kube::Client>
                 .await
                 .with_context(|| format!("using kubeconfig {}", path.display()))?
         }
-        (None, Some(cluster)) => eks_config(aws, cluster).await?,
+        (None, Some(cluster)) => match eks_config(aws, cluster).await? {
+            Some(config) => config,
+            None => return Ok(None),
+        },
         (None, None) => kube::Config::infer().await.context("finding a kubeconfig")?,
     };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    kube::Client::try_from(config)
+        .context("building the Kubernetes client")
+        .map(Some)
 }
 
-async fn eks_config(aws: &Aws, cluster: &str) -> Result<kube::Config> {
-    let out = aws
-        .eks()
-        .describe_cluster()
-        .name(cluster)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("eks DescribeCluster {cluster}: {}", describe(&e)))?;
+async fn eks_config(aws: &Aws, cluster: &str) -> Result<Option<kube::Config>> {
+    let out = match aws.eks().describe_cluster().name(cluster).send().await {
+        Ok(out) => out,
+        Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+        Err(e) => anyhow::bail!("eks DescribeCluster {cluster}: {}", describe(&e)),
+    };
     let info = out.cluster().context("DescribeCluster returned no cluster")?;
     let endpoint = info.endpoint().context("the cluster has no API endpoint yet")?;
     let ca = info
@@ -81,7 +85,9 @@ async fn eks_config(aws: &Aws, cluster: &str) -> Result<kube::Config> {
         "current-context": "sundown",
     }))
     .context("building the EKS kubeconfig")?;
-    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
+    Ok(Some(
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?,
+    ))
 }
 
 /// The bearer token `aws eks get-token` prints: `k8s-aws-v1.` and the

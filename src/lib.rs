@@ -6,12 +6,16 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod confirm;
 pub mod exit;
 pub mod inventory;
 pub mod k8s;
 pub mod phases;
 pub mod plan;
+pub mod report;
+pub mod teardown;
 pub mod terraform;
+pub mod wait;
 
 use std::process::ExitCode;
 
@@ -26,7 +30,33 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let config = Config::load(&path)?;
     match cli.command {
         Command::Plan => run_plan(&config, cli.output).await,
+        Command::Teardown { confirm, report } => run_teardown(&config, confirm, report, cli.output).await,
     }
+}
+
+async fn run_teardown(
+    config: &Config,
+    confirm: Option<String>,
+    report_path: Option<std::path::PathBuf>,
+    output: Output,
+) -> Result<ExitCode> {
+    let request = teardown::Request {
+        confirm,
+        interactive: confirm::stdin_is_terminal(),
+    };
+    let report = teardown::run(config, request).await?;
+    if let Some(path) = &report_path {
+        teardown::write_report(&report, path)?;
+    }
+    match output {
+        Output::Human => print!("{}", report.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(ExitCode::from(if report.succeeded() {
+        exit::DONE
+    } else {
+        exit::FAILED
+    }))
 }
 
 async fn run_plan(config: &Config, output: Output) -> Result<ExitCode> {

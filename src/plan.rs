@@ -105,8 +105,10 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
             return PhasePlan::not_configured(Phase::Kubernetes);
         };
         let result = async {
-            let client = crate::k8s::client(k, aws).await?;
-            phases::kubernetes::discover(&client, k).await
+            match crate::k8s::client(k, aws).await? {
+                Some(client) => phases::kubernetes::discover(&client, k).await,
+                None => Ok(phases::kubernetes::cluster_gone(k)),
+            }
         }
         .await;
         PhasePlan::from_result(Phase::Kubernetes, Some(crate::k8s::describe_source(k)), result)

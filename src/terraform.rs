@@ -91,7 +91,11 @@ impl Terraform {
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
-            .unchecked();
+            .unchecked()
+            .before_spawn(|cmd| {
+                end_with_parent(cmd);
+                Ok(())
+            });
         if let Some(ws) = &self.workspace {
             expr = expr.env("TF_WORKSPACE", ws);
         }
@@ -150,6 +154,22 @@ impl Terraform {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// If sundown dies (even by SIGKILL), Terraform gets SIGTERM and stops
+/// gracefully, writing its state, instead of running on unsupervised and
+/// holding the state lock against the re-run.
+fn end_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child being spawned.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -14,7 +14,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::CONCURRENCY;
 use crate::aws::{code, describe};
 use crate::config::{self, Protect};
-use crate::inventory::{Action, ImageCounts, Kind, Resource};
+use crate::inventory::{Action, ImageCounts, Kind, Phase, Resource};
+use crate::report::{Outcome, PhaseReport, ResourceOutcome};
 
 /// One configured repository as found.
 #[derive(Debug, Clone)]
@@ -116,4 +117,145 @@ pub async fn discover(ecr: &Client, cfg: &config::Ecr, protect: &Protect) -> Res
         .buffered(CONCURRENCY)
         .try_collect()
         .await
+}
+
+/// AWS's limit on image ids per BatchDeleteImage call (the emulator does not enforce it).
+pub const BATCH_LIMIT: usize = 100;
+
+/// Deletes every image of each configured repository, in batches of at most
+/// 100 digests, then re-lists to prove the repository is empty.
+pub async fn teardown(ecr: &Client, cfg: &config::Ecr, protect: &Protect) -> PhaseReport {
+    let mut report = PhaseReport::new(Phase::Ecr);
+    let repos = match discover(ecr, cfg, protect).await {
+        Ok(repos) => repos,
+        Err(e) => {
+            report.fail(format!("{e:#}"));
+            return report;
+        }
+    };
+    let results: Vec<(Repo, Result<Emptied>)> = stream::iter(repos)
+        .map(|repo| async move {
+            if !repo.exists || repo.kept.is_some() {
+                return (repo, Ok(Emptied::default()));
+            }
+            let result = empty_repository(ecr, &repo).await;
+            (repo, result)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (repo, result) in results {
+        let images = repo.counts().images;
+        if !repo.exists {
+            report.record(
+                Kind::Repository,
+                &repo.name,
+                Outcome::Absent,
+                Some("repository not found".into()),
+            );
+            continue;
+        }
+        if repo.kept.is_some() {
+            report.found += images;
+            report.kept += images;
+            report.resources.push(ResourceOutcome {
+                kind: Kind::Repository,
+                name: repo.name.clone(),
+                outcome: Outcome::Kept,
+                detail: Some(format!("{images} images; {}", repo.kept.clone().unwrap_or_default())),
+            });
+            continue;
+        }
+        report.found += images;
+        match result {
+            Ok(done) => {
+                report.deleted += done.deleted;
+                report.failed += done.failures.len();
+                let outcome = if done.failures.is_empty() && done.remaining == 0 {
+                    Outcome::Deleted
+                } else {
+                    Outcome::Failed
+                };
+                let mut detail = format!("{} images deleted", done.deleted);
+                for f in &done.failures {
+                    report.fail(format!("{}: {f}", repo.name));
+                }
+                if done.remaining > 0 {
+                    detail.push_str(&format!(", {} remain", done.remaining));
+                    report.fail(format!(
+                        "{}: {} images remain after deletion",
+                        repo.name, done.remaining
+                    ));
+                }
+                report.resources.push(ResourceOutcome {
+                    kind: Kind::Repository,
+                    name: repo.name.clone(),
+                    outcome,
+                    detail: Some(detail),
+                });
+            }
+            Err(e) => {
+                report.failed += images;
+                report.fail(format!("{}: {e:#}", repo.name));
+                report.resources.push(ResourceOutcome {
+                    kind: Kind::Repository,
+                    name: repo.name.clone(),
+                    outcome: Outcome::Failed,
+                    detail: Some(format!("{e:#}")),
+                });
+            }
+        }
+    }
+    report
+}
+
+#[derive(Debug, Default)]
+struct Emptied {
+    deleted: usize,
+    /// One line per image AWS refused to delete.
+    failures: Vec<String>,
+    /// Images a re-list still found.
+    remaining: usize,
+}
+
+async fn empty_repository(ecr: &Client, repo: &Repo) -> Result<Emptied> {
+    // Deleting a digest deletes every tag pointing at it, so one id per digest.
+    let mut digests: Vec<&str> = repo.image_ids.iter().filter_map(|id| id.image_digest()).collect();
+    digests.sort_unstable();
+    digests.dedup();
+    let mut done = Emptied::default();
+    let total = digests.len();
+    for chunk in digests.chunks(BATCH_LIMIT) {
+        let ids: Vec<ImageIdentifier> = chunk
+            .iter()
+            .map(|d| ImageIdentifier::builder().image_digest(*d).build())
+            .collect();
+        let out = ecr
+            .batch_delete_image()
+            .repository_name(&repo.name)
+            .set_image_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| anyhow!("ecr BatchDeleteImage {}: {}", repo.name, describe(&e)))?;
+        // Count by what failed: moto's answer omits untagged images it deleted.
+        let mut refused = 0;
+        for failure in out.failures() {
+            let code = failure.failure_code().map(|c| c.as_str()).unwrap_or("Unknown");
+            // Already gone (an interrupted run got to it first) is success.
+            if code == "ImageNotFound" {
+                continue;
+            }
+            refused += 1;
+            let digest = failure.image_id().and_then(|id| id.image_digest()).unwrap_or("?");
+            done.failures
+                .push(format!("{digest}: {code}: {}", failure.failure_reason().unwrap_or("")));
+        }
+        done.deleted += chunk.len() - refused;
+        tracing::info!("ecr: {}: deleted {}/{total} images", repo.name, done.deleted);
+    }
+    done.remaining = match list_image_ids(ecr, &repo.name).await? {
+        Some(ids) => ids.len(),
+        None => 0,
+    };
+    Ok(done)
 }

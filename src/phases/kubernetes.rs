@@ -1,27 +1,36 @@
-//! Phase 1: the stack's Kubernetes namespaces.
+//! Phase 1: the stack's Kubernetes namespaces, then the load balancers the
+//! cluster's controllers made (they block `terraform destroy` of the VPC).
 //!
 //! Discovery reads each configured namespace; a namespace labelled
 //! `sundown.io/protect=true` is kept.
 
-use anyhow::{Context, Result};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
+use kube::api::DeleteParams;
+use tokio::time::Instant;
 
+use super::CONCURRENCY;
+use crate::aws::{Aws, describe};
 use crate::config::{self, NAMESPACE_PROTECT_LABEL};
-use crate::inventory::{Action, Kind, Resource};
+use crate::inventory::{Action, Kind, Phase, Resource};
+use crate::report::{Outcome, PhaseReport};
+use crate::wait;
 
 /// The configured namespaces as they are now.
 pub async fn discover(client: &kube::Client, cfg: &config::Kubernetes) -> Result<Vec<Resource>> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let mut found = Vec::with_capacity(cfg.namespaces.len());
-    for name in &cfg.namespaces {
-        let ns = api
-            .get_opt(name)
-            .await
-            .with_context(|| format!("reading namespace {name}"))?;
-        found.push(classify(name, ns.as_ref()));
-    }
-    Ok(found)
+    discover_with(&Api::all(client.clone()), cfg).await
+}
+
+/// The namespaces when their EKS cluster no longer exists: all absent.
+pub fn cluster_gone(cfg: &config::Kubernetes) -> Vec<Resource> {
+    cfg.namespaces
+        .iter()
+        .map(|n| Resource::new(Kind::Namespace, n, Action::Absent).reason("cluster not found"))
+        .collect()
 }
 
 fn classify(name: &str, ns: Option<&Namespace>) -> Resource {
@@ -45,4 +54,168 @@ fn classify(name: &str, ns: Option<&Namespace>) -> Resource {
         Resource::new(Kind::Namespace, name, Action::Delete)
     };
     resource.state(phase)
+}
+
+/// Deletes the namespaces, waits until each is gone, then waits for the
+/// cluster's load balancers to go. Everything is bounded by `kubernetes.wait`.
+pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes) -> PhaseReport {
+    let mut report = PhaseReport::new(Phase::Kubernetes);
+    let deadline = Instant::now() + cfg.wait;
+    if let Err(e) = delete_namespaces(aws, cfg, &mut report).await {
+        report.fail(format!("{e:#}"));
+    }
+    if let Some(cluster) = &cfg.cluster {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match wait_for_load_balancers(aws, cluster, left).await {
+            Ok(remaining) if remaining.is_empty() => {}
+            Ok(remaining) => report.fail(format!(
+                "load balancers of cluster {cluster} still exist after {}: {} (they block terraform destroy of the VPC)",
+                humantime::format_duration(cfg.wait),
+                remaining.join(", ")
+            )),
+            Err(e) => report.fail(format!("listing load balancers: {e:#}")),
+        }
+    }
+    report
+}
+
+async fn delete_namespaces(aws: &Aws, cfg: &config::Kubernetes, report: &mut PhaseReport) -> Result<()> {
+    let Some(client) = crate::k8s::client(cfg, aws).await? else {
+        for r in cluster_gone(cfg) {
+            report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason);
+        }
+        return Ok(());
+    };
+    let api: Api<Namespace> = Api::all(client);
+    let found = discover_with(&api, cfg).await?;
+    let results: Vec<(Resource, Result<bool>)> = stream::iter(found)
+        .map(|r| {
+            let api = api.clone();
+            async move {
+                if r.action != Action::Delete {
+                    return (r, Ok(false));
+                }
+                tracing::info!("kubernetes: deleting namespace {}", r.name);
+                let result = delete_and_wait(&api, &r.name, cfg.wait).await;
+                (r, result)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (r, result) in results {
+        match (r.action, result) {
+            (Action::Keep, _) => report.record(Kind::Namespace, r.name, Outcome::Kept, r.reason),
+            (Action::Absent, _) => report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason),
+            (Action::Delete, Ok(true)) => report.record(Kind::Namespace, r.name, Outcome::Deleted, None),
+            (Action::Delete, Ok(false)) => {
+                let why = format!(
+                    "namespace {} still Terminating after {}",
+                    r.name,
+                    humantime::format_duration(cfg.wait)
+                );
+                report.record(Kind::Namespace, &r.name, Outcome::Failed, Some(why.clone()));
+                report.fail(why);
+            }
+            (Action::Delete, Err(e)) => {
+                report.record(Kind::Namespace, &r.name, Outcome::Failed, Some(format!("{e:#}")));
+                report.fail(format!("namespace {}: {e:#}", r.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn discover_with(api: &Api<Namespace>, cfg: &config::Kubernetes) -> Result<Vec<Resource>> {
+    stream::iter(&cfg.namespaces)
+        .map(|name| async move {
+            let ns = api
+                .get_opt(name)
+                .await
+                .with_context(|| format!("reading namespace {name}"))?;
+            Ok::<_, anyhow::Error>(classify(name, ns.as_ref()))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Deletes one namespace (absent is success) and waits until reading it says 404.
+async fn delete_and_wait(api: &Api<Namespace>, name: &str, limit: Duration) -> Result<bool> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.is_not_found() => return Ok(true),
+        Err(e) => return Err(anyhow!(e).context(format!("deleting namespace {name}"))),
+    }
+    wait::until(limit, || async move {
+        Ok(api
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading namespace {name}"))?
+            .is_none())
+    })
+    .await
+}
+
+/// Waits until no ELBv2 load balancer tagged for `cluster` remains; returns those left.
+async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration) -> Result<Vec<String>> {
+    let elb = aws.elbv2();
+    let remaining = std::sync::Mutex::new(Vec::new());
+    let gone = wait::until(limit, || async {
+        let now = cluster_load_balancers(&elb, cluster).await?;
+        let empty = now.is_empty();
+        *remaining.lock().unwrap() = now;
+        Ok(empty)
+    })
+    .await?;
+    let remaining = remaining.into_inner().unwrap();
+    if !gone {
+        tracing::warn!("kubernetes: load balancers remain: {}", remaining.join(", "));
+    }
+    Ok(remaining)
+}
+
+/// Names of load balancers tagged `elbv2.k8s.aws/cluster=<cluster>` or `kubernetes.io/cluster/<cluster>`.
+pub async fn cluster_load_balancers(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    cluster: &str,
+) -> Result<Vec<String>> {
+    let lbs: Vec<_> = elb
+        .describe_load_balancers()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow!("elbv2 DescribeLoadBalancers: {}", describe(&e)))?;
+    let legacy_key = format!("kubernetes.io/cluster/{cluster}");
+    let mut names = Vec::new();
+    // DescribeTags takes at most 20 ARNs a call.
+    for chunk in lbs.chunks(20) {
+        let arns: Vec<String> = chunk
+            .iter()
+            .filter_map(|lb| lb.load_balancer_arn().map(str::to_owned))
+            .collect();
+        let tags = elb
+            .describe_tags()
+            .set_resource_arns(Some(arns))
+            .send()
+            .await
+            .map_err(|e| anyhow!("elbv2 DescribeTags: {}", describe(&e)))?;
+        for description in tags.tag_descriptions() {
+            let owned = description.tags().iter().any(|t| {
+                (t.key() == Some("elbv2.k8s.aws/cluster") && t.value() == Some(cluster)) || t.key() == Some(&legacy_key)
+            });
+            if owned {
+                let arn = description.resource_arn().unwrap_or_default();
+                let name = chunk
+                    .iter()
+                    .find(|lb| lb.load_balancer_arn() == Some(arn))
+                    .and_then(|lb| lb.load_balancer_name())
+                    .unwrap_or(arn);
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
 }

@@ -15,7 +15,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::CONCURRENCY;
 use crate::aws::describe;
 use crate::config::{self, Protect};
-use crate::inventory::{Kind, Resource};
+use crate::inventory::{Kind, Phase, Resource};
+use crate::report::{Outcome, PhaseReport};
+use crate::wait;
 
 /// One SageMaker resource found, with what it uses.
 #[derive(Debug, Clone)]
@@ -266,4 +268,108 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
 /// SageMaker says "Could not find …" with a ValidationException for a missing resource.
 pub fn is_not_found(message: &str) -> bool {
     message.contains("Could not find") || message.contains("does not exist") || message.contains("ResourceNotFound")
+}
+
+/// Deletes the endpoints and waits until they are gone, then their configs,
+/// then their models. Already gone is success; kept resources are reported.
+pub async fn teardown(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -> PhaseReport {
+    let mut report = PhaseReport::new(Phase::Sagemaker);
+    let inventory = match discover(sm, cfg, protect).await {
+        Ok(inventory) => inventory,
+        Err(e) => {
+            report.fail(format!("{e:#}"));
+            return report;
+        }
+    };
+    let kinds = [
+        (Kind::Endpoint, &inventory.endpoints),
+        (Kind::EndpointConfig, &inventory.configs),
+        (Kind::Model, &inventory.models),
+    ];
+    for (kind, found) in kinds {
+        for f in found.iter().filter(|f| f.kept.is_some()) {
+            report.record(kind, &f.name, Outcome::Kept, f.kept.clone());
+        }
+        let doomed: Vec<&str> = found
+            .iter()
+            .filter(|f| f.kept.is_none())
+            .map(|f| f.name.as_str())
+            .collect();
+        let results: Vec<(&str, Result<Outcome>)> = stream::iter(doomed)
+            .map(|name| async move { (name, delete_one(sm, kind, name, cfg.wait).await) })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut failed = false;
+        for (name, result) in results {
+            match result {
+                Ok(Outcome::Failed) => {
+                    let why = format!(
+                        "{} {name} still exists after {}",
+                        kind.name(),
+                        humantime::format_duration(cfg.wait)
+                    );
+                    report.record(kind, name, Outcome::Failed, Some(why.clone()));
+                    report.fail(why);
+                    failed = true;
+                }
+                Ok(outcome) => report.record(kind, name, outcome, None),
+                Err(e) => {
+                    report.record(kind, name, Outcome::Failed, Some(format!("{e:#}")));
+                    report.fail(format!("{e:#}"));
+                    failed = true;
+                }
+            }
+        }
+        // Configs and models still in use by an endpoint cannot go; stop here.
+        if failed {
+            break;
+        }
+    }
+    report
+}
+
+/// Deletes one resource; for an endpoint, also waits until describing it says it is gone.
+async fn delete_one(sm: &Client, kind: Kind, name: &str, wait: std::time::Duration) -> Result<Outcome> {
+    tracing::info!("sagemaker: deleting {} {name}", kind.name());
+    let result = match kind {
+        Kind::Endpoint => sm
+            .delete_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&e)),
+        Kind::EndpointConfig => sm
+            .delete_endpoint_config()
+            .endpoint_config_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&e)),
+        _ => sm
+            .delete_model()
+            .model_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&e)),
+    };
+    match result {
+        Ok(()) => {}
+        Err(message) if is_not_found(&message) => return Ok(Outcome::Absent),
+        Err(message) => return Err(anyhow!("deleting {} {name}: {message}", kind.name())),
+    }
+    if kind != Kind::Endpoint {
+        return Ok(Outcome::Deleted);
+    }
+    let gone = wait::until(wait, || async move {
+        match sm.describe_endpoint().endpoint_name(name).send().await {
+            Ok(_) => Ok(false),
+            Err(e) if is_not_found(&describe(&e)) => Ok(true),
+            Err(e) => Err(anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e))),
+        }
+    })
+    .await?;
+    Ok(if gone { Outcome::Deleted } else { Outcome::Failed })
 }

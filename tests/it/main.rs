@@ -11,3 +11,4 @@ mod support;
 
 mod config_errors;
 mod plan;
+mod teardown;

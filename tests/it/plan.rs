@@ -51,7 +51,7 @@ fn plan_lists_the_seeded_stack_and_sends_only_reads() {
         "mlops/retail-api:7",
     ]);
     world.terraform(&["resources=5"]);
-    let config = world.stack_config("");
+    let config = world.stack_config("20s", "");
 
     world.moto.start_recording();
     let out = world

@@ -119,8 +119,9 @@ impl World {
         path
     }
 
-    /// A config for the whole stack the way the tests seed it.
-    pub fn stack_config(&self, extra: &str) -> PathBuf {
+    /// A config for the whole stack the way the tests seed it; namespaces may
+    /// take `kube_wait` to terminate.
+    pub fn stack_config(&self, kube_wait: &str, extra: &str) -> PathBuf {
         let mut text = format!(
             "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
              sagemaker:\n  endpoint_prefix: retail-forecast\n  wait: 1m\n\
@@ -129,7 +130,9 @@ impl World {
             self.tools.terraform().display()
         );
         if self.kube.is_some() {
-            text.push_str("kubernetes:\n  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n  namespaces: [retail-forecast]\n  wait: 20s\n");
+            text.push_str("kubernetes:\n  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n  namespaces: [retail-forecast]\n  wait: ");
+            text.push_str(kube_wait);
+            text.push('\n');
         }
         text.push_str(extra);
         self.config(&text)
@@ -173,6 +176,15 @@ impl Sundown {
         self
     }
 
+    /// Starts the binary with stderr piped, for tests that interrupt it.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sundown")
+    }
+
     pub fn run(mut self) -> Outcome {
         let out = self.cmd.output().expect("run sundown");
         Outcome {
@@ -187,5 +199,78 @@ impl Outcome {
     /// The stdout parsed as JSON, with the run shown when it is not.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+impl World {
+    /// An AWS SDK config aimed at this world's emulator, for asserting on it.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.moto.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await
+    }
+
+    /// Everything of the stack that still exists, by kind, as the emulator lists it.
+    pub async fn leftovers(&self, repositories: &[&str]) -> Leftovers {
+        let sdk = self.sdk().await;
+        let sm = aws_sdk_sagemaker::Client::new(&sdk);
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let endpoints = sm.list_endpoints().send().await.unwrap();
+        let configs = sm.list_endpoint_configs().send().await.unwrap();
+        let models = sm.list_models().send().await.unwrap();
+        let mut images = 0;
+        for repo in repositories {
+            if let Ok(out) = ecr.list_images().repository_name(*repo).send().await {
+                images += out.image_ids().len();
+            }
+        }
+        let names = |v: Vec<Option<&str>>| {
+            let mut v: Vec<String> = v.into_iter().flatten().map(str::to_owned).collect();
+            v.sort();
+            v
+        };
+        Leftovers {
+            endpoints: names(endpoints.endpoints().iter().map(|e| e.endpoint_name()).collect()),
+            configs: names(
+                configs
+                    .endpoint_configs()
+                    .iter()
+                    .map(|e| e.endpoint_config_name())
+                    .collect(),
+            ),
+            models: names(models.models().iter().map(|e| e.model_name()).collect()),
+            images,
+            namespaces: self.kube.as_ref().map(|k| k.namespaces()).unwrap_or_default().len(),
+            terraform: if self.path("infra").exists() {
+                self.terraform_cmd(&["state", "list"])
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .count()
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// What the emulator, the fake and the Terraform state still hold.
+#[derive(Debug, Default, PartialEq)]
+pub struct Leftovers {
+    pub endpoints: Vec<String>,
+    pub configs: Vec<String>,
+    pub models: Vec<String>,
+    pub images: usize,
+    pub namespaces: usize,
+    pub terraform: usize,
+}
+
+impl Leftovers {
+    pub fn is_empty(&self) -> bool {
+        *self == Leftovers::default()
     }
 }

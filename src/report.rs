@@ -1,0 +1,248 @@
+//! The teardown report: one model, rendered as a terminal table, JSON
+//! (`sundown.report/v1`) and markdown (for the Action and notifications).
+//!
+//! Notifications take this report, never raw API results.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::inventory::{Kind, Phase};
+
+pub const SCHEMA: &str = "sundown.report/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseStatus {
+    Done,
+    Failed,
+    Skipped,
+    NotConfigured,
+}
+
+impl PhaseStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            PhaseStatus::Done => "done",
+            PhaseStatus::Failed => "failed",
+            PhaseStatus::Skipped => "skipped",
+            PhaseStatus::NotConfigured => "not configured",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Deleted,
+    Kept,
+    /// Already gone: success.
+    Absent,
+    Failed,
+}
+
+/// What happened to one resource (for a repository: to its images).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceOutcome {
+    pub kind: Kind,
+    pub name: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub phase: Phase,
+    pub status: PhaseStatus,
+    /// Units: namespaces; SageMaker endpoints, configs and models; ECR images; Terraform resources.
+    pub found: usize,
+    pub deleted: usize,
+    pub kept: usize,
+    pub failed: usize,
+    pub duration_seconds: f64,
+    /// A machine-readable cause when there is one, e.g. `state-locked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub errors: Vec<String>,
+    pub resources: Vec<ResourceOutcome>,
+}
+
+impl PhaseReport {
+    pub fn new(phase: Phase) -> PhaseReport {
+        PhaseReport {
+            phase,
+            status: PhaseStatus::Done,
+            found: 0,
+            deleted: 0,
+            kept: 0,
+            failed: 0,
+            duration_seconds: 0.0,
+            code: None,
+            errors: Vec::new(),
+            resources: Vec::new(),
+        }
+    }
+
+    pub fn not_configured(phase: Phase) -> PhaseReport {
+        PhaseReport {
+            status: PhaseStatus::NotConfigured,
+            ..PhaseReport::new(phase)
+        }
+    }
+
+    pub fn skipped(phase: Phase, why: String) -> PhaseReport {
+        PhaseReport {
+            status: PhaseStatus::Skipped,
+            errors: vec![why],
+            ..PhaseReport::new(phase)
+        }
+    }
+
+    /// Records an error and marks the phase failed.
+    pub fn fail(&mut self, error: impl Into<String>) {
+        self.status = PhaseStatus::Failed;
+        self.errors.push(error.into());
+    }
+
+    pub fn record(&mut self, kind: Kind, name: impl Into<String>, outcome: Outcome, detail: Option<String>) {
+        match outcome {
+            Outcome::Deleted => self.deleted += 1,
+            Outcome::Kept => self.kept += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Absent => {}
+        }
+        if outcome != Outcome::Absent {
+            self.found += 1;
+        }
+        self.resources.push(ResourceOutcome {
+            kind,
+            name: name.into(),
+            outcome,
+            detail,
+        });
+    }
+
+    pub fn ok(&self) -> bool {
+        matches!(self.status, PhaseStatus::Done | PhaseStatus::NotConfigured)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub stack: String,
+    pub region: String,
+    pub account: String,
+    /// `succeeded` when every phase is done or not configured, else `failed`.
+    pub result: &'static str,
+    pub started_at: String,
+    pub duration_seconds: f64,
+    pub phases: Vec<PhaseReport>,
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        self.phases.iter().all(PhaseReport::ok)
+    }
+
+    /// Resources Terraform destroyed plus everything the other phases deleted.
+    pub fn deleted(&self) -> usize {
+        self.phases.iter().map(|p| p.deleted).sum()
+    }
+
+    pub fn render_human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Teardown of {} in account {} ({}): {} in {:.1}s\n",
+            self.stack, self.account, self.region, self.result, self.duration_seconds
+        );
+        let _ = writeln!(
+            out,
+            "{:<11} {:<15} {:>6} {:>8} {:>5} {:>7} {:>9}",
+            "phase", "status", "found", "deleted", "kept", "failed", "duration"
+        );
+        for p in &self.phases {
+            let _ = writeln!(
+                out,
+                "{:<11} {:<15} {:>6} {:>8} {:>5} {:>7} {:>8.1}s",
+                p.phase.name(),
+                p.status.name(),
+                p.found,
+                p.deleted,
+                p.kept,
+                p.failed,
+                p.duration_seconds
+            );
+        }
+        for p in &self.phases {
+            for e in &p.errors {
+                let _ = writeln!(out, "{}: {e}", p.phase.name());
+            }
+            for r in p
+                .resources
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Kept | Outcome::Failed))
+            {
+                let what = if r.outcome == Outcome::Kept { "kept" } else { "failed" };
+                let detail = r.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                let _ = writeln!(out, "{}: {what} {} {}{detail}", p.phase.name(), r.kind.name(), r.name);
+            }
+        }
+        out
+    }
+
+    /// Markdown for a job summary or a pull-request comment.
+    pub fn render_markdown(&self) -> String {
+        let mut out = String::new();
+        let icon = if self.succeeded() { "✅" } else { "❌" };
+        let _ = writeln!(out, "### {icon} sundown teardown of `{}` {}\n", self.stack, self.result);
+        let _ = writeln!(
+            out,
+            "Account `{}`, region `{}`, {:.1}s.\n",
+            self.account, self.region, self.duration_seconds
+        );
+        let _ = writeln!(out, "| phase | status | found | deleted | kept | failed | duration |");
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        for p in &self.phases {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {:.1}s |",
+                p.phase.name(),
+                p.status.name(),
+                p.found,
+                p.deleted,
+                p.kept,
+                p.failed,
+                p.duration_seconds
+            );
+        }
+        let problems: Vec<String> = self
+            .phases
+            .iter()
+            .flat_map(|p| {
+                p.errors
+                    .iter()
+                    .map(move |e| format!("- **{}**: {}", p.phase.name(), escape_md(e)))
+            })
+            .collect();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "\n{}", problems.join("\n"));
+        }
+        let kept: Vec<String> = self
+            .phases
+            .iter()
+            .flat_map(|p| p.resources.iter().filter(|r| r.outcome == Outcome::Kept))
+            .map(|r| format!("`{}` {}", r.name, r.kind.name()))
+            .collect();
+        if !kept.is_empty() {
+            let _ = writeln!(out, "\nKept (protected): {}", kept.join(", "));
+        }
+        out
+    }
+}
+
+fn escape_md(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}

@@ -1,0 +1,150 @@
+//! `sundown teardown`: the gate, then the phases in order, then the report.
+//!
+//! Order of checks: the typed confirmation (before any AWS request), the STS
+//! pre-flight and account guard (before any mutating request), Terraform and
+//! kubeconfig pre-flight (before anything is deleted). Phases run in teardown
+//! order; SageMaker and ECR run even when the namespace phase failed, but
+//! `terraform destroy` runs only when every earlier phase is done.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::confirm::{self, Confirmation};
+use crate::exit::refuse;
+use crate::inventory::Phase;
+use crate::phases;
+use crate::report::{PhaseReport, Report};
+use crate::terraform::Terraform;
+
+/// What the caller asked for.
+pub struct Request {
+    pub confirm: Option<String>,
+    pub interactive: bool,
+}
+
+/// Runs the gate and every phase; returns the report. Refusals are errors.
+pub async fn run(config: &Config, request: Request) -> Result<Report> {
+    let confirmation = confirm::check_phrase(request.confirm.as_deref(), request.interactive)?;
+
+    let aws = Aws::load(&config.region).await;
+    let identity = aws.identity().await?;
+    confirm::check_account(config, &identity)?;
+    let terraform = preflight(config)?;
+
+    if confirmation == Confirmation::Ask {
+        let plan = crate::plan::build(config, &aws, &identity).await;
+        eprint!("{}", plan.render_human());
+        confirm::ask(&config.stack, &identity.account)?;
+    }
+
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let started = Instant::now();
+    let mut phases = Vec::with_capacity(4);
+
+    phases.push(
+        timed(async {
+            match &config.kubernetes {
+                Some(k) => phases::kubernetes::teardown(&aws, k).await,
+                None => PhaseReport::not_configured(Phase::Kubernetes),
+            }
+        })
+        .await,
+    );
+    phases.push(
+        timed(async {
+            match &config.sagemaker {
+                Some(s) => phases::sagemaker::teardown(&aws.sagemaker(), s, &config.protect).await,
+                None => PhaseReport::not_configured(Phase::Sagemaker),
+            }
+        })
+        .await,
+    );
+    phases.push(
+        timed(async {
+            match &config.ecr {
+                Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect).await,
+                None => PhaseReport::not_configured(Phase::Ecr),
+            }
+        })
+        .await,
+    );
+    let blockers: Vec<&str> = phases.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
+    let terraform_report = match terraform {
+        None => PhaseReport::not_configured(Phase::Terraform),
+        Some(_) if !blockers.is_empty() => PhaseReport::skipped(
+            Phase::Terraform,
+            format!(
+                "skipped: terraform destroy runs only after every earlier phase is done ({} failed)",
+                blockers.join(", ")
+            ),
+        ),
+        Some(tf) => {
+            timed(async move {
+                tokio::task::spawn_blocking(move || phases::terraform::teardown(&tf))
+                    .await
+                    .unwrap_or_else(|e| {
+                        let mut r = PhaseReport::new(Phase::Terraform);
+                        r.fail(format!("terraform phase panicked: {e}"));
+                        r
+                    })
+            })
+            .await
+        }
+    };
+    phases.push(terraform_report);
+
+    let mut report = Report {
+        schema: crate::report::SCHEMA,
+        stack: config.stack.clone(),
+        region: config.region.clone(),
+        account: identity.account,
+        result: "succeeded",
+        started_at,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        phases,
+    };
+    if !report.succeeded() {
+        report.result = "failed";
+    }
+    Ok(report)
+}
+
+async fn timed(phase: impl std::future::Future<Output = PhaseReport>) -> PhaseReport {
+    let start = Instant::now();
+    let mut report = phase.await;
+    report.duration_seconds = start.elapsed().as_secs_f64();
+    if !report.ok() {
+        tracing::warn!("{}: {}", report.phase.name(), report.errors.join("; "));
+    }
+    report
+}
+
+/// Checks that need no deletion but would stop a phase later: better to refuse now.
+fn preflight(config: &Config) -> Result<Option<Terraform>> {
+    if let Some(path) = config.kubernetes.as_ref().and_then(|k| k.kubeconfig.as_ref())
+        && !path.is_file()
+    {
+        return Err(refuse(format!(
+            "kubernetes.kubeconfig {} does not exist; fix the path in sundown.yaml",
+            path.display()
+        )));
+    }
+    match &config.terraform {
+        Some(t) => {
+            let tf = Terraform::new(t);
+            tf.check()?;
+            Ok(Some(tf))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Writes the JSON report to `path`.
+pub fn write_report(report: &Report, path: &PathBuf) -> Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing the report to {}", path.display()))
+}
