@@ -1,6 +1,7 @@
 //! The `sundown` binary: parse arguments, start logging, call `sundown::run`,
 //! print an error once and map it to the documented exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -33,9 +34,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SUNDOWN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Progress for people: no timestamps (CI adds its own), colour only on a terminal.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        .without_time()
         .init();
 }

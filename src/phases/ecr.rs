@@ -50,8 +50,12 @@ impl Repo {
         if !self.exists {
             return Resource::new(Kind::Repository, &self.name, Action::Absent).reason("repository not found");
         }
-        let mut r = Resource::unless_protected(Kind::Repository, &self.name, self.kept.as_deref());
-        r.images = Some(self.counts());
+        let counts = self.counts();
+        let mut r = match self.kept.as_deref() {
+            None if counts.images == 0 => Resource::new(Kind::Repository, &self.name, Action::Absent).reason("no images"),
+            kept => Resource::unless_protected(Kind::Repository, &self.name, kept),
+        };
+        r.images = Some(counts);
         r
     }
 }

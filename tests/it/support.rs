@@ -138,6 +138,14 @@ impl World {
         self.config(&text)
     }
 
+    /// Any program, with this world's emulator environment.
+    pub fn sundown_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        self.env(&mut cmd);
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
     /// The sundown binary, pointed at this world's emulator.
     pub fn sundown(&self) -> Sundown {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sundown"));

@@ -321,3 +321,46 @@ fn a_failing_terraform_destroy_reports_its_diagnostic() {
     let errors = t["errors"].to_string();
     assert!(errors.contains("DependencyViolation"), "{t:#}");
 }
+
+/// Runs teardown without `--confirm` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn at_a_terminal(world: &World, config: &std::path::Path, answer: &str) -> crate::support::Outcome {
+    use std::io::Write;
+    let command = format!("{} --config {} teardown", env!("CARGO_BIN_EXE_sundown"), config.display());
+    let mut child = world
+        .sundown_command("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` provides the pseudo-terminal");
+    child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    crate::support::Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_a_terminal_the_plan_is_shown_and_only_the_typed_phrase_deletes() {
+    let world = World::start();
+    world.seed(&["--endpoints", "1", "--repo", "retail-forecast:3"]);
+    let config = world.config(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         sagemaker:\n  endpoint_prefix: retail-forecast\necr:\n  repositories: [retail-forecast]\n",
+    );
+    world.moto.start_recording();
+    let refused = at_a_terminal(&world, &config, "yes");
+    assert_eq!(refused.code, 2, "{refused:#?}");
+    assert!(refused.stdout.contains("Plan for stack retail-forecast"), "{refused:#?}");
+    assert!(refused.stdout.contains("Type \"destroy\""), "{refused:#?}");
+    assert!(world.moto.recording().iter().all(|r| r.is_read()), "a wrong answer must not delete");
+    assert_eq!(world.leftovers(&["retail-forecast"]).await.images, 3);
+
+    let confirmed = at_a_terminal(&world, &config, "destroy");
+    assert_eq!(confirmed.code, 0, "{confirmed:#?}");
+    let left = world.leftovers(&["retail-forecast"]).await;
+    assert!(left.is_empty(), "{left:#?}");
+}

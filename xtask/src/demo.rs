@@ -2,8 +2,9 @@
 //!
 //! Installs the tools, starts moto and the Kubernetes fake, seeds a stack
 //! shaped like retail-forecast, applies a local Terraform module, writes a
-//! `sundown.yaml` for it, runs `sundown plan`, checks the plan's counts against
-//! what was seeded, and stops what it started.
+//! `sundown.yaml` for it, runs `sundown plan` and checks its counts against
+//! what was seeded, runs `sundown teardown --confirm destroy`, checks with a
+//! second plan that nothing is left, and stops what it started.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +53,19 @@ pub fn run(_args: &[String]) -> Result<()> {
     println!(
         "\ndemo: the plan lists exactly what was seeded (1 namespace, 2 endpoints with configs and models, 2 repositories, {TERRAFORM_RESOURCES} Terraform resources)"
     );
+
+    eprintln!("\nxtask demo: sundown teardown --confirm destroy");
+    let report = work.join("report.json");
+    let mut teardown = sundown_cmd(&sundown, &tools, &moto, &config);
+    run_cmd(teardown.args(["teardown", "--confirm", "destroy", "--report"]).arg(&report))?;
+
+    eprintln!("\nxtask demo: sundown plan, after the teardown");
+    let after = sundown_cmd(&sundown, &tools, &moto, &config).args(["plan", "--output", "json"]).output()?;
+    anyhow::ensure!(after.status.success(), "sundown plan failed: {}", String::from_utf8_lossy(&after.stderr));
+    let after: Value = serde_json::from_slice(&after.stdout)?;
+    let left = &after["summary"]["delete"];
+    anyhow::ensure!(left == 0, "the teardown left {left} resources: {after:#}");
+    println!("demo: teardown done, nothing left to delete; report in {}", report.display());
     drop(kube);
     moto.stop();
     Ok(())

@@ -5,6 +5,7 @@
 
 mod demo;
 mod emulator;
+mod teardown;
 mod test;
 mod tools;
 
@@ -24,6 +25,7 @@ usage: cargo xtask <task>
 tasks:
   demo                          seed a sample stack on the local emulator and run sundown against it
   test                          set up the emulator and Terraform, then fmt, clippy and every test
+  teardown [-- FLAGS]            tear down the stack in ./sundown.yaml with your AWS credentials (asks for `destroy`)
   emulator install|start|stop|status
                                 manage the local moto emulator (installed under target/sundown-tools)
 ";
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
         "emulator" => emulator::run(rest),
+        "teardown" => teardown::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
