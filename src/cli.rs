@@ -28,6 +28,8 @@ pub struct Cli {
 pub enum Output {
     Human,
     Json,
+    /// Markdown, for job summaries and pull-request comments (verify and teardown)
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,5 +44,14 @@ pub enum Command {
         /// Also write the report as JSON (`sundown.report/v1`) to this file
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+    },
+    /// Run the cost checklist and show, per check, the evidence and the fix (read-only)
+    Verify {
+        /// Run only this check (repeatable), e.g. --check eks.spot
+        #[arg(long, value_name = "ID")]
+        check: Vec<String>,
+        /// After a teardown: check only that nothing of the stack is left (teardown.nothing_left)
+        #[arg(long)]
+        after_teardown: bool,
     },
 }

@@ -37,6 +37,9 @@ pub struct Config {
     pub terraform: Option<Terraform>,
     #[serde(default)]
     pub notify: Notify,
+    /// What `sundown verify` expects; every key has a default.
+    #[serde(default)]
+    pub verify: Verify,
 }
 
 /// The tag that keeps a resource out of every teardown.
@@ -138,6 +141,99 @@ pub enum GithubComment {
     Update,
     New,
     Off,
+}
+
+/// Expectations of `sundown verify`. The lifecycle rules themselves are fixed
+/// (see `checks::s3`); these are the values a stack chooses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    /// The tag every stack resource carries; the value defaults to `stack`.
+    #[serde(default)]
+    pub project_tag: Option<Tag>,
+    /// Data buckets whose lifecycle and tiering are checked.
+    #[serde(default)]
+    pub buckets: Vec<String>,
+    /// Prefix of the Intelligent-Tiering archive configuration.
+    #[serde(default = "data_prefix")]
+    pub tiering_prefix: String,
+    /// Log groups under these prefixes must expire.
+    #[serde(default)]
+    pub log_group_prefixes: Vec<String>,
+    #[serde(default = "thirty")]
+    pub max_log_retention_days: i64,
+    /// ACTUAL-spend notification thresholds (percent) the budget must have.
+    #[serde(default = "thresholds")]
+    pub budget_thresholds: Vec<f64>,
+    #[serde(default = "stop_cron", deserialize_with = "non_empty")]
+    pub stop_schedule: String,
+    #[serde(default = "start_cron", deserialize_with = "non_empty")]
+    pub start_schedule: String,
+    /// Part of the ARN the schedule rules must target (e.g. the scheduler Lambda's name); any target when unset.
+    #[serde(default)]
+    pub scheduler: Option<String>,
+    /// Training jobs created within this many days must use managed spot training.
+    #[serde(default = "thirty")]
+    pub training_days: i64,
+    /// Each node group needs at least this many instance types to ride out spot reclaims.
+    #[serde(default = "two")]
+    pub min_spot_instance_types: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    #[serde(deserialize_with = "non_empty")]
+    pub key: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub value: String,
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify {
+            project_tag: None,
+            buckets: Vec::new(),
+            tiering_prefix: data_prefix(),
+            log_group_prefixes: Vec::new(),
+            max_log_retention_days: thirty(),
+            budget_thresholds: thresholds(),
+            stop_schedule: stop_cron(),
+            start_schedule: start_cron(),
+            scheduler: None,
+            training_days: thirty(),
+            min_spot_instance_types: two(),
+        }
+    }
+}
+
+impl Config {
+    /// The project tag: `verify.project_tag`, else `Project` = the stack's name.
+    pub fn project_tag(&self) -> Tag {
+        self.verify.project_tag.clone().unwrap_or_else(|| Tag {
+            key: "Project".into(),
+            value: self.stack.clone(),
+        })
+    }
+}
+
+fn data_prefix() -> String {
+    "data/".into()
+}
+fn thirty() -> i64 {
+    30
+}
+fn two() -> usize {
+    2
+}
+fn thresholds() -> Vec<f64> {
+    vec![80.0, 100.0]
+}
+fn stop_cron() -> String {
+    "cron(0 19 * * ? *)".into()
+}
+fn start_cron() -> String {
+    "cron(0 7 * * ? *)".into()
 }
 
 fn yes() -> bool {

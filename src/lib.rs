@@ -4,6 +4,7 @@
 //! `run` is the single entry point both faces (CLI and GitHub Action) call.
 
 pub mod aws;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod confirm;
@@ -15,6 +16,7 @@ pub mod plan;
 pub mod report;
 pub mod teardown;
 pub mod terraform;
+pub mod verify;
 pub mod wait;
 
 use std::process::ExitCode;
@@ -31,7 +33,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plan => run_plan(&config, cli.output).await,
         Command::Teardown { confirm, report } => run_teardown(&config, confirm, report, cli.output).await,
+        Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
     }
+}
+
+async fn run_verify(config: &Config, checks: &[String], after_teardown: bool, output: Output) -> Result<ExitCode> {
+    let result = verify::run(config, checks, after_teardown).await?;
+    match output {
+        Output::Human => print!("{}", result.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Output::Markdown => print!("{}", result.render_markdown()),
+    }
+    Ok(ExitCode::from(if result.passed() { exit::DONE } else { exit::FAILED }))
 }
 
 async fn run_teardown(
@@ -51,6 +64,7 @@ async fn run_teardown(
     match output {
         Output::Human => print!("{}", report.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Markdown => print!("{}", report.render_markdown()),
     }
     Ok(ExitCode::from(if report.succeeded() {
         exit::DONE
@@ -64,7 +78,7 @@ async fn run_plan(config: &Config, output: Output) -> Result<ExitCode> {
     let identity = aws.identity().await?;
     let plan = plan::build(config, &aws, &identity).await;
     match output {
-        Output::Human => print!("{}", plan.render_human()),
+        Output::Human | Output::Markdown => print!("{}", plan.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
     }
     Ok(ExitCode::from(if plan.has_errors() {

@@ -52,7 +52,9 @@ impl Repo {
         }
         let counts = self.counts();
         let mut r = match self.kept.as_deref() {
-            None if counts.images == 0 => Resource::new(Kind::Repository, &self.name, Action::Absent).reason("no images"),
+            None if counts.images == 0 => {
+                Resource::new(Kind::Repository, &self.name, Action::Absent).reason("no images")
+            }
             kept => Resource::unless_protected(Kind::Repository, &self.name, kept),
         };
         r.images = Some(counts);

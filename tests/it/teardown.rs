@@ -325,7 +325,11 @@ fn a_failing_terraform_destroy_reports_its_diagnostic() {
 /// Runs teardown without `--confirm` on a pseudo-terminal (util-linux `script`), typing `answer`.
 fn at_a_terminal(world: &World, config: &std::path::Path, answer: &str) -> crate::support::Outcome {
     use std::io::Write;
-    let command = format!("{} --config {} teardown", env!("CARGO_BIN_EXE_sundown"), config.display());
+    let command = format!(
+        "{} --config {} teardown",
+        env!("CARGO_BIN_EXE_sundown"),
+        config.display()
+    );
     let mut child = world
         .sundown_command("script")
         .args(["-qefc", &command, "/dev/null"])
@@ -334,7 +338,12 @@ fn at_a_terminal(world: &World, config: &std::path::Path, answer: &str) -> crate
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("util-linux `script` provides the pseudo-terminal");
-    child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     crate::support::Outcome {
         code: out.status.code().unwrap_or(-1),
@@ -354,9 +363,15 @@ async fn at_a_terminal_the_plan_is_shown_and_only_the_typed_phrase_deletes() {
     world.moto.start_recording();
     let refused = at_a_terminal(&world, &config, "yes");
     assert_eq!(refused.code, 2, "{refused:#?}");
-    assert!(refused.stdout.contains("Plan for stack retail-forecast"), "{refused:#?}");
+    assert!(
+        refused.stdout.contains("Plan for stack retail-forecast"),
+        "{refused:#?}"
+    );
     assert!(refused.stdout.contains("Type \"destroy\""), "{refused:#?}");
-    assert!(world.moto.recording().iter().all(|r| r.is_read()), "a wrong answer must not delete");
+    assert!(
+        world.moto.recording().iter().all(|r| r.is_read()),
+        "a wrong answer must not delete"
+    );
     assert_eq!(world.leftovers(&["retail-forecast"]).await.images, 3);
 
     let confirmed = at_a_terminal(&world, &config, "destroy");

@@ -10,11 +10,18 @@ use anyhow::Result;
 
 pub fn run(args: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    crate::run_cmd(Command::new(cargo).current_dir(crate::root()).args(["build", "--quiet", "--bin", "sundown"]))?;
+    crate::run_cmd(
+        Command::new(cargo)
+            .current_dir(crate::root())
+            .args(["build", "--quiet", "--bin", "sundown"]),
+    )?;
     let sundown = crate::target_dir().join("debug").join("sundown");
     let mut cmd = Command::new(sundown);
     let args: Vec<&String> = args.iter().filter(|a| a.as_str() != "--").collect();
-    if !args.iter().any(|a| a.as_str() == "--config" || a.starts_with("--config=")) {
+    if !args
+        .iter()
+        .any(|a| a.as_str() == "--config" || a.starts_with("--config="))
+    {
         cmd.arg("--config").arg(crate::root().join("sundown.yaml"));
     }
     cmd.arg("teardown").args(args);

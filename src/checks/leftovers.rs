@@ -1,0 +1,109 @@
+//! `teardown.nothing_left`: after a teardown, nothing of the stack remains.
+
+use anyhow::{Result, anyhow};
+
+use super::{Context, Finding};
+use crate::aws::{code, describe};
+
+pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
+    let config = cx.config;
+    let mut left = Vec::new();
+    let mut looked = Vec::new();
+    let cluster = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref());
+    if let Some(cluster) = cluster {
+        looked.push(format!("EKS cluster {cluster}"));
+        match cx.aws.eks().describe_cluster().name(cluster).send().await {
+            Ok(_) => left.push(format!("EKS cluster {cluster}")),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => {}
+            Err(e) => return Err(anyhow!("eks DescribeCluster {cluster}: {}", describe(&e))),
+        }
+        for lb in crate::phases::kubernetes::cluster_load_balancers(&cx.aws.elbv2(), cluster).await? {
+            left.push(format!("load balancer {lb}"));
+        }
+    }
+    if let Some(s) = &config.sagemaker {
+        let prefix = s.endpoint_prefix.as_str();
+        looked.push(format!("SageMaker resources named {prefix}*"));
+        let sm = cx.aws.sagemaker();
+        let endpoints: Vec<_> = sm
+            .list_endpoints()
+            .name_contains(prefix)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
+        left.extend(
+            endpoints
+                .iter()
+                .filter_map(|e| e.endpoint_name())
+                .filter(|n| n.starts_with(prefix))
+                .map(|n| format!("endpoint {n}")),
+        );
+        let configs: Vec<_> = sm
+            .list_endpoint_configs()
+            .name_contains(prefix)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))?;
+        left.extend(
+            configs
+                .iter()
+                .filter_map(|c| c.endpoint_config_name())
+                .filter(|n| n.starts_with(prefix))
+                .map(|n| format!("endpoint config {n}")),
+        );
+        let models: Vec<_> = sm
+            .list_models()
+            .name_contains(prefix)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))?;
+        left.extend(
+            models
+                .iter()
+                .filter_map(|m| m.model_name())
+                .filter(|n| n.starts_with(prefix))
+                .map(|n| format!("model {n}")),
+        );
+    }
+    if let Some(e) = &config.ecr {
+        let ecr = cx.aws.ecr();
+        for repo in &e.repositories {
+            looked.push(format!("images in {repo}"));
+            if let Some(ids) = crate::phases::ecr::list_image_ids(&ecr, repo).await?
+                && !ids.is_empty()
+            {
+                left.push(format!("{} image ids in repository {repo}", ids.len()));
+            }
+        }
+    }
+    let s3 = cx.aws.s3();
+    for bucket in &config.verify.buckets {
+        looked.push(format!("bucket {bucket}"));
+        match s3.head_bucket().bucket(bucket).send().await {
+            Ok(_) => left.push(format!("bucket {bucket}")),
+            Err(e)
+                if matches!(code(&e), Some("NotFound" | "NoSuchBucket"))
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+            Err(e) => return Err(anyhow!("s3 HeadBucket {bucket}: {}", describe(&e))),
+        }
+    }
+    let passing = if left.is_empty() {
+        vec![format!("none left: {}", looked.join(", "))]
+    } else {
+        Vec::new()
+    };
+    Ok(Finding::from_lines(
+        passing,
+        left.into_iter().map(|l| format!("still exists: {l}")).collect(),
+        "run `sundown teardown --confirm destroy` again, or delete what is named here",
+    ))
+}

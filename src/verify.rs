@@ -1,0 +1,172 @@
+//! `sundown verify`: runs the cost checks concurrently and reports each with
+//! its evidence and fix. One failing or erroring check never hides another.
+//! Read-only, like `plan`.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use anyhow::Result;
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::aws::Aws;
+use crate::checks::{self, Context, Status};
+use crate::config::Config;
+use crate::exit::refuse;
+
+pub const SCHEMA: &str = "sundown.verify/v1";
+
+#[derive(Debug, Serialize)]
+pub struct CheckResult {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub status: Status,
+    pub evidence: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    pub duration_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    pub schema: &'static str,
+    pub stack: String,
+    pub region: String,
+    pub account: String,
+    pub duration_seconds: f64,
+    pub checks: Vec<CheckResult>,
+}
+
+/// The ids to run: `selected` (validated); else, after a teardown, only the
+/// sweep (the cost checks have nothing left to look at); else every cost check.
+pub fn select(selected: &[String], after_teardown: bool) -> Result<Vec<(&'static str, &'static str)>> {
+    if selected.is_empty() {
+        return Ok(checks::ALL
+            .into_iter()
+            .filter(|(id, _)| after_teardown == (*id == "teardown.nothing_left"))
+            .collect());
+    }
+    selected
+        .iter()
+        .map(|want| {
+            checks::ALL.into_iter().find(|(id, _)| id == want).ok_or_else(|| {
+                let ids: Vec<&str> = checks::ALL.iter().map(|(id, _)| *id).collect();
+                refuse(format!("unknown check {want:?}; choose from {}", ids.join(", ")))
+            })
+        })
+        .collect()
+}
+
+pub async fn run(config: &Config, selected: &[String], after_teardown: bool) -> Result<Verification> {
+    let chosen = select(selected, after_teardown)?;
+    let aws = Aws::load(&config.region).await;
+    let identity = aws.identity().await?;
+    let cx = Context {
+        config,
+        aws: &aws,
+        identity: &identity,
+    };
+    let started = Instant::now();
+    let results = join_all(chosen.into_iter().map(|(id, title)| {
+        let cx = &cx;
+        async move {
+            let start = Instant::now();
+            let (status, evidence, fix) = match checks::run(id, cx).await {
+                Ok(f) => (f.status, f.evidence, f.fix),
+                Err(e) => (
+                    Status::Error,
+                    vec![format!("{e:#}")],
+                    Some(
+                        "the API call failed; see the evidence (the local emulator does not implement every call)"
+                            .into(),
+                    ),
+                ),
+            };
+            CheckResult {
+                id,
+                title,
+                status,
+                evidence,
+                fix,
+                duration_seconds: start.elapsed().as_secs_f64(),
+            }
+        }
+    }))
+    .await;
+    Ok(Verification {
+        schema: SCHEMA,
+        stack: config.stack.clone(),
+        region: config.region.clone(),
+        account: identity.account,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        checks: results,
+    })
+}
+
+impl Verification {
+    /// Passing means no check failed or errored; warnings are allowed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.status <= Status::Warn)
+    }
+
+    fn count(&self, status: Status) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} pass, {} warn, {} fail, {} error",
+            self.count(Status::Pass),
+            self.count(Status::Warn),
+            self.count(Status::Fail),
+            self.count(Status::Error)
+        )
+    }
+
+    pub fn render_human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Verify {} in account {} ({})\n",
+            self.stack, self.account, self.region
+        );
+        for c in &self.checks {
+            let _ = writeln!(out, "{:<5} {:<24} {}", c.status.name().to_uppercase(), c.id, c.title);
+            for e in &c.evidence {
+                let _ = writeln!(out, "      {e}");
+            }
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "      fix: {fix}");
+            }
+        }
+        let _ = writeln!(out, "\n{} in {:.1}s.", self.summary(), self.duration_seconds);
+        out
+    }
+
+    pub fn render_markdown(&self) -> String {
+        let mut out = String::new();
+        let icon = if self.passed() { "✅" } else { "❌" };
+        let _ = writeln!(
+            out,
+            "### {icon} sundown verify of `{}`: {}\n",
+            self.stack,
+            self.summary()
+        );
+        let _ = writeln!(out, "| check | status | evidence | fix |");
+        let _ = writeln!(out, "| --- | --- | --- | --- |");
+        for c in &self.checks {
+            let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+            let evidence: Vec<String> = c.evidence.iter().map(|e| cell(e)).collect();
+            let _ = writeln!(
+                out,
+                "| `{}` {} | {} | {} | {} |",
+                c.id,
+                cell(c.title),
+                c.status.name(),
+                evidence.join("<br>"),
+                c.fix.as_deref().map(cell).unwrap_or_default()
+            );
+        }
+        out
+    }
+}
