@@ -524,6 +524,13 @@ mod tests {
     }
 
     #[test]
+    fn repository_config_parses() {
+        let c = parse(include_str!("../sundown.yaml")).unwrap();
+        assert_eq!(c.project_tag().value, "retail-forecast");
+        assert_eq!(c.verify.max_log_retention_days, 30);
+    }
+
+    #[test]
     fn unknown_key_names_line_and_key() {
         let err = parse("stack: s\nregion: r\necr:\n  repositorys: [a]\n").unwrap_err();
         assert!(err.starts_with("sundown.yaml:4:"), "{err}");

@@ -21,7 +21,7 @@ const TERRAFORM_RESOURCES: usize = 6;
 
 pub fn run(_args: &[String]) -> Result<()> {
     let tools = tools::ensure()?;
-    let sundown = build_sundown()?;
+    let sundown = crate::passthrough::build()?;
     let work = crate::target_dir().join("sundown-demo");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -95,30 +95,20 @@ pub fn run(_args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn build_sundown() -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run_cmd(
-        Command::new(cargo)
-            .current_dir(crate::root())
-            .args(["build", "--quiet", "--bin", "sundown"]),
-    )?;
-    Ok(crate::target_dir().join("debug").join("sundown"))
-}
-
-fn with_emulator<'a>(cmd: &'a mut Command, tools: &Tools, moto: &Moto) -> &'a mut Command {
+pub fn with_emulator<'a>(cmd: &'a mut Command, tools: &Tools, moto: &Moto) -> &'a mut Command {
     for name in SCRUBBED_ENV {
         cmd.env_remove(name);
     }
     cmd.envs(emulator_env(tools, moto))
 }
 
-fn sundown_cmd(sundown: &Path, tools: &Tools, moto: &Moto, config: &Path) -> Command {
+pub fn sundown_cmd(sundown: &Path, tools: &Tools, moto: &Moto, config: &Path) -> Command {
     let mut cmd = Command::new(sundown);
     with_emulator(&mut cmd, tools, moto).arg("--config").arg(config);
     cmd
 }
 
-fn seed(tools: &Tools, moto: &Moto) -> Result<Value> {
+pub fn seed(tools: &Tools, moto: &Moto) -> Result<Value> {
     let mut cmd = Command::new(tools.python());
     cmd.arg(crate::root().join("tests/fixtures/seed.py"))
         .args(["--stack", STACK, "--prefix", STACK, "--endpoints", "2", "--extras"])
@@ -164,7 +154,7 @@ fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_config(tools: &Tools, work: &Path, seeded: &Value) -> Result<PathBuf> {
+pub fn write_config(tools: &Tools, work: &Path, seeded: &Value) -> Result<PathBuf> {
     let path = work.join("sundown.yaml");
     let text = format!(
         "# Written by `cargo xtask demo` for the emulator; see sundown.example.yaml for every key.\n\

@@ -3,9 +3,10 @@
 //! xtask drives the `sundown` binary, the emulator and Terraform from outside,
 //! as a user would; it never reaches into the library's internals.
 
+mod bench;
 mod demo;
 mod emulator;
-mod teardown;
+mod passthrough;
 mod test;
 mod tools;
 
@@ -26,6 +27,8 @@ tasks:
   demo                          seed a sample stack on the local emulator and run sundown against it
   test                          set up the emulator and Terraform, then fmt, clippy and every test
   teardown [-- FLAGS]            tear down the stack in ./sundown.yaml with your AWS credentials (asks for `destroy`)
+  verify [-- FLAGS]              run the cost checklist against the stack in ./sundown.yaml
+  bench                         measure on the emulator and print the figures as ratios
   emulator install|start|stop|status
                                 manage the local moto emulator (installed under target/sundown-tools)
 ";
@@ -43,7 +46,9 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
         "emulator" => emulator::run(rest),
-        "teardown" => teardown::run(rest),
+        "teardown" => passthrough::run("teardown", rest),
+        "verify" => passthrough::run("verify", rest),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,97 @@
+//! `cargo xtask bench`: figures measured on the emulator in one run, each
+//! printed as a ratio against its baseline.
+//!
+//! Verify: the whole checklist's wall time against its slowest single check
+//! (target: within 1.5×) and against the checks run one after another.
+//! Every figure is the median of several runs of the binary, process start included.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, ensure};
+
+use crate::demo::{seed, sundown_cmd, write_config};
+use crate::moto::{Moto, Tools};
+use crate::tools;
+
+const RUNS: usize = 5;
+
+pub fn run(_args: &[String]) -> Result<()> {
+    let tools = tools::ensure()?;
+    let sundown = crate::passthrough::build()?;
+    let work = crate::target_dir().join("sundown-bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("infra"))?;
+    std::fs::write(work.join("kubeconfig"), "")?;
+    let moto = Moto::start(&tools.moto_server(), Some(&work.join("moto.log"))).map_err(anyhow::Error::msg)?;
+    let seeded = seed(&tools, &moto)?;
+    let config = write_config(&tools, &work, &seeded)?;
+    verify_figures(&sundown, &tools, &moto, &config)?;
+    moto.stop();
+    Ok(())
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time_verify(sundown: &Path, tools: &Tools, moto: &Moto, config: &Path, checks: &[&str]) -> Result<Duration> {
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let mut cmd: Command = sundown_cmd(sundown, tools, moto, config);
+        cmd.args(["verify", "--output", "json"]);
+        for id in checks {
+            cmd.args(["--check", id]);
+        }
+        let start = Instant::now();
+        let out = cmd.output()?;
+        samples.push(start.elapsed());
+        // 0 or 1 (a check the emulator cannot answer errors); 2 would be a usage problem.
+        ensure!(
+            out.status.code() != Some(2),
+            "verify refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(median(samples))
+}
+
+fn verify_figures(sundown: &Path, tools: &Tools, moto: &Moto, config: &Path) -> Result<()> {
+    const CHECKS: [&str; 9] = [
+        "eks.spot",
+        "s3.lifecycle",
+        "s3.tiering",
+        "logs.retention",
+        "ecr.lifecycle",
+        "budget",
+        "schedule",
+        "sagemaker.spot_training",
+        "tags",
+    ];
+    let whole = time_verify(sundown, tools, moto, config, &CHECKS)?;
+    let mut singles = Vec::new();
+    for id in CHECKS {
+        singles.push((id, time_verify(sundown, tools, moto, config, &[id])?));
+    }
+    let (slowest_id, slowest) = singles.iter().max_by_key(|(_, d)| *d).copied().unwrap();
+    let sequential: Duration = singles.iter().map(|(_, d)| *d).sum();
+    println!(
+        "verify ({} checks, median of {RUNS} runs of the debug binary against moto):",
+        CHECKS.len()
+    );
+    println!("  whole checklist            {:>8.3}s", whole.as_secs_f64());
+    println!("  slowest check ({slowest_id:<23}) {:>8.3}s", slowest.as_secs_f64());
+    println!("  checks one after another   {:>8.3}s", sequential.as_secs_f64());
+    let ratio = whole.as_secs_f64() / slowest.as_secs_f64();
+    println!(
+        "  whole / slowest check      {ratio:>8.2}x  (target <= 1.5x: {})",
+        if ratio <= 1.5 { "met" } else { "NOT met" }
+    );
+    println!(
+        "  whole / one after another  {:>8.2}x",
+        whole.as_secs_f64() / sequential.as_secs_f64()
+    );
+    Ok(())
+}
