@@ -22,57 +22,21 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
         }
     }
     if let Some(s) = &config.sagemaker {
-        let prefix = s.endpoint_prefix.as_str();
-        looked.push(format!("SageMaker resources named {prefix}*"));
-        let sm = cx.aws.sagemaker();
-        let endpoints: Vec<_> = sm
-            .list_endpoints()
-            .name_contains(prefix)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
-        left.extend(
-            endpoints
-                .iter()
-                .filter_map(|e| e.endpoint_name())
-                .filter(|n| n.starts_with(prefix))
-                .map(|n| format!("endpoint {n}")),
-        );
-        let configs: Vec<_> = sm
-            .list_endpoint_configs()
-            .name_contains(prefix)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))?;
-        left.extend(
-            configs
-                .iter()
-                .filter_map(|c| c.endpoint_config_name())
-                .filter(|n| n.starts_with(prefix))
-                .map(|n| format!("endpoint config {n}")),
-        );
-        let models: Vec<_> = sm
-            .list_models()
-            .name_contains(prefix)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))?;
-        left.extend(
-            models
-                .iter()
-                .filter_map(|m| m.model_name())
-                .filter(|n| n.starts_with(prefix))
-                .map(|n| format!("model {n}")),
-        );
+        // The teardown's own discovery: what it would delete is what must be gone.
+        looked.push(format!("SageMaker resources named {}*", s.endpoint_prefix));
+        let found = crate::phases::sagemaker::discover(&cx.aws.sagemaker(), s, &config.protect).await?;
+        for (kind, items) in [
+            ("endpoint", &found.endpoints),
+            ("endpoint config", &found.configs),
+            ("model", &found.models),
+        ] {
+            left.extend(
+                items
+                    .iter()
+                    .filter(|f| f.kept.is_none())
+                    .map(|f| format!("{kind} {}", f.name)),
+            );
+        }
     }
     if let Some(e) = &config.ecr {
         let ecr = cx.aws.ecr();
