@@ -2,11 +2,12 @@
 //! Installs the emulator and Terraform (if missing), then runs rustfmt,
 //! clippy and the whole test suite. `.ci/run` calls exactly this.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
-use anyhow::Result;
+use anyhow::{Result, ensure};
 
-use crate::{run_cmd, tools};
+use crate::{display, run_cmd, tools};
 
 pub fn run(args: &[String]) -> Result<()> {
     tools::ensure()?;
@@ -25,11 +26,37 @@ pub fn run(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run_cmd(
-        Command::new(&cargo)
-            .current_dir(&root)
-            .args(["test", "--workspace"])
-            .args(args),
-    )?;
+    let mut test = Command::new(&cargo);
+    test.current_dir(&root).args(["test", "--workspace"]).args(args);
+    run_counting(&mut test)
+}
+
+/// Runs the test command, echoing its output, and closes with one line that
+/// totals every test binary's result (cargo's last line is a doc-test run of 0).
+fn run_counting(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", display(cmd));
+    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(result) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                result
+                    .split([';', '.'])
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(word)
+                            .and_then(|n| n.trim().parse::<u64>().ok())
+                    })
+                    .unwrap_or(0)
+            };
+            passed += count(" passed");
+            failed += count(" failed");
+        }
+    }
+    let status = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed");
+    ensure!(status.success(), "{} failed with {status}", display(cmd));
     Ok(())
 }
