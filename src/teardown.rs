@@ -6,7 +6,7 @@
 //! order; SageMaker and ECR run even when the namespace phase failed, but
 //! `terraform destroy` runs only when every earlier phase is done.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -144,7 +144,7 @@ fn preflight(config: &Config) -> Result<Option<Terraform>> {
 }
 
 /// Writes the JSON report to `path`.
-pub fn write_report(report: &Report, path: &PathBuf) -> Result<()> {
+pub fn write_report(report: &Report, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing the report to {}", path.display()))
 }

@@ -21,7 +21,7 @@ use crate::report::{Outcome, PhaseReport, ResourceOutcome};
 #[derive(Debug, Clone)]
 pub struct Repo {
     pub name: String,
-    /// None when the repository does not exist.
+    /// False when the repository does not exist.
     pub exists: bool,
     pub kept: Option<String>,
     /// Every image id entry ListImages returned (one per tag, one per untagged digest).
