@@ -34,6 +34,11 @@ pub fn refuse(message: impl Into<String>) -> anyhow::Error {
 
 /// The exit code for an error that ended the run.
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
+    ExitCode::from(code_u8(err))
+}
+
+/// `code_for` as a number, for callers that report it (the Action's `status`).
+pub fn code_u8(err: &anyhow::Error) -> u8 {
     let refused = err.chain().any(|e| e.is::<Refusal>() || e.is::<ConfigError>());
-    ExitCode::from(if refused { REFUSED } else { FAILED })
+    if refused { REFUSED } else { FAILED }
 }

@@ -3,6 +3,7 @@
 //! The flow is one way: `config → plan → gate → phases → report → notify`.
 //! `run` is the single entry point both faces (CLI and GitHub Action) call.
 
+pub mod action;
 pub mod aws;
 pub mod checks;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod confirm;
 pub mod exit;
 pub mod inventory;
 pub mod k8s;
+pub mod notify;
 pub mod phases;
 pub mod plan;
 pub mod report;
@@ -56,10 +58,14 @@ async fn run_teardown(
     let request = teardown::Request {
         confirm,
         interactive: confirm::stdin_is_terminal(),
+        progress: &teardown::Quiet,
     };
     let report = teardown::run(config, request).await?;
     if let Some(path) = &report_path {
         teardown::write_report(&report, path)?;
+    }
+    if let Err(e) = notify::sns_after_teardown(config, None, &report).await {
+        tracing::warn!("{e:#}");
     }
     match output {
         Output::Human => print!("{}", report.render_human()),

@@ -8,8 +8,6 @@ use clap::Parser;
 use sundown::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -17,6 +15,13 @@ fn main() -> ExitCode {
             return ExitCode::from(sundown::exit::FAILED);
         }
     };
+    if sundown::action::detected() {
+        // As the Action: logs on stdout, so they interleave with the workflow commands in order.
+        init_logging(0, true);
+        return runtime.block_on(sundown::action::main());
+    }
+    let cli = Cli::parse();
+    init_logging(cli.verbose, false);
     match runtime.block_on(sundown::run(cli)) {
         Ok(code) => code,
         Err(err) => {
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, to_stdout: bool) {
     let default = match verbose {
         0 => "warn,sundown=info",
         1 => "info,sundown=debug",
@@ -35,11 +40,16 @@ fn init_logging(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SUNDOWN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Progress for people: no timestamps (CI adds its own), colour only on a terminal.
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .without_time()
-        .init();
+        .without_time();
+    if to_stdout {
+        builder.with_writer(std::io::stdout).with_ansi(false).init();
+    } else {
+        builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
 }

@@ -21,13 +21,27 @@ use crate::report::{PhaseReport, Report};
 use crate::terraform::Terraform;
 
 /// What the caller asked for.
-pub struct Request {
+pub struct Request<'a> {
     pub confirm: Option<String>,
     pub interactive: bool,
+    /// Told when each phase starts and ends (the Action wraps each in a log group).
+    pub progress: &'a dyn Progress,
 }
 
+/// Hooks around each phase, called in teardown order, also for phases that are skipped.
+pub trait Progress: Sync {
+    fn started(&self, _phase: Phase) {}
+    fn finished(&self, _report: &PhaseReport) {}
+}
+
+/// No hooks: the CLI's progress is its log lines.
+pub struct Quiet;
+
+impl Progress for Quiet {}
+
 /// Runs the gate and every phase; returns the report. Refusals are errors.
-pub async fn run(config: &Config, request: Request) -> Result<Report> {
+pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
+    let progress = request.progress;
     let confirmation = confirm::check_phrase(request.confirm.as_deref(), request.interactive)?;
 
     let aws = Aws::load(&config.region).await;
@@ -46,7 +60,7 @@ pub async fn run(config: &Config, request: Request) -> Result<Report> {
     let mut phases = Vec::with_capacity(4);
 
     phases.push(
-        timed(async {
+        timed(progress, Phase::Kubernetes, async {
             match &config.kubernetes {
                 Some(k) => phases::kubernetes::teardown(&aws, k).await,
                 None => PhaseReport::not_configured(Phase::Kubernetes),
@@ -55,7 +69,7 @@ pub async fn run(config: &Config, request: Request) -> Result<Report> {
         .await,
     );
     phases.push(
-        timed(async {
+        timed(progress, Phase::Sagemaker, async {
             match &config.sagemaker {
                 Some(s) => phases::sagemaker::teardown(&aws.sagemaker(), s, &config.protect).await,
                 None => PhaseReport::not_configured(Phase::Sagemaker),
@@ -64,7 +78,7 @@ pub async fn run(config: &Config, request: Request) -> Result<Report> {
         .await,
     );
     phases.push(
-        timed(async {
+        timed(progress, Phase::Ecr, async {
             match &config.ecr {
                 Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect).await,
                 None => PhaseReport::not_configured(Phase::Ecr),
@@ -73,28 +87,26 @@ pub async fn run(config: &Config, request: Request) -> Result<Report> {
         .await,
     );
     let blockers: Vec<&str> = phases.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
-    let terraform_report = match terraform {
-        None => PhaseReport::not_configured(Phase::Terraform),
-        Some(_) if !blockers.is_empty() => PhaseReport::skipped(
-            Phase::Terraform,
-            format!(
-                "skipped: terraform destroy runs only after every earlier phase is done ({} failed)",
-                blockers.join(", ")
+    let terraform_report = timed(progress, Phase::Terraform, async move {
+        match terraform {
+            None => PhaseReport::not_configured(Phase::Terraform),
+            Some(_) if !blockers.is_empty() => PhaseReport::skipped(
+                Phase::Terraform,
+                format!(
+                    "skipped: terraform destroy runs only after every earlier phase is done ({} failed)",
+                    blockers.join(", ")
+                ),
             ),
-        ),
-        Some(tf) => {
-            timed(async move {
-                tokio::task::spawn_blocking(move || phases::terraform::teardown(&tf))
-                    .await
-                    .unwrap_or_else(|e| {
-                        let mut r = PhaseReport::new(Phase::Terraform);
-                        r.fail(format!("terraform phase panicked: {e}"));
-                        r
-                    })
-            })
-            .await
+            Some(tf) => tokio::task::spawn_blocking(move || phases::terraform::teardown(&tf))
+                .await
+                .unwrap_or_else(|e| {
+                    let mut r = PhaseReport::new(Phase::Terraform);
+                    r.fail(format!("terraform phase panicked: {e}"));
+                    r
+                }),
         }
-    };
+    })
+    .await;
     phases.push(terraform_report);
 
     let mut report = Report {
@@ -113,13 +125,19 @@ pub async fn run(config: &Config, request: Request) -> Result<Report> {
     Ok(report)
 }
 
-async fn timed(phase: impl std::future::Future<Output = PhaseReport>) -> PhaseReport {
+async fn timed(
+    progress: &dyn Progress,
+    phase: Phase,
+    work: impl std::future::Future<Output = PhaseReport>,
+) -> PhaseReport {
+    progress.started(phase);
     let start = Instant::now();
-    let mut report = phase.await;
+    let mut report = work.await;
     report.duration_seconds = start.elapsed().as_secs_f64();
     if !report.ok() {
         tracing::warn!("{}: {}", report.phase.name(), report.errors.join("; "));
     }
+    progress.finished(&report);
     report
 }
 

@@ -3,12 +3,14 @@
 //! asserts on the world (the emulator's resources, its request recorder).
 
 // Shared with xtask by path; each side uses part of them.
+mod github_fake;
 #[allow(dead_code)]
 mod kube_fake;
 #[allow(dead_code)]
 mod moto;
 mod support;
 
+mod action;
 mod config_errors;
 mod plan;
 mod teardown;

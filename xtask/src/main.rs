@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod emulator;
+mod lint;
 mod passthrough;
 mod test;
 mod tools;
@@ -25,7 +26,8 @@ usage: cargo xtask <task>
 
 tasks:
   demo                          seed a sample stack on the local emulator and run sundown against it
-  test                          set up the emulator and Terraform, then fmt, clippy and every test
+  test                          set up the emulator and Terraform, then fmt, clippy, lint and every test
+  lint                          actionlint, zizmor, check-jsonschema and hadolint over .github/ and action/
   teardown [-- FLAGS]            tear down the stack in ./sundown.yaml with your AWS credentials (asks for `destroy`)
   verify [-- FLAGS]              run the cost checklist against the stack in ./sundown.yaml
   bench                         measure on the emulator and print the figures as ratios
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let result = match task {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
+        "lint" => lint::run(),
         "emulator" => emulator::run(rest),
         "teardown" => passthrough::run("teardown", rest),
         "verify" => passthrough::run("verify", rest),

