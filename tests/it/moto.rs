@@ -77,8 +77,12 @@ impl Moto {
             Some(path) => Stdio::from(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
             None => Stdio::null(),
         };
+        // Each server records to its own file (moto's default is ./moto_recording,
+        // which servers running side by side would share).
+        let recording = std::env::temp_dir().join(format!("sundown-moto-{port}.recording"));
         let child = Command::new(moto_server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(out)
@@ -184,6 +188,7 @@ impl Moto {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_file(std::env::temp_dir().join(format!("sundown-moto-{}.recording", self.port)));
         }
     }
 }
