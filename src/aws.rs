@@ -36,6 +36,11 @@ impl Aws {
         Aws { sdk }
     }
 
+    /// Wraps an existing SDK configuration (tests aim it at the emulator).
+    pub fn from_sdk(sdk: SdkConfig) -> Aws {
+        Aws { sdk }
+    }
+
     /// The endpoint override (`AWS_ENDPOINT_URL`), when one is set.
     pub fn endpoint(&self) -> Option<&str> {
         self.sdk.endpoint_url()

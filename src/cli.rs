@@ -54,4 +54,17 @@ pub enum Command {
         #[arg(long)]
         after_teardown: bool,
     },
+    /// Off-hours: scale node groups to 0 and delete endpoints (stop), or restore them (start)
+    Schedule {
+        #[arg(value_enum)]
+        action: ScheduleAction,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleAction {
+    /// Remember each node group's scaling and scale it to 0; remember each endpoint's config and delete the endpoint
+    Stop,
+    /// Restore the remembered scaling and recreate the endpoints from their configs
+    Start,
 }

