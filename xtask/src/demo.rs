@@ -61,6 +61,28 @@ pub fn run(_args: &[String]) -> Result<()> {
     let verify: Value = serde_json::from_slice(&verify.stdout).context("parsing the verify JSON")?;
     print_checks(&verify)?;
 
+    eprintln!("\nxtask demo: sundown schedule stop, then start (the off-hours schedule)");
+    for action in ["stop", "start"] {
+        let out = sundown_cmd(&sundown, &tools, &moto, &config)
+            .args(["--output", "json", "schedule", action])
+            .output()?;
+        let outcome: Value = serde_json::from_slice(&out.stdout).context("parsing the schedule JSON")?;
+        anyhow::ensure!(out.status.success(), "sundown schedule {action} failed: {outcome:#}");
+        for c in outcome["changes"].as_array().into_iter().flatten() {
+            println!(
+                "demo: schedule {action}: {} {}: {}",
+                c["kind"].as_str().unwrap_or(""),
+                c["name"].as_str().unwrap_or(""),
+                c["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+    let replanned = sundown_cmd(&sundown, &tools, &moto, &config)
+        .args(["plan", "--output", "json"])
+        .output()?;
+    check_counts(&serde_json::from_slice(&replanned.stdout)?, &seeded)?;
+    println!("demo: after stop and start the plan lists the same stack again");
+
     eprintln!("\nxtask demo: sundown teardown --confirm destroy");
     let report = work.join("report.json");
     let mut teardown = sundown_cmd(&sundown, &tools, &moto, &config);
