@@ -1,18 +1,55 @@
-//! Bad config: a one-line error naming file, line and key, exit code 2, and
-//! not one request to AWS (the emulator's recorder stays empty).
+//! Bad input, as a table: malformed configs, credential and network
+//! problems, a missing Terraform, a wrong confirmation or account. Each gets
+//! a one-line error naming the fix, exit code 2, and no mutating request.
 
+use crate::fault_proxy::{FaultProxy, Faults};
 use crate::support::World;
+
+/// How a case breaks the input.
+enum Input {
+    /// This text as sundown.yaml.
+    Yaml(&'static str),
+    /// No file at the config path.
+    Missing,
+    /// The config path is a directory.
+    Directory,
+    /// A 2 MiB file.
+    Huge,
+    /// A good config, with the environment changed.
+    Env(Env),
+}
+
+enum Env {
+    NoCredentials,
+    /// STS answers ExpiredToken (through the fault proxy).
+    ExpiredCredentials,
+    /// AWS_ENDPOINT_URL points at a closed port.
+    Unreachable,
+    /// terraform.binary does not exist.
+    NoTerraform,
+    /// --confirm yes.
+    WrongConfirmation,
+    /// The credentials' account is not in `accounts`.
+    WrongAccount,
+}
 
 struct Case {
     name: &'static str,
-    yaml: Option<&'static str>,
+    input: Input,
     expect: &'static [&'static str],
 }
 
+const GOOD: &str = "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\necr:\n  repositories: [retail-forecast]\n";
+
 const CASES: &[Case] = &[
     Case {
+        name: "bad YAML",
+        input: Input::Yaml("stack: s\nregion: [us-east-1\n"),
+        expect: &["sundown.yaml:"],
+    },
+    Case {
         name: "unknown key",
-        yaml: Some("stack: s\nregion: us-east-1\nsagemaker:\n  endpoint_prefx: retail\n"),
+        input: Input::Yaml("stack: s\nregion: us-east-1\nsagemaker:\n  endpoint_prefx: retail\n"),
         expect: &[
             "sundown.yaml:4:",
             "sagemaker.endpoint_prefx",
@@ -21,40 +58,145 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "unknown top-level key",
+        input: Input::Yaml("stack: s\nregoin: us-east-1\n"),
+        expect: &["sundown.yaml:2:", "regoin", "unknown key"],
+    },
+    Case {
         name: "wrong type",
-        yaml: Some("stack: s\nregion: us-east-1\necr:\n  repositories: retail-forecast\n"),
+        input: Input::Yaml("stack: s\nregion: us-east-1\necr:\n  repositories: retail-forecast\n"),
         expect: &["sundown.yaml:4:", "ecr.repositories", "invalid type"],
     },
     Case {
         name: "bad duration",
-        yaml: Some("stack: s\nregion: us-east-1\nkubernetes:\n  namespaces: [a]\n  wait: ten minutes\n"),
+        input: Input::Yaml("stack: s\nregion: us-east-1\nkubernetes:\n  namespaces: [a]\n  wait: ten minutes\n"),
         expect: &["sundown.yaml:5:", "kubernetes.wait", "invalid duration \"ten minutes\""],
     },
     Case {
         name: "missing stack",
-        yaml: Some("region: us-east-1\naccounts: [\"123456789012\"]\n"),
+        input: Input::Yaml("region: us-east-1\naccounts: [\"123456789012\"]\n"),
         expect: &["sundown.yaml:1:", "stack: required key is missing"],
     },
     Case {
+        name: "empty list",
+        input: Input::Yaml("stack: s\nregion: us-east-1\necr:\n  repositories: []\n"),
+        expect: &["sundown.yaml:4:", "ecr.repositories", "at least one"],
+    },
+    Case {
+        name: "duplicate names",
+        input: Input::Yaml("stack: s\nregion: us-east-1\nkubernetes:\n  namespaces: [web, web]\n"),
+        expect: &["sundown.yaml:4:", "kubernetes.namespaces", "\"web\" is listed twice"],
+    },
+    Case {
+        name: "empty endpoint prefix (would match every endpoint)",
+        input: Input::Yaml("stack: s\nregion: us-east-1\nsagemaker:\n  endpoint_prefix: \"\"\n"),
+        expect: &["sagemaker.endpoint_prefix", "must not be empty"],
+    },
+    Case {
+        name: "bad account id",
+        input: Input::Yaml("stack: s\nregion: us-east-1\naccounts: [\"12345\"]\n"),
+        expect: &["sundown.yaml:3:", "accounts", "12-digit"],
+    },
+    Case {
+        name: "empty file",
+        input: Input::Yaml("\n"),
+        expect: &["sundown.yaml: is empty"],
+    },
+    Case {
         name: "missing file",
-        yaml: None,
+        input: Input::Missing,
         expect: &["sundown.yaml: not found", "--config"],
+    },
+    Case {
+        name: "path is a directory",
+        input: Input::Directory,
+        expect: &["is a directory"],
+    },
+    Case {
+        name: "huge file",
+        input: Input::Huge,
+        expect: &["a config is at most 1 MiB"],
+    },
+    Case {
+        name: "no credentials",
+        input: Input::Env(Env::NoCredentials),
+        expect: &["no usable AWS credentials", "AWS_PROFILE"],
+    },
+    Case {
+        name: "expired credentials",
+        input: Input::Env(Env::ExpiredCredentials),
+        expect: &["ExpiredToken", "refresh them"],
+    },
+    Case {
+        name: "unreachable endpoint",
+        input: Input::Env(Env::Unreachable),
+        expect: &["cannot reach AWS STS", "AWS_ENDPOINT_URL"],
+    },
+    Case {
+        name: "missing terraform binary",
+        input: Input::Env(Env::NoTerraform),
+        expect: &["cannot run terraform binary", "terraform.binary"],
+    },
+    Case {
+        name: "wrong confirmation",
+        input: Input::Env(Env::WrongConfirmation),
+        expect: &["confirmation \"yes\" is not \"destroy\"", "nothing was touched"],
+    },
+    Case {
+        name: "wrong account",
+        input: Input::Env(Env::WrongAccount),
+        expect: &["account 123456789012", "not in accounts"],
     },
 ];
 
+/// Every case runs `teardown --confirm destroy` (the most destructive command):
+/// exit 2, one line on stderr naming the fix, nothing on stdout, and not one
+/// mutating request at the emulator.
 #[test]
-fn bad_configs_are_refused_with_one_line_and_no_aws_request() {
+fn bad_input_is_refused_with_one_line_and_no_mutating_request() {
+    assert!(CASES.len() >= 15);
     let world = World::start();
+    world.seed(&["--endpoints", "1", "--repo", "retail-forecast:3"]);
+    std::fs::create_dir_all(world.path("tf-module")).unwrap();
+    let expired = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            always: Some(("GetCallerIdentity", 403, "ExpiredToken")),
+            ..Faults::default()
+        },
+    );
     world.moto.start_recording();
     for case in CASES {
         let path = world.path("sundown.yaml");
-        match case.yaml {
-            Some(yaml) => std::fs::write(&path, yaml).unwrap(),
-            None => {
-                let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&path);
+        let mut confirm = "destroy";
+        let mut sundown = world.sundown();
+        match &case.input {
+            Input::Yaml(yaml) => std::fs::write(&path, yaml).unwrap(),
+            Input::Missing => {}
+            Input::Directory => std::fs::create_dir(&path).unwrap(),
+            Input::Huge => std::fs::write(&path, format!("stack: s\nregion: r\n#{}\n", "x".repeat(2 << 20))).unwrap(),
+            Input::Env(env) => {
+                let mut yaml = GOOD.to_string();
+                match env {
+                    Env::NoCredentials => {
+                        sundown = sundown
+                            .env_remove("AWS_ACCESS_KEY_ID")
+                            .env_remove("AWS_SECRET_ACCESS_KEY");
+                    }
+                    Env::ExpiredCredentials => sundown = sundown.env("AWS_ENDPOINT_URL", &expired.endpoint()),
+                    Env::Unreachable => sundown = sundown.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+                    Env::NoTerraform => {
+                        yaml.push_str("terraform:\n  dir: tf-module\n  binary: /nonexistent/terraform\n")
+                    }
+                    Env::WrongConfirmation => confirm = "yes",
+                    Env::WrongAccount => yaml = yaml.replace("123456789012", "999999999999"),
+                }
+                std::fs::write(&path, yaml).unwrap();
             }
         }
-        let out = world.sundown().config(&path).args(&["plan"]).run();
+        let out = sundown.config(&path).args(&["teardown", "--confirm", confirm]).run();
         assert_eq!(out.code, 2, "{}: {out:#?}", case.name);
         assert!(out.stdout.is_empty(), "{}: {out:#?}", case.name);
         assert_eq!(
@@ -72,8 +214,13 @@ fn bad_configs_are_refused_with_one_line_and_no_aws_request() {
             );
         }
     }
-    let recording = world.moto.recording();
-    assert!(recording.is_empty(), "bad configs reached AWS: {recording:#?}");
+    let writes: Vec<_> = world.moto.recording().into_iter().filter(|r| !r.is_read()).collect();
+    assert!(
+        writes.is_empty(),
+        "bad input reached AWS with a mutating request: {writes:#?}"
+    );
+    let left = crate::support::block_on(world.leftovers(&["retail-forecast"]));
+    assert_eq!((left.endpoints.len(), left.images), (1, 3), "{left:?}");
 }
 
 #[test]

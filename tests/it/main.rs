@@ -3,6 +3,7 @@
 //! asserts on the world (the emulator's resources, its request recorder).
 
 // Shared with xtask by path; each side uses part of them.
+mod fault_proxy;
 mod github_fake;
 #[allow(dead_code)]
 mod kube_fake;
@@ -12,6 +13,7 @@ mod support;
 
 mod action;
 mod config_errors;
+mod faults;
 mod infra;
 mod plan;
 mod schedule;

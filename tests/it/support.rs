@@ -155,6 +155,15 @@ impl World {
     }
 }
 
+/// Runs a future to completion from a synchronous test.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
+
 /// A fluent builder over the sundown binary.
 pub struct Sundown {
     cmd: Command,
@@ -181,6 +190,11 @@ impl Sundown {
 
     pub fn env(mut self, key: &str, value: &str) -> Sundown {
         self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Sundown {
+        self.cmd.env_remove(key);
         self
     }
 

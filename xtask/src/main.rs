@@ -5,6 +5,7 @@
 
 mod bench;
 mod demo;
+mod drill;
 mod emulator;
 mod lint;
 mod passthrough;
@@ -28,6 +29,7 @@ usage: cargo xtask <task>
 tasks:
   demo                          seed a sample stack on the local emulator and run sundown against it
   test                          set up the emulator and Terraform, then fmt, clippy, lint and every test
+  drill [TRIALS]                kill a teardown at random moments and re-run it, TRIALS times (default 20)
   lint                          actionlint, zizmor, check-jsonschema and hadolint over .github/ and action/
   teardown [-- FLAGS]            tear down the stack in ./sundown.yaml with your AWS credentials (asks for `destroy`)
   verify [-- FLAGS]              run the cost checklist against the stack in ./sundown.yaml
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
         "lint" => lint::run(),
+        "drill" => drill::run(rest),
         "emulator" => emulator::run(rest),
         "teardown" => passthrough::run("teardown", rest),
         "verify" => passthrough::run("verify", rest),
