@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::aws::{Aws, describe};
 use crate::config::{Config, Protect};
-use crate::phases::sagemaker::is_not_found;
+use crate::phases::sagemaker::{is_not_found, tags};
 
 pub const SCHEMA: &str = "sundown.schedule/v1";
 /// On a node group: its scaling before `stop`, as `min=1 desired=2 max=5`.
@@ -300,27 +300,6 @@ async fn scale(eks: &aws_sdk_eks::Client, cluster: &str, name: &str, to: Scaling
 }
 
 type Tags = Vec<(String, String)>;
-
-async fn tags(sm: &aws_sdk_sagemaker::Client, arn: &str) -> Result<Tags> {
-    let tags: Vec<_> = sm
-        .list_tags()
-        .resource_arn(arn)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("sagemaker ListTags {arn}: {}", describe(&e)))?;
-    Ok(tags
-        .iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect())
-}
 
 fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())

@@ -59,6 +59,12 @@ fn protected_reason(protect: &Protect) -> String {
 }
 
 async fn is_protected(sm: &Client, arn: &str, protect: &Protect) -> Result<bool> {
+    let tags = tags(sm, arn).await?;
+    Ok(protect.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+}
+
+/// A SageMaker resource's tags, as (key, value) pairs, every page.
+pub(crate) async fn tags(sm: &Client, arn: &str) -> Result<Vec<(String, String)>> {
     let tags: Vec<_> = sm
         .list_tags()
         .resource_arn(arn)
@@ -68,10 +74,15 @@ async fn is_protected(sm: &Client, arn: &str, protect: &Protect) -> Result<bool>
         .try_collect()
         .await
         .map_err(|e| anyhow!("sagemaker ListTags {arn}: {}", describe(&e)))?;
-    Ok(protect.matches(
-        tags.iter()
-            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-    ))
+    Ok(tags
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
 }
 
 /// Read-only discovery of the stack's endpoints, configs and models.

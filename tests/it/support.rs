@@ -98,6 +98,32 @@ impl World {
         infra
     }
 
+    /// Waits until no `terraform` process runs in this world's `infra/`.
+    ///
+    /// A killed sundown's Terraform gets SIGTERM (PR_SET_PDEATHSIG) and stops
+    /// gracefully, writing its state as it goes; reading the state before it
+    /// has exited can catch the file half-written. Linux only, like the SIGTERM.
+    pub fn wait_for_terraform_to_exit(&self) {
+        let infra = self.path("infra");
+        let infra = infra.canonicalize().unwrap_or(infra);
+        let running = || {
+            std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|p| {
+                let dir = p.path();
+                std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "terraform")
+                    && std::fs::read_link(dir.join("cwd")).is_ok_and(|cwd| cwd == infra)
+            })
+        };
+        let started = std::time::Instant::now();
+        while running() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "terraform still running in {} a minute after sundown was killed",
+                infra.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Runs Terraform in `infra/` and returns its stdout; panics on failure.
     pub fn terraform_cmd(&self, args: &[&str]) -> String {
         let mut cmd = Command::new(self.tools.terraform());

@@ -208,6 +208,7 @@ fn kill_when(world: &World, config: &std::path::Path, marker: &str, grace: Durat
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success(), "the teardown finished before it was killed");
+    world.wait_for_terraform_to_exit();
 }
 
 #[tokio::test(flavor = "multi_thread")]

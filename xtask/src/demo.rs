@@ -21,7 +21,7 @@ const TERRAFORM_RESOURCES: usize = 6;
 
 pub fn run(_args: &[String]) -> Result<()> {
     let tools = tools::ensure()?;
-    let sundown = crate::passthrough::build()?;
+    let sundown = crate::build_debug()?;
     let work = crate::target_dir().join("sundown-demo");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;

@@ -16,18 +16,29 @@ pub fn run(args: &[String]) -> Result<()> {
         Some(n) => n.parse().context("usage: cargo xtask drill [TRIALS]")?,
         None => 20,
     };
+    // Random moments, but replayable: the seed is printed, and SUNDOWN_DRILL_SEED reuses one.
+    let seed: u64 = match std::env::var("SUNDOWN_DRILL_SEED") {
+        Ok(s) => s.parse().context("SUNDOWN_DRILL_SEED must be a number")?,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos()
+            .into(),
+    };
+    eprintln!(
+        "xtask drill: {trials} trials, seed {seed} (replay: SUNDOWN_DRILL_SEED={seed} cargo xtask drill {trials})"
+    );
     tools::ensure()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // `--workspace` as `cargo xtask test` runs it, so both share one build.
     run_cmd(
-        Command::new(cargo)
+        Command::new(crate::cargo())
             .current_dir(crate::root())
             .env("SUNDOWN_DRILL_TRIALS", trials.to_string())
+            .env("SUNDOWN_DRILL_SEED", seed.to_string())
             .args([
                 "test",
-                "--test",
-                "integration",
-                "faults::kill_and_resume_drill",
+                "--workspace",
                 "--",
+                "faults::kill_and_resume_drill",
                 "--exact",
                 "--nocapture",
             ]),

@@ -67,6 +67,7 @@ pub fn run() -> Result<()> {
     )?;
     run_cmd(tool("check-jsonschema").args(["--builtin-schema", "vendor.github-actions", "action/action.yml"]))?;
     run_cmd(tool("hadolint").arg("action/Dockerfile"))?;
+    run_cmd(tool("shellcheck").args(files(&root.join("tests/fixtures"), "sh")?))?;
     run_cmd(
         Command::new(tools.terraform())
             .current_dir(&root)

@@ -93,6 +93,28 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// The `cargo` that runs this task (Cargo sets CARGO for `cargo xtask`).
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the debug `sundown` binary and returns its path.
+///
+/// It is built as `cargo test --workspace` builds it, not with `cargo build`:
+/// the tests' dev-dependencies (wiremock) turn on features of crates the AWS
+/// SDK shares (hyper, tokio), so a plain `cargo build` resolves other features
+/// and compiles the whole SDK a second time, minutes on two cores. This way
+/// the demo, the drill, `cargo xtask teardown` and the test suite share one build.
+pub fn build_debug() -> anyhow::Result<PathBuf> {
+    run_cmd(std::process::Command::new(cargo()).current_dir(root()).args([
+        "test",
+        "--workspace",
+        "--no-run",
+        "--quiet",
+    ]))?;
+    Ok(target_dir().join("debug").join("sundown"))
+}
+
 /// Runs a command, echoing it, and fails if it fails.
 pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {
     eprintln!("$ {}", display(cmd));

@@ -11,7 +11,7 @@ use crate::{display, run_cmd, tools};
 
 pub fn run(args: &[String]) -> Result<()> {
     tools::ensure()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::cargo();
     let root = crate::root();
     run_cmd(
         Command::new(&cargo)

