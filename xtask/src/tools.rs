@@ -58,29 +58,33 @@ pub fn ensure() -> Result<Tools> {
 /// Makes sure aws-cli v1 is installed in `target/sundown-tools/awscli-venv`;
 /// returns the `aws` executable. Used by `cargo xtask bench` only.
 pub fn ensure_awscli() -> Result<PathBuf> {
-    let root = Tools::new(&crate::root()).root;
-    let venv = root.join("awscli-venv");
-    let (venv_python, aws) = (venv.join("bin").join("python"), venv.join("bin").join("aws"));
+    Ok(pinned_venv("awscli-venv", &[AWSCLI])?.join("aws"))
+}
+
+/// A venv of its own under `target/sundown-tools/NAME` holding exactly
+/// `packages` (pinned `name==version` specs); returns its `bin/`. Quick when
+/// they already are: a marker file lists what the last install put there.
+pub fn pinned_venv(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = Tools::new(&crate::root()).root.join(name);
+    let bin = venv.join("bin");
     let marker = venv.join("installed.txt");
-    if !venv_python.exists() {
-        std::fs::create_dir_all(&root)?;
-        eprintln!("xtask: creating the aws-cli venv in {}", venv.display());
+    let want = packages.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(want.as_str()) {
+        return Ok(bin);
+    }
+    if !bin.join("python").exists() {
+        eprintln!("xtask: creating a venv in {}", venv.display());
         run_cmd(Command::new(python()).args(["-m", "venv"]).arg(&venv))
             .context("creating a Python venv (needs python3 with the venv module)")?;
     }
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(AWSCLI) || !aws.exists() {
-        eprintln!("xtask: installing {AWSCLI} from PyPI");
-        run_cmd(Command::new(&venv_python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            AWSCLI,
-        ]))?;
-        std::fs::write(&marker, AWSCLI)?;
-    }
-    Ok(aws)
+    eprintln!("xtask: installing {} from PyPI", packages.join(", "));
+    run_cmd(
+        Command::new(bin.join("python"))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(packages),
+    )?;
+    std::fs::write(&marker, want)?;
+    Ok(bin)
 }
 
 pub fn python() -> String {
