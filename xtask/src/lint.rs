@@ -53,6 +53,7 @@ pub fn run() -> Result<()> {
         Command::new(tools.terraform())
             .current_dir(&root)
             .env("TF_CLI_CONFIG_FILE", tools.terraform_rc())
+            .env("CHECKPOINT_DISABLE", "1")
             .args(["fmt", "-check", "-diff", "-recursive", "infra"]),
     )?;
     run_cmd(tool("checkov").args(["--config-file", ".checkov.yaml", "--skip-download"]))?;

@@ -1,6 +1,11 @@
 //! `cargo xtask tf init|plan|apply|destroy [--env ENV] [-- TERRAFORM ARGS]`:
 //! Terraform in `infra/envs/ENV` with that environment's var file, through duct.
 //!
+//! `init` passes `-backend-config=backend.hcl` when the environment has one
+//! (the settings of its partial S3 backend). Every run sets
+//! `CHECKPOINT_DISABLE=1`, so Terraform makes no version-check call to
+//! HashiCorp.
+//!
 //! `plan` writes `tfplan` and `apply` applies exactly that plan; `destroy` is
 //! Terraform's own (it asks for "yes"). To tear a running stack down in the
 //! safe order, use `cargo xtask teardown` instead: namespaces, endpoints and
@@ -9,6 +14,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+
+/// The environment's backend settings, passed to `init` when present.
+const BACKEND_CONFIG: &str = "backend.hcl";
 
 const USAGE: &str = "usage: cargo xtask tf init|plan|apply|destroy [--env ENV] [-- TERRAFORM ARGS]";
 
@@ -39,6 +47,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let var_file = format!("{env}.tfvars");
     let has_vars = dir.join(&var_file).is_file();
     let mut tf_args: Vec<String> = vec![command.clone(), "-input=false".into()];
+    if command == "init" && dir.join(BACKEND_CONFIG).is_file() {
+        tf_args.push(format!("-backend-config={BACKEND_CONFIG}"));
+    }
     if command == "plan" {
         tf_args.push("-out=tfplan".into());
     }
@@ -59,11 +70,12 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("$ (cd {}) {} {}", dir.display(), terraform.display(), tf_args.join(" "));
     duct::cmd(&terraform, &tf_args)
         .dir(&dir)
+        .env("CHECKPOINT_DISABLE", "1")
         .unchecked()
         .run()
         .with_context(|| {
             format!(
-                "cannot run {}: install Terraform >= 1.5 or put it on PATH",
+                "cannot run {}: install Terraform >= 1.10 or put it on PATH",
                 terraform.display()
             )
         })

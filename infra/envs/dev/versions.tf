@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5"
+  # 1.10 is the first release with the S3 backend's native lock file (use_lockfile).
+  required_version = ">= 1.10"
 
   required_providers {
     aws = {
@@ -21,14 +22,9 @@ terraform {
     }
   }
 
-  # State is local (terraform.tfstate in this directory, git-ignored).
-  # For a shared environment, keep it in S3 with native locking (Terraform >= 1.10):
-  #
-  # backend "s3" {
-  #   bucket       = "retail-forecast-tfstate"
-  #   key          = "envs/dev/terraform.tfstate"
-  #   region       = "us-east-1"
-  #   encrypt      = true
-  #   use_lockfile = true
-  # }
+  # State lives in S3 so that every runner and laptop sees the same state.
+  # The settings are in backend.hcl (partial configuration):
+  # terraform init -backend-config=backend.hcl (cargo xtask tf init passes it).
+  # The bucket is created once with infra/bootstrap.
+  backend "s3" {}
 }
