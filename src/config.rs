@@ -121,8 +121,14 @@ pub struct Terraform {
     pub workspace: Option<String>,
     #[serde(default)]
     pub var_files: Vec<PathBuf>,
+    /// `-backend-config` files for `terraform init`, relative to `dir`.
+    #[serde(default)]
+    pub backend_config: Vec<PathBuf>,
     #[serde(default = "five_minutes", deserialize_with = "duration")]
     pub lock_timeout: Duration,
+    /// Bound of `terraform destroy`; on expiry it is stopped as on a cancel.
+    #[serde(default = "sixty_minutes", deserialize_with = "duration")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -253,6 +259,9 @@ fn ten_minutes() -> Duration {
 }
 fn twenty_minutes() -> Duration {
     Duration::from_secs(20 * 60)
+}
+fn sixty_minutes() -> Duration {
+    Duration::from_secs(60 * 60)
 }
 
 fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -520,7 +529,9 @@ mod tests {
         let c = parse(text).unwrap();
         assert_eq!(c.kubernetes.unwrap().wait, Duration::from_secs(600));
         assert_eq!(c.sagemaker.unwrap().wait, Duration::from_secs(1200));
-        assert_eq!(c.terraform.unwrap().lock_timeout, Duration::from_secs(300));
+        let t = c.terraform.unwrap();
+        assert_eq!(t.lock_timeout, Duration::from_secs(300));
+        assert_eq!(t.timeout, Duration::from_secs(3600));
     }
 
     #[test]

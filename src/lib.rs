@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod aws;
+pub mod cancel;
 pub mod checks;
 pub mod cli;
 pub mod config;

@@ -11,11 +11,18 @@ use crate::inventory::{Kind, Phase};
 
 pub const SCHEMA: &str = "sundown.report/v1";
 
+/// `Report::result` values.
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const INTERRUPTED: &str = "interrupted";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseStatus {
     Done,
     Failed,
+    /// Stopped on a signal before it finished; a re-run finishes it.
+    Interrupted,
     Skipped,
     NotConfigured,
 }
@@ -25,6 +32,7 @@ impl PhaseStatus {
         match self {
             PhaseStatus::Done => "done",
             PhaseStatus::Failed => "failed",
+            PhaseStatus::Interrupted => "interrupted",
             PhaseStatus::Skipped => "skipped",
             PhaseStatus::NotConfigured => "not configured",
         }
@@ -134,7 +142,8 @@ pub struct Report {
     pub stack: String,
     pub region: String,
     pub account: String,
-    /// `succeeded` when every phase is done or not configured, else `failed`.
+    /// `succeeded` when every phase is done or not configured; `interrupted`
+    /// when a signal stopped the run; else `failed`.
     pub result: &'static str,
     pub started_at: String,
     pub duration_seconds: f64,
@@ -196,7 +205,11 @@ impl Report {
     /// Markdown for a job summary or a pull-request comment.
     pub fn render_markdown(&self) -> String {
         let mut out = String::new();
-        let icon = if self.succeeded() { "✅" } else { "❌" };
+        let icon = match self.result {
+            _ if self.succeeded() => "✅",
+            INTERRUPTED => "⏹️",
+            _ => "❌",
+        };
         let _ = writeln!(out, "### {icon} sundown teardown of `{}` {}\n", self.stack, self.result);
         let _ = writeln!(
             out,
@@ -240,6 +253,16 @@ impl Report {
             let _ = writeln!(out, "\nKept (protected): {}", kept.join(", "));
         }
         out
+    }
+}
+
+/// `42s`, `3m02s`, `1h05m00s`: how progress lines and reports show a duration.
+pub fn short_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
     }
 }
 

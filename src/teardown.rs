@@ -2,9 +2,12 @@
 //!
 //! Order of checks: the typed confirmation (before any AWS request), the STS
 //! pre-flight and account guard (before any mutating request), Terraform and
-//! kubeconfig pre-flight (before anything is deleted). Phases run in teardown
-//! order; SageMaker and ECR run even when the namespace phase failed, but
-//! `terraform destroy` runs only when every earlier phase is done.
+//! kubeconfig pre-flight (before anything is deleted: `terraform init` and the
+//! state, which must exist). Phases run in teardown order; SageMaker and ECR
+//! run even when the namespace phase failed, but `terraform destroy` runs only
+//! when every earlier phase is done. From the first deletion on, SIGINT and
+//! SIGTERM stop the run cleanly (`cancel`): no new phase starts and the report
+//! says `interrupted`.
 
 use std::path::Path;
 use std::time::{Instant, SystemTime};
@@ -12,13 +15,14 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::aws::Aws;
+use crate::cancel::Stop;
 use crate::config::Config;
 use crate::confirm::{self, Confirmation};
 use crate::exit::refuse;
 use crate::inventory::Phase;
 use crate::phases;
-use crate::report::{PhaseReport, Report};
-use crate::terraform::Terraform;
+use crate::report::{self, PhaseReport, PhaseStatus, Report};
+use crate::terraform::{State, Terraform};
 
 /// What the caller asked for.
 pub struct Request<'a> {
@@ -47,7 +51,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let aws = Aws::load(&config.region).await;
     let identity = aws.identity().await?;
     confirm::check_account(config, &identity)?;
-    let terraform = preflight(config)?;
+    let terraform = preflight(config).await?;
 
     if confirmation == Confirmation::Ask {
         let plan = crate::plan::build(config, &aws, &identity).await;
@@ -55,30 +59,35 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         confirm::ask(&config.stack, &identity.account)?;
     }
 
+    // Past the gate: from here on a signal stops the run cleanly instead of killing it.
+    let stop = Stop::new();
+    stop.listen(request.interactive)
+        .context("installing the SIGINT/SIGTERM handlers")?;
+
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let mut phases = Vec::with_capacity(4);
 
     phases.push(
-        timed(progress, Phase::Kubernetes, async {
+        timed(progress, &stop, Phase::Kubernetes, async {
             match &config.kubernetes {
-                Some(k) => phases::kubernetes::teardown(&aws, k).await,
+                Some(k) => phases::kubernetes::teardown(&aws, k, &stop).await,
                 None => PhaseReport::not_configured(Phase::Kubernetes),
             }
         })
         .await,
     );
     phases.push(
-        timed(progress, Phase::Sagemaker, async {
+        timed(progress, &stop, Phase::Sagemaker, async {
             match &config.sagemaker {
-                Some(s) => phases::sagemaker::teardown(&aws.sagemaker(), s, &config.protect).await,
+                Some(s) => phases::sagemaker::teardown(&aws.sagemaker(), s, &config.protect, &stop).await,
                 None => PhaseReport::not_configured(Phase::Sagemaker),
             }
         })
         .await,
     );
     phases.push(
-        timed(progress, Phase::Ecr, async {
+        timed(progress, &stop, Phase::Ecr, async {
             match &config.ecr {
                 Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect).await,
                 None => PhaseReport::not_configured(Phase::Ecr),
@@ -87,7 +96,8 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         .await,
     );
     let blockers: Vec<&str> = phases.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
-    let terraform_report = timed(progress, Phase::Terraform, async move {
+    let terraform_stop = stop.clone();
+    let terraform_report = timed(progress, &stop, Phase::Terraform, async move {
         match terraform {
             None => PhaseReport::not_configured(Phase::Terraform),
             Some(_) if !blockers.is_empty() => PhaseReport::skipped(
@@ -97,43 +107,62 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
                     blockers.join(", ")
                 ),
             ),
-            Some(tf) => tokio::task::spawn_blocking(move || phases::terraform::teardown(&tf))
-                .await
-                .unwrap_or_else(|e| {
-                    let mut r = PhaseReport::new(Phase::Terraform);
-                    r.fail(format!("terraform phase panicked: {e}"));
-                    r
-                }),
+            Some((tf, state)) => {
+                tokio::task::spawn_blocking(move || phases::terraform::teardown(&tf, &state, &terraform_stop))
+                    .await
+                    .unwrap_or_else(|e| {
+                        let mut r = PhaseReport::new(Phase::Terraform);
+                        r.fail(format!("terraform phase panicked: {e}"));
+                        r
+                    })
+            }
         }
     })
     .await;
     phases.push(terraform_report);
 
-    let mut report = Report {
-        schema: crate::report::SCHEMA,
+    let result = if phases.iter().any(|p| p.status == PhaseStatus::Interrupted) {
+        report::INTERRUPTED
+    } else if phases.iter().all(PhaseReport::ok) {
+        report::SUCCEEDED
+    } else {
+        report::FAILED
+    };
+    Ok(Report {
+        schema: report::SCHEMA,
         stack: config.stack.clone(),
         region: config.region.clone(),
         account: identity.account,
-        result: "succeeded",
+        result,
         started_at,
         duration_seconds: started.elapsed().as_secs_f64(),
         phases,
-    };
-    if !report.succeeded() {
-        report.result = "failed";
-    }
-    Ok(report)
+    })
 }
 
+/// Runs one phase between the progress hooks, or skips it when the run was
+/// asked to stop before it began. A phase that a stop cut short is `interrupted`.
 async fn timed(
     progress: &dyn Progress,
+    stop: &Stop,
     phase: Phase,
     work: impl std::future::Future<Output = PhaseReport>,
 ) -> PhaseReport {
     progress.started(phase);
+    if stop.requested() {
+        let report = PhaseReport::skipped(
+            phase,
+            "skipped: the teardown was interrupted before this phase started".into(),
+        );
+        progress.finished(&report);
+        return report;
+    }
     let start = Instant::now();
     let mut report = work.await;
     report.duration_seconds = start.elapsed().as_secs_f64();
+    if stop.requested() && report.status == PhaseStatus::Failed && report.code.as_deref() != Some("timeout") {
+        report.status = PhaseStatus::Interrupted;
+    }
     if !report.ok() {
         tracing::warn!("{}: {}", report.phase.name(), report.errors.join("; "));
     }
@@ -142,7 +171,8 @@ async fn timed(
 }
 
 /// Checks that need no deletion but would stop a phase later: better to refuse now.
-fn preflight(config: &Config) -> Result<Option<Terraform>> {
+/// Returns the Terraform module with the state it holds.
+async fn preflight(config: &Config) -> Result<Option<(Terraform, State)>> {
     if let Some(path) = config.kubernetes.as_ref().and_then(|k| k.kubeconfig.as_ref())
         && !path.is_file()
     {
@@ -151,14 +181,14 @@ fn preflight(config: &Config) -> Result<Option<Terraform>> {
             path.display()
         )));
     }
-    match &config.terraform {
-        Some(t) => {
-            let tf = Terraform::new(t);
-            tf.check()?;
-            Ok(Some(tf))
-        }
-        None => Ok(None),
-    }
+    let Some(t) = &config.terraform else {
+        return Ok(None);
+    };
+    let tf = Terraform::new(t);
+    let checked = tokio::task::spawn_blocking(move || phases::terraform::preflight(&tf).map(|state| (tf, state)))
+        .await
+        .context("the Terraform pre-flight panicked")??;
+    Ok(Some(checked))
 }
 
 /// Writes the JSON report to `path`.

@@ -125,6 +125,8 @@ struct Finished {
     /// The `comment` input, else the config's `notify.github_comment`.
     comment: Option<github::Mode>,
     code: u8,
+    /// The `status` output: `success`, `failed` or `interrupted`.
+    status: &'static str,
     /// The JSON document written to the `report` output's file.
     json: String,
     markdown: String,
@@ -154,14 +156,9 @@ pub async fn main() -> ExitCode {
             };
             summary(&finished.markdown);
             comment(&inputs, &finished).await;
-            let status = if finished.code == exit::DONE {
-                "success"
-            } else {
-                "failed"
-            };
             (
                 finished.code,
-                [status.to_string(), report, finished.destroyed.to_string()],
+                [finished.status.to_string(), report, finished.destroyed.to_string()],
             )
         }
         Err(err) => {
@@ -225,7 +222,7 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
             confirm::PHRASE
         )));
     }
-    let (code, json, markdown, destroyed) = match inputs.command {
+    let done = match inputs.command {
         Command::Teardown => run_teardown(&config, inputs).await?,
         Command::Plan => run_plan(&config).await?,
         Command::Verify => run_verify(&config).await?,
@@ -240,15 +237,35 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
     Ok(Finished {
         stack: config.stack,
         comment,
-        code,
-        json,
-        markdown,
-        destroyed,
+        code: done.code,
+        status: done.status,
+        json: done.json,
+        markdown: done.markdown,
+        destroyed: done.destroyed,
     })
 }
 
-/// A command's exit code, JSON report, markdown and count of deleted resources.
-type Done = (u8, String, String, usize);
+/// What a command hands back: its exit code, the `status` output, its JSON
+/// report, markdown and count of deleted resources.
+struct Done {
+    code: u8,
+    status: &'static str,
+    json: String,
+    markdown: String,
+    destroyed: usize,
+}
+
+impl Done {
+    fn new(code: u8, json: String, markdown: String) -> Done {
+        Done {
+            code,
+            status: if code == exit::DONE { "success" } else { "failed" },
+            json,
+            markdown,
+            destroyed: 0,
+        }
+    }
+}
 
 /// Wraps each phase's log lines in a group and annotates its errors.
 struct Groups;
@@ -296,7 +313,12 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
         Err(e) => workflow::annotate("warning", "sundown notify", &format!("{e:#}")),
     }
     let code = if report.succeeded() { exit::DONE } else { exit::FAILED };
-    Ok((code, json(&report)?, report.render_markdown(), report.deleted()))
+    let mut done = Done::new(code, json(&report)?, report.render_markdown());
+    done.destroyed = report.deleted();
+    if report.result == crate::report::INTERRUPTED {
+        done.status = "interrupted";
+    }
+    Ok(done)
 }
 
 async fn run_plan(config: &Config) -> Result<Done> {
@@ -307,7 +329,7 @@ async fn run_plan(config: &Config) -> Result<Done> {
     print!("{text}");
     let code = if plan.has_errors() { exit::FAILED } else { exit::DONE };
     let markdown = format!("### sundown plan of `{}`\n\n```text\n{text}```\n", config.stack);
-    Ok((code, json(&plan)?, markdown, 0))
+    Ok(Done::new(code, json(&plan)?, markdown))
 }
 
 async fn run_verify(config: &Config) -> Result<Done> {
@@ -326,7 +348,7 @@ async fn run_verify(config: &Config) -> Result<Done> {
         workflow::annotate(level, &format!("sundown verify {}", c.id), &message);
     }
     let code = if result.passed() { exit::DONE } else { exit::FAILED };
-    Ok((code, json(&result)?, result.render_markdown(), 0))
+    Ok(Done::new(code, json(&result)?, result.render_markdown()))
 }
 
 async fn run_schedule(config: &Config, action: crate::schedule::Action) -> Result<Done> {
@@ -337,7 +359,7 @@ async fn run_schedule(config: &Config, action: crate::schedule::Action) -> Resul
         workflow::annotate("error", &format!("sundown schedule {}", action.name()), e);
     }
     let code = if outcome.succeeded() { exit::DONE } else { exit::FAILED };
-    Ok((code, json(&outcome)?, outcome.render_markdown(), 0))
+    Ok(Done::new(code, json(&outcome)?, outcome.render_markdown()))
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String> {

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::CONCURRENCY;
 use crate::aws::{Aws, describe};
+use crate::cancel::Stop;
 use crate::config::{self, NAMESPACE_PROTECT_LABEL};
 use crate::inventory::{Action, Kind, Phase, Resource};
 use crate::report::{Outcome, PhaseReport};
@@ -58,15 +59,15 @@ fn classify(name: &str, ns: Option<&Namespace>) -> Resource {
 
 /// Deletes the namespaces, waits until each is gone, then waits for the
 /// cluster's load balancers to go. Everything is bounded by `kubernetes.wait`.
-pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes) -> PhaseReport {
+pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, stop: &Stop) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Kubernetes);
     let deadline = Instant::now() + cfg.wait;
-    if let Err(e) = delete_namespaces(aws, cfg, &mut report).await {
+    if let Err(e) = delete_namespaces(aws, cfg, stop, &mut report).await {
         report.fail(format!("{e:#}"));
     }
     if let Some(cluster) = &cfg.cluster {
         let left = deadline.saturating_duration_since(Instant::now());
-        match wait_for_load_balancers(aws, cluster, left).await {
+        match wait_for_load_balancers(aws, cluster, left, stop).await {
             Ok(remaining) if remaining.is_empty() => {}
             Ok(remaining) => report.fail(format!(
                 "load balancers of cluster {cluster} still exist after {}: {} (they block terraform destroy of the VPC)",
@@ -79,7 +80,7 @@ pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes) -> PhaseReport {
     report
 }
 
-async fn delete_namespaces(aws: &Aws, cfg: &config::Kubernetes, report: &mut PhaseReport) -> Result<()> {
+async fn delete_namespaces(aws: &Aws, cfg: &config::Kubernetes, stop: &Stop, report: &mut PhaseReport) -> Result<()> {
     let Some(client) = crate::k8s::client(cfg, aws).await? else {
         for r in cluster_gone(cfg) {
             report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason);
@@ -96,7 +97,7 @@ async fn delete_namespaces(aws: &Aws, cfg: &config::Kubernetes, report: &mut Pha
                     return (r, Ok(false));
                 }
                 tracing::info!("kubernetes: deleting namespace {}", r.name);
-                let result = delete_and_wait(&api, &r.name, cfg.wait).await;
+                let result = delete_and_wait(&api, &r.name, cfg.wait, stop).await;
                 (r, result)
             }
         })
@@ -141,13 +142,13 @@ async fn discover_with(api: &Api<Namespace>, cfg: &config::Kubernetes) -> Result
 }
 
 /// Deletes one namespace (absent is success) and waits until reading it says 404.
-async fn delete_and_wait(api: &Api<Namespace>, name: &str, limit: Duration) -> Result<bool> {
+async fn delete_and_wait(api: &Api<Namespace>, name: &str, limit: Duration, stop: &Stop) -> Result<bool> {
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.is_not_found() => return Ok(true),
         Err(e) => return Err(anyhow!(e).context(format!("deleting namespace {name}"))),
     }
-    wait::until(limit, || async move {
+    wait::until(limit, stop, || async move {
         Ok(api
             .get_opt(name)
             .await
@@ -158,10 +159,10 @@ async fn delete_and_wait(api: &Api<Namespace>, name: &str, limit: Duration) -> R
 }
 
 /// Waits until no ELBv2 load balancer tagged for `cluster` remains; returns those left.
-async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration) -> Result<Vec<String>> {
+async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop: &Stop) -> Result<Vec<String>> {
     let elb = aws.elbv2();
     let remaining = std::sync::Mutex::new(Vec::new());
-    let gone = wait::until(limit, || async {
+    let gone = wait::until(limit, stop, || async {
         let now = cluster_load_balancers(&elb, cluster).await?;
         let empty = now.is_empty();
         *remaining.lock().unwrap() = now;

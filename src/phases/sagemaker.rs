@@ -14,6 +14,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::CONCURRENCY;
 use crate::aws::describe;
+use crate::cancel::Stop;
 use crate::config::{self, Protect};
 use crate::inventory::{Kind, Phase, Resource};
 use crate::report::{Outcome, PhaseReport};
@@ -283,7 +284,7 @@ pub fn is_not_found(message: &str) -> bool {
 
 /// Deletes the endpoints and waits until they are gone, then their configs,
 /// then their models. Already gone is success; kept resources are reported.
-pub async fn teardown(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -> PhaseReport {
+pub async fn teardown(sm: &Client, cfg: &config::SageMaker, protect: &Protect, stop: &Stop) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Sagemaker);
     let inventory = match discover(sm, cfg, protect).await {
         Ok(inventory) => inventory,
@@ -307,7 +308,7 @@ pub async fn teardown(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
             .map(|f| f.name.as_str())
             .collect();
         let results: Vec<(&str, Result<Outcome>)> = stream::iter(doomed)
-            .map(|name| async move { (name, delete_one(sm, kind, name, cfg.wait).await) })
+            .map(|name| async move { (name, delete_one(sm, kind, name, cfg.wait, stop).await) })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -341,7 +342,7 @@ pub async fn teardown(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
 }
 
 /// Deletes one resource; for an endpoint, also waits until describing it says it is gone.
-async fn delete_one(sm: &Client, kind: Kind, name: &str, wait: std::time::Duration) -> Result<Outcome> {
+async fn delete_one(sm: &Client, kind: Kind, name: &str, wait: std::time::Duration, stop: &Stop) -> Result<Outcome> {
     tracing::info!("sagemaker: deleting {} {name}", kind.name());
     let result = match kind {
         Kind::Endpoint => sm
@@ -374,7 +375,7 @@ async fn delete_one(sm: &Client, kind: Kind, name: &str, wait: std::time::Durati
     if kind != Kind::Endpoint {
         return Ok(Outcome::Deleted);
     }
-    let gone = wait::until(wait, || async move {
+    let gone = wait::until(wait, stop, || async move {
         match sm.describe_endpoint().endpoint_name(name).send().await {
             Ok(_) => Ok(false),
             Err(e) if is_not_found(&describe(&e)) => Ok(true),

@@ -1,105 +1,220 @@
 //! Phase 4: `terraform destroy` of the root module.
 //!
-//! Discovery initialises the module and lists its state. Teardown runs
-//! `destroy -json`, counts what it destroyed from the event stream, keeps
-//! Terraform's diagnostics, and proves the state is empty afterwards.
+//! The pre-flight (before anything is deleted) initialises the module and
+//! reads its state: no state at all is a refusal, because destroying nothing
+//! would leave the stack billing under a green report. Teardown runs
+//! `destroy -json`, turns its events into progress lines as they come,
+//! counts what it destroyed, keeps Terraform's diagnostics, stops Terraform
+//! cleanly on a signal or at `terraform.timeout`, and proves the state is
+//! empty afterwards.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::Value;
 
+use crate::cancel::Stop;
+use crate::exit::refuse;
 use crate::inventory::{Action, Kind, Phase, Resource};
-use crate::report::{Outcome, PhaseReport};
-use crate::terraform::{Terraform, last_lines};
+use crate::report::{Outcome, PhaseReport, PhaseStatus, short_duration};
+use crate::terraform::{HEARTBEAT, State, Stopped, Terraform, Watch, last_lines};
 
-/// The resources in the module's state; blocking (runs Terraform).
-pub fn discover(tf: &Terraform) -> Result<Vec<Resource>> {
+/// Checks, initialises and reads the module's state; blocking (runs Terraform).
+/// Every failure is a refusal: it is found before the first deletion.
+pub fn preflight(tf: &Terraform) -> Result<State> {
     tf.check()?;
-    tf.init()?;
-    let addresses = tf.state_list()?;
-    Ok(addresses
-        .into_iter()
-        .map(|a| Resource::new(Kind::TerraformResource, a, Action::Delete))
-        .collect())
+    tf.init().map_err(|e| {
+        refuse(format!(
+            "terraform init in {} failed ({e:#}); fix the module or terraform.backend_config in sundown.yaml",
+            tf.dir().display()
+        ))
+    })?;
+    let state = tf.state_pull().map_err(|e| {
+        refuse(format!(
+            "cannot read the Terraform state of {} ({e:#}); check the backend's credentials and terraform.backend_config",
+            tf.dir().display()
+        ))
+    })?;
+    if state.lineage.is_none() {
+        return Err(refuse(format!(
+            "no Terraform state for {} (backend {}, workspace {}): it was never applied with this backend and workspace, \
+             so terraform destroy would destroy nothing; point terraform.backend_config at the backend that holds the stack's \
+             state (a fresh CI runner has no local state) or set terraform.workspace",
+            tf.dir().display(),
+            tf.backend_type(),
+            tf.workspace_name()
+        )));
+    }
+    Ok(state)
 }
 
-/// What `terraform destroy -json` said, reduced to what the report needs.
-#[derive(Debug, Default, PartialEq)]
+/// The managed resources in the module's state; blocking (runs Terraform).
+pub fn discover(tf: &Terraform) -> Result<Vec<Resource>> {
+    let state = preflight(tf)?;
+    Ok(resources(&state))
+}
+
+pub fn resources(state: &State) -> Vec<Resource> {
+    state
+        .managed()
+        .map(|i| Resource::new(Kind::TerraformResource, &i.address, Action::Delete))
+        .collect()
+}
+
+/// What `terraform destroy -json` said, reduced to what the report needs,
+/// and the progress lines it is worth telling a person as it goes.
+#[derive(Debug, Default)]
 pub struct Events {
     pub destroyed: Vec<String>,
     /// Error diagnostics, as `summary: detail`.
     pub errors: Vec<String>,
     pub state_locked: bool,
+    /// Heartbeats printed per resource still being destroyed.
+    heartbeats: BTreeMap<String, u64>,
 }
 
-/// Parses Terraform's machine-readable UI (one JSON object per line).
-pub fn parse_events(stdout: &str) -> Events {
-    let mut events = Events::default();
-    for line in stdout.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        match v["type"].as_str() {
-            Some("apply_complete") if v["hook"]["action"] == "delete" => {
-                let address = v["hook"]["resource"]["addr"].as_str().unwrap_or_default();
-                events.destroyed.push(address.to_owned());
+impl Events {
+    /// Takes one line of Terraform's machine-readable UI; returns a progress line when it deserves one.
+    pub fn feed(&mut self, line: &str) -> Option<String> {
+        let v = serde_json::from_str::<Value>(line).ok()?;
+        let hook = &v["hook"];
+        let address = hook["resource"]["addr"].as_str().unwrap_or_default();
+        let elapsed = || Duration::from_secs_f64(hook["elapsed_seconds"].as_f64().unwrap_or(0.0));
+        let deleting = hook["action"] == "delete";
+        match v["type"].as_str()? {
+            "apply_start" if deleting => Some(format!("terraform: destroying {address}…")),
+            "apply_progress" if deleting => {
+                let elapsed = elapsed();
+                let beats = elapsed.as_secs() / HEARTBEAT.as_secs();
+                let printed = self.heartbeats.entry(address.to_owned()).or_default();
+                if beats > *printed {
+                    *printed = beats;
+                    Some(format!(
+                        "terraform: still destroying {address} ({})",
+                        short_duration(elapsed)
+                    ))
+                } else {
+                    None
+                }
             }
-            Some("diagnostic") if v["diagnostic"]["severity"] == "error" => {
+            "apply_complete" if deleting => {
+                self.heartbeats.remove(address);
+                self.destroyed.push(address.to_owned());
+                Some(format!(
+                    "terraform: destroyed {address} ({})",
+                    short_duration(elapsed())
+                ))
+            }
+            "apply_errored" if deleting => {
+                self.heartbeats.remove(address);
+                Some(format!(
+                    "terraform: failed to destroy {address} ({})",
+                    short_duration(elapsed())
+                ))
+            }
+            "diagnostic" if v["diagnostic"]["severity"] == "error" => {
                 let summary = v["diagnostic"]["summary"].as_str().unwrap_or_default();
                 let detail = v["diagnostic"]["detail"].as_str().unwrap_or_default();
                 if summary.contains("state lock") {
-                    events.state_locked = true;
+                    self.state_locked = true;
                 }
                 let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
-                events.errors.push(if detail.is_empty() {
+                let error = if detail.is_empty() {
                     summary.to_owned()
                 } else {
                     format!("{summary}: {detail}")
-                });
+                };
+                self.errors.push(error.clone());
+                Some(format!("terraform: error: {error}"))
             }
-            _ => {}
+            _ => None,
         }
+    }
+}
+
+/// Parses a whole `terraform destroy -json` output at once.
+pub fn parse_events(stdout: &str) -> Events {
+    let mut events = Events::default();
+    for line in stdout.lines() {
+        events.feed(line);
     }
     events
 }
 
-/// Runs the phase; blocking (runs Terraform).
-pub fn teardown(tf: &Terraform) -> PhaseReport {
+/// Runs the phase on the state the pre-flight read; blocking (runs Terraform).
+pub fn teardown(tf: &Terraform, state: &State, stop: &Stop) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Terraform);
-    if let Err(e) = tf.init() {
-        report.fail(format!("{e:#}"));
+    let planned = state.managed().count();
+    if planned == 0 {
+        tracing::info!("terraform: the state of {} holds no resources", tf.dir().display());
         return report;
     }
-    tracing::info!("terraform: destroying {}", tf.dir().display());
-    let out = match tf.destroy() {
+    tracing::info!(
+        "terraform: destroying {planned} resources in {} (bounded by terraform.timeout, {})",
+        tf.dir().display(),
+        humantime::format_duration(tf.timeout)
+    );
+    let mut events = Events::default();
+    let mut on_line = |line: &str| {
+        if let Some(progress) = events.feed(line) {
+            tracing::info!("{progress}");
+        }
+    };
+    let destroyed = tf.destroy(Watch {
+        stop,
+        limit: tf.timeout,
+        on_line: &mut on_line,
+    });
+    let out = match destroyed {
         Ok(out) => out,
         Err(e) => {
             report.fail(format!("{e:#}"));
             return report;
         }
     };
-    let events = parse_events(&out.stdout);
     for address in &events.destroyed {
         report.record(Kind::TerraformResource, address, Outcome::Deleted, None);
     }
     if events.state_locked {
         report.code = Some("state-locked".into());
     }
-    if !out.success {
-        if events.errors.is_empty() {
-            report.fail(format!(
-                "terraform destroy failed: {}",
-                last_lines(&out.stderr, &out.stdout)
+    match out.stopped {
+        Some(Stopped::Signal) => {
+            report.status = PhaseStatus::Interrupted;
+            report.errors.push(format!(
+                "terraform destroy was interrupted after destroying {}; Terraform saved its state, re-run the teardown to finish",
+                events.destroyed.len()
             ));
         }
-        for e in events.errors {
-            report.fail(e);
+        Some(Stopped::Timeout) => {
+            report.code = Some("timeout".into());
+            report.fail(format!(
+                "terraform destroy did not finish within terraform.timeout ({}) and was stopped; re-run the teardown to finish",
+                humantime::format_duration(tf.timeout)
+            ));
         }
-        return report;
+        None if !out.success => {
+            if events.errors.is_empty() {
+                report.fail(format!(
+                    "terraform destroy failed: {}",
+                    last_lines(&out.stderr, &out.stdout)
+                ));
+            }
+            for e in &events.errors {
+                report.fail(e.clone());
+            }
+            return report;
+        }
+        None => {}
     }
-    // Prove it: the state must be empty now.
-    match tf.state_list() {
-        Ok(left) if left.is_empty() => {}
-        Ok(left) => {
+    // Prove it: what is still in state now.
+    match tf.state_pull() {
+        Ok(after) => {
+            let left: Vec<String> = after.managed().map(|i| i.address.clone()).collect();
+            if left.is_empty() {
+                return report;
+            }
             for address in &left {
                 report.record(
                     Kind::TerraformResource,
@@ -108,13 +223,24 @@ pub fn teardown(tf: &Terraform) -> PhaseReport {
                     Some("still in state".into()),
                 );
             }
-            report.fail(format!(
+            let why = format!(
                 "{} resources remain in state after destroy: {}",
                 left.len(),
                 left.join(", ")
-            ));
+            );
+            if report.status == PhaseStatus::Done {
+                report.fail(why);
+            } else {
+                report.errors.push(why);
+            }
         }
-        Err(e) => report.fail(format!("{e:#}")),
+        Err(e) => {
+            if report.status == PhaseStatus::Done {
+                report.fail(format!("{e:#}"));
+            } else {
+                report.errors.push(format!("{e:#}"));
+            }
+        }
     }
     report
 }
@@ -145,5 +271,40 @@ not json"#;
     fn recognises_a_state_lock_error() {
         let stdout = r#"{"type":"diagnostic","diagnostic":{"severity":"error","summary":"Error acquiring the state lock","detail":"ConditionalCheckFailedException"}}"#;
         assert!(parse_events(stdout).state_locked);
+    }
+
+    #[test]
+    fn progress_lines_start_beat_every_thirty_seconds_and_finish() {
+        let mut events = Events::default();
+        let hook = |kind: &str, secs: f64| {
+            format!(
+                r#"{{"type":"{kind}","hook":{{"resource":{{"addr":"aws_eks_node_group.spot"}},"action":"delete","elapsed_seconds":{secs}}}}}"#
+            )
+        };
+        let lines: Vec<Option<String>> = [
+            hook("apply_start", 0.0),
+            hook("apply_progress", 10.0),
+            hook("apply_progress", 20.0),
+            hook("apply_progress", 30.0),
+            hook("apply_progress", 40.0),
+            hook("apply_progress", 60.0),
+            hook("apply_complete", 182.4),
+        ]
+        .iter()
+        .map(|l| events.feed(l))
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                Some("terraform: destroying aws_eks_node_group.spot…".to_owned()),
+                None,
+                None,
+                Some("terraform: still destroying aws_eks_node_group.spot (30s)".to_owned()),
+                None,
+                Some("terraform: still destroying aws_eks_node_group.spot (1m00s)".to_owned()),
+                Some("terraform: destroyed aws_eks_node_group.spot (3m02s)".to_owned()),
+            ]
+        );
+        assert_eq!(events.destroyed, ["aws_eks_node_group.spot"]);
     }
 }

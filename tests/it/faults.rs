@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::fault_proxy::{FaultProxy, Faults};
-use crate::support::World;
+use crate::support::{Drill, World};
 
 const REPOS: [&str; 2] = ["retail-forecast", "mlops/retail-api"];
 
@@ -21,7 +21,9 @@ fn seeded(images: &str) -> (World, std::path::PathBuf) {
         "--repo",
         "mlops/retail-api:40",
     ]);
-    world.terraform(&["resources=3"]);
+    let markers = world.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    world.terraform(&["resources=3", &format!("marker_dir={}", markers.display())]);
     let config = world.stack_config("20s", "");
     (world, config)
 }
@@ -54,28 +56,14 @@ async fn teardown_finishes_with_ten_percent_of_requests_failing() {
     assert!(left.is_empty(), "left after a faulty teardown: {left:?}");
 }
 
-/// A deterministic spread of kill moments, so a failing trial can be replayed.
-fn kill_after(trial: u64, spread_ms: u64) -> Duration {
-    let x = trial.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0x2545_F491_4F6C_DD1D;
-    Duration::from_millis(x % spread_ms)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_and_resume_drill() {
-    let trials: u64 = std::env::var("SUNDOWN_DRILL_TRIALS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(5);
-    // The test suite always draws the same moments; `cargo xtask drill` passes a new seed per run.
-    let seed: u64 = std::env::var("SUNDOWN_DRILL_SEED")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let Drill { trials, seed } = Drill::from_env(5);
     let mut clean = 0;
     let mut failures = Vec::new();
     for trial in 0..trials {
         let (world, config) = seeded("80");
-        let at = kill_after(seed.wrapping_add(trial), 4000);
+        let at = Drill::moment(seed.wrapping_add(trial), 4000);
         let mut child = world
             .sundown()
             .config(&config)
@@ -89,6 +77,8 @@ async fn kill_and_resume_drill() {
         let _ = child.kill();
         let _ = child.wait();
         world.wait_for_terraform_to_exit();
+        // The state must be whole and agree with what the destroy did (markers), before and after the re-run.
+        let killed_state = world.marker_invariant(3);
         let rerun = world
             .sundown()
             .config(&config)
@@ -100,7 +90,12 @@ async fn kill_and_resume_drill() {
         } else {
             "finished before the kill".into()
         };
-        if rerun.code == 0 && left.is_empty() {
+        let after = world.marker_invariant(3);
+        if let (Err(e), _) | (_, Err(e)) = (&killed_state, &after) {
+            failures.push(format!(
+                "trial {trial} ({what}): Terraform's state and the markers disagree: {e}"
+            ));
+        } else if rerun.code == 0 && left.is_empty() && after == Ok((0, 3)) {
             clean += 1;
             println!("drill: trial {trial}: {what}; the re-run exited 0 with nothing left");
         } else {

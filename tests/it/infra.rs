@@ -381,3 +381,50 @@ fn the_autoscaler_finds_the_node_groups_and_the_pdb_selects_the_api_pods() {
     assert_eq!(one(&one(&spec["selector"])["match_labels"]), "${var.api_pod_labels}");
     assert_eq!(one(&spec["min_available"]), 1);
 }
+
+/// The shipped teardown workflow outlasts sundown's own bounds: the job's
+/// `timeout-minutes` and the AWS session's `role-duration-seconds` are both
+/// longer than the sum of the phase bounds in the repository's `sundown.yaml`,
+/// so GitHub never cancels (and AWS never logs out) a teardown that sundown
+/// itself would still let run.
+#[test]
+fn the_teardown_workflow_outlasts_the_sum_of_the_phase_bounds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = sundown::config::Config::load(&root.join("sundown.yaml")).unwrap();
+    let k = config.kubernetes.as_ref().map_or(0, |k| k.wait.as_secs());
+    let s = config.sagemaker.as_ref().map_or(0, |s| s.wait.as_secs());
+    let t = config.terraform.as_ref().unwrap();
+    let bounds = k + s + t.lock_timeout.as_secs() + t.timeout.as_secs();
+
+    let text = std::fs::read_to_string(root.join(".github/workflows/teardown.yml")).unwrap();
+    let workflow: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    let jobs = workflow["jobs"].as_object().unwrap();
+    let job = jobs
+        .values()
+        .find(|j| {
+            j["steps"]
+                .as_array()
+                .is_some_and(|steps| steps.iter().any(|s| s["with"]["command"] == "teardown"))
+        })
+        .expect("a job that runs `command: teardown`");
+    let job_seconds = job["timeout-minutes"].as_u64().expect("timeout-minutes") * 60;
+    let session = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.contains("configure-aws-credentials"))
+        })
+        .and_then(|s| s["with"]["role-duration-seconds"].as_u64())
+        .expect("role-duration-seconds on configure-aws-credentials");
+    assert!(
+        job_seconds > bounds,
+        "timeout-minutes ({job_seconds} s) must exceed the phase bounds ({bounds} s)"
+    );
+    assert!(
+        session > bounds,
+        "role-duration-seconds ({session}) must exceed the phase bounds ({bounds} s)"
+    );
+}

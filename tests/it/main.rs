@@ -18,4 +18,5 @@ mod infra;
 mod plan;
 mod schedule;
 mod teardown;
+mod terraform;
 mod verify;

@@ -351,6 +351,8 @@ pub fn emulator_env(tools: &Tools, moto: &Moto) -> Vec<(&'static str, String)> {
         ("AWS_CONFIG_FILE", "/dev/null".into()),
         ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
         ("TF_CLI_CONFIG_FILE", tools.terraform_rc().display().to_string()),
+        // No version-check call home, and no ~/.terraform.d/checkpoint_signature.
+        ("CHECKPOINT_DISABLE", "1".into()),
     ]
 }
 

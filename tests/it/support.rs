@@ -84,18 +84,31 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
     }
 
-    /// Copies the Terraform fixture to `infra/` and applies it with `vars`.
-    pub fn terraform(&self, vars: &[&str]) -> PathBuf {
+    /// Copies the Terraform fixture to `infra/` without applying it: a module never applied here.
+    pub fn terraform_module(&self) -> PathBuf {
         let infra = self.path("infra");
         std::fs::create_dir_all(&infra).unwrap();
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/terraform/main.tf");
         std::fs::copy(fixture, infra.join("main.tf")).unwrap();
-        self.terraform_cmd(&["init", "-input=false", "-no-color"]);
+        infra
+    }
+
+    /// Copies the Terraform fixture to `infra/` and applies it with `vars`.
+    pub fn terraform(&self, vars: &[&str]) -> PathBuf {
+        self.terraform_module();
+        self.terraform_apply(&[], vars)
+    }
+
+    /// `terraform init` (with `init_args`) and `apply` with `vars` in `infra/`.
+    pub fn terraform_apply(&self, init_args: &[&str], vars: &[&str]) -> PathBuf {
+        let mut init = vec!["init", "-input=false", "-no-color"];
+        init.extend(init_args);
+        self.terraform_cmd(&init);
         let mut apply = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
         let vars: Vec<String> = vars.iter().map(|v| format!("-var={v}")).collect();
         apply.extend(vars.iter().map(String::as_str));
         self.terraform_cmd(&apply);
-        infra
+        self.path("infra")
     }
 
     /// Waits until no `terraform` process runs in this world's `infra/`.
@@ -105,22 +118,49 @@ impl World {
     /// has exited can catch the file half-written. Linux only, like the SIGTERM.
     pub fn wait_for_terraform_to_exit(&self) {
         let infra = self.path("infra");
-        let infra = infra.canonicalize().unwrap_or(infra);
-        let running = || {
-            std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|p| {
-                let dir = p.path();
-                std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "terraform")
-                    && std::fs::read_link(dir.join("cwd")).is_ok_and(|cwd| cwd == infra)
-            })
-        };
         let started = std::time::Instant::now();
-        while running() {
+        while processes_under(&infra).iter().any(|(_, name)| name == "terraform") {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
                 "terraform still running in {} a minute after sundown was killed",
                 infra.display()
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The Terraform state's addresses, by `terraform state list` (which must work).
+    pub fn state_list(&self) -> Vec<String> {
+        self.terraform_cmd(&["state", "list"])
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Checks the marker invariant of the fixture's `marker_dir`: each of the
+    /// `n` stand-in resources is either still in state or has written its
+    /// marker, never both and never neither. Returns (in state, marked).
+    pub fn marker_invariant(&self, n: usize) -> Result<(usize, usize), String> {
+        let state = self.state_list();
+        let mut problems = Vec::new();
+        let (mut in_state, mut marked) = (0, 0);
+        for i in 0..n {
+            let listed = state.contains(&format!("null_resource.stack[{i}]"));
+            let marker = self.path("markers").join(format!("stack-{i}")).exists();
+            in_state += usize::from(listed);
+            marked += usize::from(marker);
+            match (listed, marker) {
+                (true, true) => problems.push(format!("stack[{i}] destroyed (marker) but still in state")),
+                (false, false) => problems.push(format!("stack[{i}] gone from state without its marker")),
+                _ => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok((in_state, marked))
+        } else {
+            Err(format!("{}; state: {state:?}", problems.join("; ")))
         }
     }
 
@@ -181,6 +221,138 @@ impl World {
     }
 }
 
+/// Processes (pid, name) whose working directory is `dir` or below it: what
+/// sundown, Terraform, its provider plugins and provisioners left running.
+pub fn processes_under(dir: &Path) -> Vec<(u32, String)> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(p.path().join("cwd")).ok()?;
+            if !cwd.starts_with(&dir) {
+                return None;
+            }
+            let name = std::fs::read_to_string(p.path().join("comm")).ok()?;
+            Some((pid, name.trim().to_owned()))
+        })
+        .collect()
+}
+
+impl Drop for World {
+    /// No process may outlive its test: a killed teardown's Terraform must
+    /// stop by itself, and take its provider plugins with it.
+    fn drop(&mut self) {
+        let started = std::time::Instant::now();
+        let mut left = processes_under(self.dir.path());
+        while !left.is_empty() && started.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            left = processes_under(self.dir.path());
+        }
+        if left.is_empty() {
+            return;
+        }
+        for (pid, _) in &left {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        }
+        if !std::thread::panicking() {
+            panic!("processes outlived the test by 30 s (now killed): {left:?}");
+        }
+    }
+}
+
+/// A running sundown whose stderr lines are collected, with the moment each arrived.
+pub struct Running {
+    pub child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, String)>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `signal` (a libc signal number) to sundown.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill has no memory effects.
+        assert_eq!(
+            unsafe { libc::kill(self.pid(), signal) },
+            0,
+            "kill({}, {signal})",
+            self.pid()
+        );
+    }
+
+    /// Waits until a stderr line contains `text`; panics with what was seen after `limit`.
+    pub fn wait_for_line(&self, text: &str, limit: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if self.lines.lock().unwrap().iter().any(|(_, l)| l.contains(text)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("no stderr line with {text:?} within {limit:?}: {:#?}", self.lines());
+    }
+
+    /// Waits for the exit within `limit`; returns the exit code (-1 on a signal), the
+    /// moment of exit, and every stderr line with its arrival.
+    pub fn finish(
+        mut self,
+        limit: std::time::Duration,
+    ) -> (i32, std::time::Instant, Vec<(std::time::Instant, String)>) {
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("sundown did not exit within {limit:?}: {:#?}", self.lines());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let exited = std::time::Instant::now();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let lines = std::mem::take(&mut *self.lines.lock().unwrap());
+        (status.code().unwrap_or(-1), exited, lines)
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().iter().map(|(_, l)| l.clone()).collect()
+    }
+}
+
+/// How many trials a drill runs and the seed of its moments: `SUNDOWN_DRILL_TRIALS`
+/// and `SUNDOWN_DRILL_SEED`, which `cargo xtask drill` sets. The test suite
+/// always draws the same moments (seed 0), so a failing trial can be replayed.
+pub struct Drill {
+    pub trials: u64,
+    pub seed: u64,
+}
+
+impl Drill {
+    pub fn from_env(default_trials: u64) -> Drill {
+        let number = |name: &str| std::env::var(name).ok().and_then(|n| n.parse().ok());
+        Drill {
+            trials: number("SUNDOWN_DRILL_TRIALS").unwrap_or(default_trials),
+            seed: number("SUNDOWN_DRILL_SEED").unwrap_or(0),
+        }
+    }
+
+    /// A deterministic moment in `[0, spread_ms)` ms drawn from `seed`.
+    pub fn moment(seed: u64, spread_ms: u64) -> std::time::Duration {
+        let x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0x2545_F491_4F6C_DD1D;
+        std::time::Duration::from_millis(x % spread_ms)
+    }
+}
+
 /// Runs a future to completion from a synchronous test.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -231,6 +403,28 @@ impl Sundown {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn sundown")
+    }
+
+    /// Starts the binary and collects its stderr lines as they arrive, with their moments.
+    pub fn start(self) -> Running {
+        use std::io::BufRead;
+        let mut child = self.spawn();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reader = {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().unwrap().push((std::time::Instant::now(), line));
+                }
+            })
+        };
+        Running {
+            child,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     pub fn run(mut self) -> Outcome {

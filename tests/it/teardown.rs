@@ -245,7 +245,13 @@ async fn a_teardown_killed_during_ecr_finishes_on_the_next_run() {
 async fn a_teardown_killed_during_terraform_finishes_on_the_next_run() {
     let world = World::start();
     world.seed(&["--endpoints", "1", "--repo", "retail-forecast:5"]);
-    world.terraform(&["resources=8", "slow_destroy_seconds=3"]);
+    let markers = world.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    world.terraform(&[
+        "resources=8",
+        "slow_destroy_seconds=3",
+        &format!("marker_dir={}", markers.display()),
+    ]);
     let config = world.stack_config("20s", "");
     kill_when(&world, &config, "terraform: destroying", Duration::from_millis(1500));
     let mid = world.leftovers(&REPOS).await;
@@ -253,6 +259,8 @@ async fn a_teardown_killed_during_terraform_finishes_on_the_next_run() {
         mid.images == 0 && mid.endpoints.is_empty(),
         "earlier phases were done: {mid:#?}"
     );
+    // Terraform stopped gracefully on PR_SET_PDEATHSIG's SIGTERM: its state is whole and true.
+    world.marker_invariant(8).unwrap();
 
     let out = world
         .sundown()
@@ -262,6 +270,7 @@ async fn a_teardown_killed_during_terraform_finishes_on_the_next_run() {
     assert_eq!(out.code, 0, "{out:#?}");
     let left = world.leftovers(&REPOS).await;
     assert!(left.is_empty(), "{left:#?}");
+    assert_eq!(world.marker_invariant(8), Ok((0, 8)));
 }
 
 #[tokio::test(flavor = "multi_thread")]

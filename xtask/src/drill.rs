@@ -1,9 +1,18 @@
-//! `cargo xtask drill [TRIALS]`: the kill-and-resume drill with more trials
-//! than `cargo xtask test` runs (default 20). Each trial seeds a stack on a
-//! fresh emulator, SIGKILLs a teardown at a different moment, runs it again,
-//! and checks that nothing is left and the re-run exited 0. The trials are
-//! the integration test `faults::kill_and_resume_drill`, so the drill and the
-//! test are one implementation; it prints each trial and the tally.
+//! `cargo xtask drill [TRIALS]`: the fault drills with more trials than
+//! `cargo xtask test` runs (default 20 each).
+//!
+//! - kill and resume: each trial seeds a stack on a fresh emulator, SIGKILLs
+//!   a teardown at a different moment, runs it again, and checks that nothing
+//!   is left, the re-run exited 0, and Terraform's state agrees with the
+//!   marker files its destroy writes.
+//! - interrupted destroy: SIGTERM, SIGKILL and GitHub's SIGINT-then-SIGTERM
+//!   in turn while `terraform destroy` runs 12 slow resources; the state must
+//!   stay whole (each resource in state or destroyed, never both or neither)
+//!   and a re-run must finish.
+//!
+//! The trials are the integration tests `faults::kill_and_resume_drill` and
+//! `terraform::an_interrupted_destroy_keeps_the_state_whole_and_the_rerun_finishes`,
+//! so the drill and the tests are one implementation; they print each trial and the tally.
 
 use std::process::Command;
 
@@ -39,8 +48,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 "--workspace",
                 "--",
                 "faults::kill_and_resume_drill",
+                "terraform::an_interrupted_destroy_keeps_the_state_whole_and_the_rerun_finishes",
                 "--exact",
                 "--nocapture",
+                // One trial at a time: a drill measures the product, not the machine's contention.
+                "--test-threads=1",
             ]),
     )
 }

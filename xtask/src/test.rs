@@ -40,9 +40,47 @@ pub fn run(args: &[String]) -> Result<()> {
         "warnings",
     ]))?;
     crate::lint::run()?;
+    let before = terraform_processes();
     let mut test = Command::new(&cargo);
     test.current_dir(&root).args(["test", "--workspace"]).args(args);
-    run_counting(&mut test)
+    run_counting(&mut test)?;
+    no_process_outlives_the_suite(&before)
+}
+
+/// Running processes whose name starts with `terraform` (Terraform and its
+/// provider plugins), by pid; empty where there is no /proc.
+fn terraform_processes() -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(p.path().join("comm")).ok()?;
+            name.starts_with("terraform").then(|| (pid, name.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// A killed teardown's Terraform must stop by itself and take its plugins with
+/// it: after the suite, no Terraform process may be left that was not there before.
+fn no_process_outlives_the_suite(before: &[(u32, String)]) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let left: Vec<(u32, String)> = terraform_processes()
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        if left.is_empty() {
+            println!("processes: none left behind by the suite");
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "processes outlived the test suite: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// Runs the test command, echoing its output, and closes with one line that

@@ -1,0 +1,376 @@
+//! The Terraform phase as real Terraform and real signals meet it: a clean
+//! stop on SIGTERM, SIGKILL and GitHub's SIGINT-then-SIGTERM cancel, with the
+//! state intact (checked against marker files the destroy writes outside the
+//! state); a refusal when there is no state or `init` fails; an S3 backend on
+//! the emulator with its lock file; progress lines as each resource goes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Drill, World};
+
+/// Resources of the interrupted-destroy drill; each takes 1.5 s to destroy.
+const RESOURCES: usize = 12;
+
+fn terraform_only_config(world: &World, extra: &str) -> std::path::PathBuf {
+    world.config(&format!(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         terraform:\n  dir: infra\n  binary: {}\n  lock_timeout: 5s\n{extra}",
+        world.tools.terraform().display()
+    ))
+}
+
+/// How sundown is stopped while `terraform destroy` runs.
+#[derive(Debug, Clone, Copy)]
+enum Interruption {
+    /// One SIGTERM (a `kill`, a container stop).
+    Term,
+    /// SIGKILL: sundown cannot react; Terraform gets SIGTERM from PR_SET_PDEATHSIG.
+    Kill,
+    /// GitHub's cancel: SIGINT, then SIGTERM while sundown still waits for Terraform.
+    IntThenTerm,
+}
+
+/// One trial: 12 slow resources, sundown interrupted mid-destroy, the state
+/// checked against the markers, then a re-run that must finish the job.
+fn interrupted_destroy(how: Interruption, after: Duration) -> Result<String, String> {
+    let world = World::start();
+    let markers = world.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    world.terraform(&[
+        &format!("resources={RESOURCES}"),
+        "slow_destroy_seconds=1.5",
+        &format!("marker_dir={}", markers.display()),
+    ]);
+    let report = world.path("report.json");
+    let config = terraform_only_config(&world, "");
+    let running = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--report", report.to_str().unwrap()])
+        .start();
+    running.wait_for_line("terraform: destroying null_resource", Duration::from_secs(60));
+    std::thread::sleep(after);
+    let signalled = Instant::now();
+    match how {
+        Interruption::Term => running.signal(libc::SIGTERM),
+        Interruption::Kill => running.signal(libc::SIGKILL),
+        Interruption::IntThenTerm => {
+            // Terraform takes a few hundred milliseconds to stop: the SIGTERM
+            // arrives while sundown waits for it, and must not cut that wait short.
+            running.signal(libc::SIGINT);
+            std::thread::sleep(Duration::from_millis(50));
+            running.signal(libc::SIGTERM);
+        }
+    }
+    let (code, exited, lines) = running.finish(Duration::from_secs(30));
+    let took = exited - signalled;
+    match how {
+        Interruption::Kill => world.wait_for_terraform_to_exit(),
+        _ => {
+            let still = crate::support::processes_under(&world.path("infra"));
+            if still.iter().any(|(_, name)| name == "terraform") {
+                return Err(format!("sundown exited before Terraform did: {still:?}"));
+            }
+            if code != 1 {
+                return Err(format!("exit {code} after {how:?}, not 1: {lines:#?}"));
+            }
+            let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+            let terraform = &report["phases"][3];
+            if report["result"] != "interrupted" || terraform["status"] != "interrupted" {
+                return Err(format!("the report does not say interrupted: {report:#}"));
+            }
+        }
+    }
+    // `terraform state list` must still work (the state file is whole), and agree with the markers.
+    let (in_state, marked) = world.marker_invariant(RESOURCES)?;
+    let rerun = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    if rerun.code != 0 {
+        return Err(format!("the re-run exited {}: {rerun:#?}", rerun.code));
+    }
+    let (left, done) = world.marker_invariant(RESOURCES)?;
+    if left != 0 || done != RESOURCES {
+        return Err(format!("after the re-run: {left} in state, {done} markers"));
+    }
+    Ok(format!(
+        "{how:?} {after:?} after the first destroy line: exited {took:.1?} later, {marked} destroyed and {in_state} kept in state, the re-run finished"
+    ))
+}
+
+/// SIGTERM, SIGKILL and GitHub's SIGINT-then-SIGTERM in turn, `SUNDOWN_DRILL_TRIALS`
+/// trials (3 here; `cargo xtask drill` runs 20), each at a moment drawn from the seed.
+#[test]
+fn an_interrupted_destroy_keeps_the_state_whole_and_the_rerun_finishes() {
+    let Drill { trials, seed } = Drill::from_env(3);
+    let ways = [Interruption::Term, Interruption::Kill, Interruption::IntThenTerm];
+    let mut failures = Vec::new();
+    for trial in 0..trials {
+        let how = ways[(trial % 3) as usize];
+        let after = Drill::moment(seed.wrapping_add(trial), 2500);
+        match interrupted_destroy(how, after) {
+            Ok(line) => println!("drill: interrupted destroy {trial}: {line}"),
+            Err(e) => failures.push(format!("trial {trial} ({how:?} after {after:?}): {e}")),
+        }
+    }
+    println!(
+        "drill: interrupted destroy: {trials} trials run, {} clean",
+        trials as usize - failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_module_never_applied_here_is_refused_before_anything_is_deleted() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--endpoints", "1", "--repo", "retail-forecast:3"]);
+    let infra = world.terraform_module();
+    let config = world.stack_config("20s", "");
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    assert_eq!(out.code, 2, "{out:#?}");
+    let line = out.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{out:#?}");
+    for needed in [
+        "no Terraform state",
+        &infra.display().to_string(),
+        "backend local",
+        "workspace default",
+        "terraform.backend_config",
+    ] {
+        assert!(line.contains(needed), "{needed:?} missing: {line}");
+    }
+    let writes: Vec<_> = world.moto.recording().into_iter().filter(|r| !r.is_read()).collect();
+    assert!(writes.is_empty(), "mutating requests before the refusal: {writes:#?}");
+    assert!(
+        !world.kube().requests().iter().any(|r| r.starts_with("DELETE")),
+        "{:#?}",
+        world.kube().requests()
+    );
+
+    // `plan` shows the same finding.
+    let plan = world
+        .sundown()
+        .config(&config)
+        .args(&["plan", "--output", "json"])
+        .run();
+    assert_eq!(plan.code, 1, "{plan:#?}");
+    let terraform = &plan.json()["phases"][3];
+    assert_eq!(terraform["status"], "error", "{terraform:#}");
+    assert!(
+        terraform["error"].as_str().unwrap().contains("no Terraform state"),
+        "{terraform:#}"
+    );
+
+    // Applied, torn down, and torn down again: an emptied state is not "no state".
+    world.terraform(&["resources=2"]);
+    for run in ["first", "second"] {
+        let out = world
+            .sundown()
+            .config(&config)
+            .args(&["teardown", "--confirm", "destroy"])
+            .run();
+        assert_eq!(out.code, 0, "{run} teardown: {out:#?}");
+    }
+    assert!(world.state_list().is_empty());
+}
+
+#[test]
+fn a_failing_terraform_init_is_refused_before_anything_is_deleted() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--endpoints", "1"]);
+    let infra = world.terraform_module();
+    std::fs::write(infra.join("backend.tf"), "terraform {\n  backend \"s3\" {}\n}\n").unwrap();
+    std::fs::write(infra.join("bad.hcl"), "not_an_argument = \"x\"\n").unwrap();
+    let config = world.stack_config("20s", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "  lock_timeout: 5s\n",
+            "  lock_timeout: 5s\n  backend_config: [bad.hcl]\n",
+        ),
+    )
+    .unwrap();
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
+    assert!(out.stderr.contains("terraform init"), "{out:#?}");
+    assert!(world.moto.recording().iter().all(|r| r.is_read()));
+    assert!(!world.kube().requests().iter().any(|r| r.starts_with("DELETE")));
+    assert_eq!(world.kube().namespaces().len(), 1);
+}
+
+/// The Terraform version on the tools path, as (major, minor).
+fn terraform_version(world: &World) -> (u64, u64) {
+    let out = world.terraform_cmd(&["version", "-json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let text = v["terraform_version"].as_str().unwrap().to_owned();
+    let mut parts = text.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_state_in_an_s3_backend_on_the_emulator_is_destroyed_and_unlocked() {
+    let world = World::start();
+    let sdk = world.sdk().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    s3.create_bucket().bucket("tfstate").send().await.unwrap();
+    let infra = world.terraform_module();
+    std::fs::write(infra.join("backend.tf"), "terraform {\n  backend \"s3\" {}\n}\n").unwrap();
+    let endpoint = world.moto.endpoint();
+    let key = "envs/test/terraform.tfstate";
+    // Terraform ≥ 1.10 locks with a lock file next to the state; older ones need DynamoDB.
+    let native = terraform_version(&world) >= (1, 10);
+    let backend = if native {
+        format!(
+            "bucket = \"tfstate\"\nkey = \"{key}\"\nregion = \"us-east-1\"\nendpoints = {{ s3 = \"{endpoint}\" }}\n\
+             use_path_style = true\nskip_credentials_validation = true\nskip_requesting_account_id = true\n\
+             skip_metadata_api_check = true\nskip_region_validation = true\nskip_s3_checksum = true\nuse_lockfile = true\n"
+        )
+    } else {
+        let ddb = dynamodb_lock_table(&world);
+        format!(
+            "bucket = \"tfstate\"\nkey = \"{key}\"\nregion = \"us-east-1\"\nendpoint = \"{endpoint}\"\n\
+             force_path_style = true\nskip_credentials_validation = true\nskip_metadata_api_check = true\n\
+             skip_region_validation = true\ndynamodb_table = \"{ddb}\"\ndynamodb_endpoint = \"{endpoint}\"\n"
+        )
+    };
+    std::fs::write(infra.join("backend.hcl"), backend).unwrap();
+    world.terraform_apply(&["-backend-config=backend.hcl"], &["resources=3"]);
+    assert!(
+        !infra.join("terraform.tfstate").exists(),
+        "the state must live in S3, not locally"
+    );
+    assert_eq!(world.state_list().len(), 3);
+
+    let config = terraform_only_config(&world, "  backend_config: [backend.hcl]\n");
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    let recording = world.moto.recording();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.json()["phases"][3]["deleted"], 3);
+
+    let state = s3.get_object().bucket("tfstate").key(key).send().await.unwrap();
+    let state: Value = serde_json::from_slice(&state.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert!(state["lineage"].as_str().is_some_and(|l| !l.is_empty()), "{state:#}");
+    assert_eq!(state["resources"].as_array().map(Vec::len), Some(0), "{state:#}");
+    let keys: Vec<String> = s3
+        .list_objects_v2()
+        .bucket("tfstate")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(keys, [key], "only the state is left, no lock");
+    if native {
+        let lock = format!("{key}.tflock");
+        let touched = |method: &str| recording.iter().any(|r| r.method == method && r.url.contains(&lock));
+        assert!(
+            touched("PUT") && touched("DELETE"),
+            "the destroy took and released the lock file: {recording:#?}"
+        );
+    }
+}
+
+/// Older Terraform (< 1.10) locks an S3 backend in DynamoDB: a lock table on the emulator.
+fn dynamodb_lock_table(world: &World) -> String {
+    let table = "tflock";
+    let script = format!(
+        "import boto3\nboto3.client('dynamodb').create_table(TableName='{table}', \
+         KeySchema=[{{'AttributeName': 'LockID', 'KeyType': 'HASH'}}], \
+         AttributeDefinitions=[{{'AttributeName': 'LockID', 'AttributeType': 'S'}}], BillingMode='PAY_PER_REQUEST')\n"
+    );
+    let python = world.tools.python();
+    let status = world
+        .sundown_command(python.to_str().unwrap())
+        .args(["-c", &script])
+        .status()
+        .expect("run python");
+    assert!(status.success(), "creating the DynamoDB lock table on the emulator");
+    table.to_owned()
+}
+
+#[test]
+fn each_destroyed_resource_is_reported_when_it_goes() {
+    let world = World::start();
+    world.terraform(&["resources=4", "slow_destroy_seconds=1"]);
+    let config = terraform_only_config(&world, "");
+    let running = world
+        .sundown()
+        .config(&config)
+        .env("TF_CLI_ARGS_destroy", "-parallelism=1")
+        .args(&["teardown", "--confirm", "destroy"])
+        .start();
+    let (code, exited, lines) = running.finish(Duration::from_secs(60));
+    assert_eq!(code, 0, "{lines:#?}");
+    let destroyed: Vec<&(Instant, String)> = lines
+        .iter()
+        .filter(|(_, l)| l.contains("terraform: destroyed null_resource.stack["))
+        .collect();
+    assert_eq!(destroyed.len(), 4, "{lines:#?}");
+    for pair in destroyed.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(800) && gap <= Duration::from_secs(3),
+            "one resource a second, each line when it happened: {gap:?} between {:?} and {:?}",
+            pair[0].1,
+            pair[1].1
+        );
+    }
+    let early = destroyed
+        .iter()
+        .filter(|(at, _)| exited - *at >= Duration::from_millis(800))
+        .count();
+    assert!(
+        early >= 3,
+        "only {early} lines came ≥ 0.8 s before the exit: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_destroy_past_terraform_timeout_is_stopped_cleanly_and_fails_with_code_timeout() {
+    let world = World::start();
+    let markers = world.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    world.terraform(&[
+        "resources=4",
+        "slow_destroy_seconds=30",
+        &format!("marker_dir={}", markers.display()),
+    ]);
+    let config = terraform_only_config(&world, "  timeout: 2s\n");
+    let started = Instant::now();
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    let report = out.json();
+    assert_eq!(report["result"], "failed");
+    let terraform = &report["phases"][3];
+    assert_eq!(terraform["status"], "failed", "{terraform:#}");
+    assert_eq!(terraform["code"], "timeout", "{terraform:#}");
+    assert_eq!(world.marker_invariant(4), Ok((4, 0)));
+}
