@@ -68,6 +68,10 @@ impl Aws {
     pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
         aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk)
     }
+    /// Classic load balancers, which the in-tree AWS cloud provider makes for `type: LoadBalancer` Services.
+    pub fn elb(&self) -> aws_sdk_elasticloadbalancing::Client {
+        aws_sdk_elasticloadbalancing::Client::new(&self.sdk)
+    }
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.sdk)
     }

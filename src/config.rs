@@ -4,7 +4,7 @@
 //! one-line errors that name the file, line and key. It performs no I/O
 //! besides reading the file and never talks to AWS.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +31,9 @@ pub struct Config {
     pub accounts: Vec<String>,
     #[serde(default)]
     pub protect: Protect,
+    /// What makes a resource that sundown finds by name the stack's.
+    #[serde(default)]
+    pub scope: Scope,
     pub kubernetes: Option<Kubernetes>,
     pub sagemaker: Option<SageMaker>,
     pub ecr: Option<Ecr>,
@@ -68,6 +71,17 @@ impl Protect {
     }
 }
 
+/// Ownership beyond the name: `scope.tags`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Tags a resource found by name must carry, every one with this value,
+    /// to be the stack's (SageMaker endpoints, leftover configs and models,
+    /// node groups in `schedule`). Empty: ownership is by name only.
+    #[serde(default, deserialize_with = "tag_map")]
+    pub tags: BTreeMap<String, String>,
+}
+
 /// The Kubernetes label that protects a namespace.
 pub const NAMESPACE_PROTECT_LABEL: &str = "sundown.io/protect";
 
@@ -77,12 +91,19 @@ pub struct Kubernetes {
     /// EKS cluster name: endpoint, CA and token come from AWS unless `kubeconfig` is set.
     #[serde(default)]
     pub cluster: Option<String>,
-    /// A kubeconfig to use instead of EKS discovery.
+    /// A kubeconfig to use instead of EKS discovery. With `cluster` too, its
+    /// server must be the cluster's endpoint (or `api_server`).
     #[serde(default)]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig's context; required when it has more than one.
     #[serde(default)]
     pub context: Option<String>,
-    #[serde(deserialize_with = "unique_names")]
+    /// The API server the kubeconfig must point at when that is not the
+    /// cluster's endpoint (a private endpoint through a tunnel or proxy).
+    #[serde(default)]
+    pub api_server: Option<String>,
+    /// May be empty: a cluster whose node groups `schedule` manages but whose teardown deletes no namespace.
+    #[serde(deserialize_with = "distinct_names")]
     pub namespaces: Vec<String>,
     #[serde(default = "ten_minutes", deserialize_with = "duration")]
     pub wait: Duration,
@@ -280,6 +301,15 @@ fn unique_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
             "must list at least one name (remove the section to skip this phase)",
         ));
     }
+    check_distinct(names)
+}
+
+/// A list of distinct, non-empty names; empty is allowed.
+fn distinct_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    check_distinct(Vec::<String>::deserialize(d)?)
+}
+
+fn check_distinct<E: de::Error>(names: Vec<String>) -> Result<Vec<String>, E> {
     let mut seen = HashSet::new();
     for name in &names {
         if name.trim().is_empty() {
@@ -290,6 +320,15 @@ fn unique_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
         }
     }
     Ok(names)
+}
+
+/// A map of tag keys to values, neither empty.
+fn tag_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let tags = BTreeMap::<String, String>::deserialize(d)?;
+    if tags.iter().any(|(k, v)| k.trim().is_empty() || v.trim().is_empty()) {
+        return Err(de::Error::custom("tag keys and values must not be empty"));
+    }
+    Ok(tags)
 }
 
 fn account_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -396,7 +435,7 @@ impl Config {
             ));
         }
         let deserializer = serde_norway::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
             let (message, key) = split_message(&inner.to_string(), &path);
@@ -411,7 +450,29 @@ impl Config {
                 key,
                 message,
             }
-        })
+        })?;
+        config.validate(text, file)?;
+        Ok(config)
+    }
+
+    /// Rules across keys, which serde cannot express.
+    fn validate(&self, text: &str, file: &Path) -> Result<(), ConfigError> {
+        if let Some(k) = &self.kubernetes
+            && k.cluster.is_none()
+            && k.kubeconfig.is_none()
+        {
+            let location = locate(text, "kubernetes");
+            return Err(ConfigError {
+                file: file.to_owned(),
+                line: location.map(|l| l.0),
+                column: location.map(|l| l.1),
+                key: Some("kubernetes".into()),
+                message: "name the stack's cluster (kubernetes.cluster) or a kubeconfig (kubernetes.kubeconfig); \
+                          sundown never takes the current kubectl context from the environment"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     fn resolve_relative_to(&mut self, base: &Path) {
@@ -585,5 +646,29 @@ mod tests {
                 .unwrap_err()
                 .contains("at least one")
         );
+        // A cluster whose teardown deletes no namespace (its node groups are scheduled).
+        let c = parse("stack: s\nregion: r\nkubernetes:\n  cluster: c\n  namespaces: []\n").unwrap();
+        assert!(c.kubernetes.unwrap().namespaces.is_empty());
+    }
+
+    #[test]
+    fn kubernetes_names_its_cluster_or_kubeconfig() {
+        let err = parse("stack: s\nregion: r\nkubernetes:\n  namespaces: [a]\n").unwrap_err();
+        assert!(
+            err.starts_with("sundown.yaml:3:1: kubernetes: name the stack's cluster"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn scope_tags_are_a_map_of_non_empty_strings() {
+        let c = parse("stack: s\nregion: r\nscope:\n  tags: { Project: p, Environment: dev }\n").unwrap();
+        assert_eq!(c.scope.tags.get("Environment").map(String::as_str), Some("dev"));
+        assert!(
+            parse("stack: s\nregion: r\nscope:\n  tags: { Project: \"\" }\n")
+                .unwrap_err()
+                .contains("must not be empty")
+        );
+        assert!(parse("stack: s\nregion: r\n").unwrap().scope.tags.is_empty());
     }
 }

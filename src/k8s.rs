@@ -16,59 +16,157 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::aws::{Aws, code, describe};
 use crate::config;
+use crate::exit::refuse;
 
 /// How long the presigned STS URL is valid, as `aws eks get-token` signs it.
 pub const TOKEN_EXPIRY: Duration = Duration::from_secs(60);
 const TOKEN_PREFIX: &str = "k8s-aws-v1.";
 const CLUSTER_HEADER: &str = "x-k8s-aws-id";
 
-/// Where the Kubernetes API comes from, for reports.
-pub fn describe_source(cfg: &config::Kubernetes) -> String {
-    match (&cfg.kubeconfig, &cfg.cluster) {
-        (Some(path), _) => format!("kubeconfig {}", path.display()),
-        (None, Some(cluster)) => format!("EKS cluster {cluster}"),
-        (None, None) => "default kubeconfig".to_owned(),
+/// A client for the API server the stack's namespaces live on.
+pub struct Connection {
+    pub client: kube::Client,
+    /// The API server's URL.
+    pub server: String,
+    /// How it was found: `EKS cluster X`, or `kubeconfig PATH, context C`.
+    pub via: String,
+}
+
+impl Connection {
+    /// `https://… (EKS cluster X)`: what the plan, the prompt and the report show.
+    pub fn source(&self) -> String {
+        format!("{} ({})", self.server, self.via)
     }
 }
 
-/// A client for the configured cluster: the kubeconfig when one is given,
-/// else EKS discovery when a cluster is named, else kube-rs's own inference.
-/// `None` when the EKS cluster no longer exists (its namespaces are gone with it).
-pub async fn client(cfg: &config::Kubernetes, aws: &Aws) -> Result<Option<kube::Client>> {
-    let options = KubeConfigOptions {
-        context: cfg.context.clone(),
-        ..Default::default()
-    };
-    let config = match (&cfg.kubeconfig, &cfg.cluster) {
-        (Some(path), _) => {
-            let file = Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .with_context(|| format!("using kubeconfig {}", path.display()))?
-        }
-        (None, Some(cluster)) => match eks_config(aws, cluster).await? {
-            Some(config) => config,
+/// Connects to the stack's cluster, never to whatever kubectl context is
+/// current. `None` when the named EKS cluster no longer exists: its
+/// namespaces are gone with it, and nothing else is contacted.
+///
+/// With `cluster` alone, the endpoint, CA and a signed token come from EKS.
+/// With a `kubeconfig`, its context (`context`, required when it has more
+/// than one) must point at the cluster's endpoint or at `api_server`; any
+/// other server is refused, naming both URLs.
+pub async fn connect(cfg: &config::Kubernetes, aws: &Aws) -> Result<Option<Connection>> {
+    let eks = match &cfg.cluster {
+        Some(cluster) => match describe_cluster(aws, cluster).await? {
+            Some(info) => Some((cluster.as_str(), info)),
             None => return Ok(None),
         },
-        (None, None) => kube::Config::infer().await.context("finding a kubeconfig")?,
+        None => None,
     };
-    kube::Client::try_from(config)
-        .context("building the Kubernetes client")
-        .map(Some)
+    let Some(path) = &cfg.kubeconfig else {
+        let Some((cluster, info)) = eks else {
+            // Config validation requires one of the two; refuse rather than infer.
+            return Err(refuse("kubernetes needs kubernetes.cluster or kubernetes.kubeconfig"));
+        };
+        let config = eks_config(aws, cluster, &info).await?;
+        return connection(config, info.endpoint, format!("EKS cluster {cluster}"));
+    };
+    let file = Kubeconfig::read_from(path).map_err(|e| {
+        refuse(format!(
+            "cannot read kubeconfig {} ({e}); fix kubernetes.kubeconfig",
+            path.display()
+        ))
+    })?;
+    let context = match (&cfg.context, file.contexts.as_slice()) {
+        (Some(context), _) => context.clone(),
+        (None, [only]) => only.name.clone(),
+        (None, []) => {
+            return Err(refuse(format!(
+                "kubeconfig {} has no context; fix kubernetes.kubeconfig",
+                path.display()
+            )));
+        }
+        (None, many) => {
+            let names: Vec<&str> = many.iter().map(|c| c.name.as_str()).collect();
+            return Err(refuse(format!(
+                "kubeconfig {} has {} contexts ({}); name the stack's with kubernetes.context",
+                path.display(),
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    };
+    let options = KubeConfigOptions {
+        context: Some(context.clone()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|e| refuse(format!("kubeconfig {}, context {context}: {e}", path.display())))?;
+    let server = config.cluster_url.to_string();
+    let expected = match (&cfg.api_server, &eks) {
+        (Some(url), _) => Some((url.clone(), "kubernetes.api_server".to_owned())),
+        (None, Some((cluster, info))) => Some((info.endpoint.clone(), format!("EKS cluster {cluster}'s endpoint"))),
+        (None, None) => None,
+    };
+    if let Some((url, what)) = expected
+        && normalise_url(&url) != normalise_url(&server)
+    {
+        return Err(refuse(format!(
+            "kubeconfig {} (context {context}) points at {server}, but {what} is {url}; \
+             use the stack's kubeconfig, or set kubernetes.api_server to {server} if that server really is the cluster (a tunnel or proxy)",
+            path.display()
+        )));
+    }
+    connection(
+        config,
+        server,
+        format!("kubeconfig {}, context {context}", path.display()),
+    )
 }
 
-async fn eks_config(aws: &Aws, cluster: &str) -> Result<Option<kube::Config>> {
+fn connection(config: kube::Config, server: String, via: String) -> Result<Option<Connection>> {
+    let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
+    Ok(Some(Connection {
+        client,
+        server: server.trim_end_matches('/').to_owned(),
+        via,
+    }))
+}
+
+/// `HTTPS://Host:443/` and `https://host` are the same server.
+pub fn normalise_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/').to_ascii_lowercase();
+    for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
+        if url.starts_with(scheme)
+            && let Some(bare) = url.strip_suffix(port)
+        {
+            return bare.to_owned();
+        }
+    }
+    url
+}
+
+/// What DescribeCluster says about the cluster's API server.
+struct ClusterInfo {
+    endpoint: String,
+    ca: String,
+}
+
+async fn describe_cluster(aws: &Aws, cluster: &str) -> Result<Option<ClusterInfo>> {
     let out = match aws.eks().describe_cluster().name(cluster).send().await {
         Ok(out) => out,
         Err(e) if code(&e) == Some("ResourceNotFoundException") => return Ok(None),
         Err(e) => anyhow::bail!("eks DescribeCluster {cluster}: {}", describe(&e)),
     };
     let info = out.cluster().context("DescribeCluster returned no cluster")?;
-    let endpoint = info.endpoint().context("the cluster has no API endpoint yet")?;
-    let ca = info
-        .certificate_authority()
-        .and_then(|c| c.data())
-        .context("the cluster has no CA data")?;
+    Ok(Some(ClusterInfo {
+        endpoint: info
+            .endpoint()
+            .with_context(|| format!("EKS cluster {cluster} has no API endpoint yet"))?
+            .to_owned(),
+        ca: info
+            .certificate_authority()
+            .and_then(|c| c.data())
+            .unwrap_or_default()
+            .to_owned(),
+    }))
+}
+
+async fn eks_config(aws: &Aws, cluster: &str, info: &ClusterInfo) -> Result<kube::Config> {
+    anyhow::ensure!(!info.ca.is_empty(), "EKS cluster {cluster} has no CA data");
     let credentials = aws
         .sdk
         .credentials_provider()
@@ -79,15 +177,13 @@ async fn eks_config(aws: &Aws, cluster: &str) -> Result<Option<kube::Config>> {
     let token = eks_token(&credentials, aws.region(), cluster, SystemTime::now())?;
     // An in-memory kubeconfig keeps CA decoding and TLS set-up in kube-rs.
     let kubeconfig: Kubeconfig = serde_json::from_value(serde_json::json!({
-        "clusters": [{"name": cluster, "cluster": {"server": endpoint, "certificate-authority-data": ca}}],
+        "clusters": [{"name": cluster, "cluster": {"server": info.endpoint, "certificate-authority-data": info.ca}}],
         "users": [{"name": "sundown", "user": {"token": token}}],
         "contexts": [{"name": "sundown", "context": {"cluster": cluster, "user": "sundown"}}],
         "current-context": "sundown",
     }))
     .context("building the EKS kubeconfig")?;
-    Ok(Some(
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?,
-    ))
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
 }
 
 /// The bearer token `aws eks get-token` prints: `k8s-aws-v1.` and the
@@ -144,6 +240,19 @@ fn percent_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_compare_without_case_default_port_or_trailing_slash() {
+        assert_eq!(
+            normalise_url("HTTPS://ABC.gr7.us-east-1.eks.amazonaws.com:443/"),
+            normalise_url("https://abc.gr7.us-east-1.eks.amazonaws.com")
+        );
+        assert_eq!(normalise_url("http://127.0.0.1:80"), "http://127.0.0.1");
+        assert_ne!(
+            normalise_url("http://127.0.0.1:8080"),
+            normalise_url("http://127.0.0.1")
+        );
+    }
 
     #[test]
     fn eks_token_is_a_presigned_get_caller_identity_url() {

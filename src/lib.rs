@@ -19,6 +19,7 @@ pub mod phases;
 pub mod plan;
 pub mod report;
 pub mod schedule;
+pub mod scope;
 pub mod teardown;
 pub mod terraform;
 pub mod verify;
@@ -107,6 +108,7 @@ async fn run_teardown(
 async fn run_plan(config: &Config, output: Output) -> Result<ExitCode> {
     let aws = aws::Aws::load(&config.region).await;
     let identity = aws.identity().await?;
+    scope::warn_if_by_name_only(config);
     let plan = plan::build(config, &aws, &identity).await;
     match output {
         Output::Human | Output::Markdown => print!("{}", plan.render_human()),

@@ -104,25 +104,40 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
         let Some(k) = &config.kubernetes else {
             return PhasePlan::not_configured(Phase::Kubernetes);
         };
-        let result = async {
-            match crate::k8s::client(k, aws).await? {
-                Some(client) => phases::kubernetes::discover(&client, k).await,
-                None => Ok(phases::kubernetes::cluster_gone(k)),
-            }
+        if k.namespaces.is_empty() {
+            let source = k
+                .cluster
+                .as_ref()
+                .map(|c| format!("EKS cluster {c}: no namespaces configured"));
+            return PhasePlan::from_result(Phase::Kubernetes, source, Ok(Vec::new()));
         }
-        .await;
-        PhasePlan::from_result(Phase::Kubernetes, Some(crate::k8s::describe_source(k)), result)
+        match crate::k8s::connect(k, aws).await {
+            Ok(Some(api)) => {
+                let result = phases::kubernetes::discover(&api.client, k).await;
+                PhasePlan::from_result(Phase::Kubernetes, Some(api.source()), result)
+            }
+            Ok(None) => PhasePlan::from_result(
+                Phase::Kubernetes,
+                k.cluster.as_ref().map(|c| format!("EKS cluster {c} (not found)")),
+                Ok(phases::kubernetes::cluster_gone(k)),
+            ),
+            Err(e) => PhasePlan::from_result(Phase::Kubernetes, None, Err(e)),
+        }
     };
     let sagemaker = async {
         let Some(s) = &config.sagemaker else {
             return PhasePlan::not_configured(Phase::Sagemaker);
         };
-        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &config.protect)
+        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &crate::scope::Owner::new(config))
             .await
             .map(|i| i.resources());
         PhasePlan::from_result(
             Phase::Sagemaker,
-            Some(format!("endpoints named {}*", s.endpoint_prefix)),
+            Some(format!(
+                "endpoints named {0} or {0}-…{1}",
+                s.endpoint_prefix,
+                scope_note(config)
+            )),
             result,
         )
     };
@@ -141,7 +156,8 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
         };
         let tf = Terraform::new(t);
         let source = Some(tf.dir().display().to_string());
-        let result = tokio::task::spawn_blocking(move || phases::terraform::discover(&tf))
+        let protect = config.protect.clone();
+        let result = tokio::task::spawn_blocking(move || phases::terraform::discover(&tf, &protect))
             .await
             .unwrap_or_else(|e| Err(anyhow::anyhow!("terraform discovery panicked: {e}")));
         PhasePlan::from_result(Phase::Terraform, source, result)
@@ -158,6 +174,15 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
         phases,
         summary,
     }
+}
+
+/// `, tagged Environment=dev, Project=p` when `scope.tags` narrows the name match.
+fn scope_note(config: &Config) -> String {
+    if config.scope.tags.is_empty() {
+        return String::new();
+    }
+    let tags: Vec<String> = config.scope.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(", tagged {}", tags.join(", "))
 }
 
 fn summarize(phases: &[PhasePlan]) -> Summary {

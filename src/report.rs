@@ -63,6 +63,9 @@ pub struct ResourceOutcome {
 pub struct PhaseReport {
     pub phase: Phase,
     pub status: PhaseStatus,
+    /// Where the phase worked, when that is worth showing: the API server the namespaces live on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Units: namespaces; SageMaker endpoints, configs and models; ECR images; Terraform resources.
     pub found: usize,
     pub deleted: usize,
@@ -81,6 +84,7 @@ impl PhaseReport {
         PhaseReport {
             phase,
             status: PhaseStatus::Done,
+            source: None,
             found: 0,
             deleted: 0,
             kept: 0,
@@ -186,6 +190,9 @@ impl Report {
             );
         }
         for p in &self.phases {
+            if let Some(source) = &p.source {
+                let _ = writeln!(out, "{}: on {source}", p.phase.name());
+            }
             for e in &p.errors {
                 let _ = writeln!(out, "{}: {e}", p.phase.name());
             }
@@ -230,6 +237,11 @@ impl Report {
                 p.failed,
                 p.duration_seconds
             );
+        }
+        for p in &self.phases {
+            if let Some(source) = &p.source {
+                let _ = writeln!(out, "\n{} on `{}`", p.phase.name(), escape_md(source));
+            }
         }
         let problems: Vec<String> = self
             .phases

@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::aws::{Aws, describe};
 use crate::config::{Config, Protect};
 use crate::phases::sagemaker::{is_not_found, tags};
+use crate::scope::{Owner, Verdict, name_matches};
 
 pub const SCHEMA: &str = "sundown.schedule/v1";
 /// On a node group: its scaling before `stop`, as `min=1 desired=2 max=5`.
@@ -164,13 +165,14 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
         changes: Vec::new(),
         errors: Vec::new(),
     };
+    let owner = Owner::new(config);
     if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
-        node_groups(&aws.eks(), cluster, &config.protect, action, &mut outcome).await;
+        node_groups(&aws.eks(), cluster, &owner, action, &mut outcome).await;
     }
     if let Some(sm) = &config.sagemaker {
         let client = aws.sagemaker();
         let result = match action {
-            Action::Stop => stop_endpoints(&client, &sm.endpoint_prefix, &config.protect, &mut outcome).await,
+            Action::Stop => stop_endpoints(&client, &sm.endpoint_prefix, &owner, &mut outcome).await,
             Action::Start => start_endpoints(&client, &config.protect, &mut outcome).await,
         };
         if let Err(e) = result {
@@ -180,7 +182,7 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
     Ok(outcome)
 }
 
-async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, protect: &Protect, action: Action, out: &mut Outcome) {
+async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, owner: &Owner<'_>, action: Action, out: &mut Outcome) {
     let names: Vec<String> = match eks
         .list_nodegroups()
         .cluster_name(cluster)
@@ -199,7 +201,7 @@ async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, protect: &Protect
     };
     for name in names {
         let label = format!("{cluster}/{name}");
-        match node_group(eks, cluster, &name, protect, action).await {
+        match node_group(eks, cluster, &name, owner, action).await {
             Ok((changed, detail)) => out.changes.push(Change {
                 kind: "node_group",
                 name: label,
@@ -216,7 +218,7 @@ async fn node_group(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     name: &str,
-    protect: &Protect,
+    owner: &Owner<'_>,
     action: Action,
 ) -> Result<(bool, String)> {
     let described = eks
@@ -231,8 +233,8 @@ async fn node_group(
         .ok_or_else(|| anyhow!("DescribeNodegroup returned nothing"))?;
     let arn = group.nodegroup_arn().unwrap_or_default();
     let tags = group.tags().cloned().unwrap_or_default();
-    if protect.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        return Ok((false, format!("kept (tagged {}={})", protect.tag, protect.value)));
+    if let Verdict::Kept(why) = owner.judge(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        return Ok((false, format!("kept ({why})")));
     }
     let sc = group.scaling_config();
     let now = Scaling {
@@ -312,7 +314,7 @@ fn sm_tag(key: &str, value: &str) -> aws_sdk_sagemaker::types::Tag {
 async fn stop_endpoints(
     sm: &aws_sdk_sagemaker::Client,
     prefix: &str,
-    protect: &Protect,
+    owner: &Owner<'_>,
     out: &mut Outcome,
 ) -> Result<()> {
     let summaries: Vec<_> = sm
@@ -326,7 +328,7 @@ async fn stop_endpoints(
         .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
     for s in summaries
         .iter()
-        .filter(|s| s.endpoint_name().unwrap_or_default().starts_with(prefix))
+        .filter(|s| name_matches(prefix, s.endpoint_name().unwrap_or_default()))
     {
         let name = s.endpoint_name().unwrap_or_default();
         let status = s.endpoint_status().map(|st| st.as_str()).unwrap_or_default();
@@ -335,8 +337,8 @@ async fn stop_endpoints(
                 return Ok((false, "unchanged: already being deleted".to_string()));
             }
             let endpoint_tags = tags(sm, s.endpoint_arn().unwrap_or_default()).await?;
-            if protect.matches(endpoint_tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                return Ok((false, format!("kept (tagged {}={})", protect.tag, protect.value)));
+            if let Verdict::Kept(why) = owner.judge(endpoint_tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                return Ok((false, format!("kept ({why})")));
             }
             stop_endpoint(sm, name).await.map(|detail| (true, detail))
         }

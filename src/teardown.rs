@@ -20,8 +20,10 @@ use crate::config::Config;
 use crate::confirm::{self, Confirmation};
 use crate::exit::refuse;
 use crate::inventory::Phase;
+use crate::k8s::Connection;
 use crate::phases;
 use crate::report::{self, PhaseReport, PhaseStatus, Report};
+use crate::scope::Owner;
 use crate::terraform::{State, Terraform};
 
 /// What the caller asked for.
@@ -51,7 +53,9 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let aws = Aws::load(&config.region).await;
     let identity = aws.identity().await?;
     confirm::check_account(config, &identity)?;
-    let terraform = preflight(config).await?;
+    let Preflight { kube, terraform } = preflight(config, &aws).await?;
+    // After the refusals, so that a refusal stays one line.
+    crate::scope::warn_if_by_name_only(config);
 
     if confirmation == Confirmation::Ask {
         let plan = crate::plan::build(config, &aws, &identity).await;
@@ -71,7 +75,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     phases.push(
         timed(progress, &stop, Phase::Kubernetes, async {
             match &config.kubernetes {
-                Some(k) => phases::kubernetes::teardown(&aws, k, &stop).await,
+                Some(k) => phases::kubernetes::teardown(&aws, k, kube.as_ref(), &stop).await,
                 None => PhaseReport::not_configured(Phase::Kubernetes),
             }
         })
@@ -80,7 +84,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     phases.push(
         timed(progress, &stop, Phase::Sagemaker, async {
             match &config.sagemaker {
-                Some(s) => phases::sagemaker::teardown(&aws.sagemaker(), s, &config.protect, &stop).await,
+                Some(s) => phases::sagemaker::teardown(&aws.sagemaker(), s, &Owner::new(config), &stop).await,
                 None => PhaseReport::not_configured(Phase::Sagemaker),
             }
         })
@@ -170,25 +174,51 @@ async fn timed(
     report
 }
 
-/// Checks that need no deletion but would stop a phase later: better to refuse now.
-/// Returns the Terraform module with the state it holds.
-async fn preflight(config: &Config) -> Result<Option<(Terraform, State)>> {
-    if let Some(path) = config.kubernetes.as_ref().and_then(|k| k.kubeconfig.as_ref())
-        && !path.is_file()
-    {
-        return Err(refuse(format!(
-            "kubernetes.kubeconfig {} does not exist; fix the path in sundown.yaml",
-            path.display()
-        )));
-    }
-    let Some(t) = &config.terraform else {
-        return Ok(None);
+/// What the pre-flight found and the phases use.
+struct Preflight {
+    /// The API server of the stack's namespaces; `None` when there is nothing
+    /// to connect to (no namespaces configured, or the cluster is gone).
+    kube: Option<Connection>,
+    /// The Terraform module with the state it holds.
+    terraform: Option<(Terraform, State)>,
+}
+
+/// Checks that need no deletion but would stop a phase later, or delete the
+/// wrong thing: better to refuse now. Every failure here is a refusal.
+async fn preflight(config: &Config, aws: &Aws) -> Result<Preflight> {
+    let kube = match &config.kubernetes {
+        Some(k) if !k.namespaces.is_empty() => {
+            if let Some(path) = &k.kubeconfig
+                && !path.is_file()
+            {
+                return Err(refuse(format!(
+                    "kubernetes.kubeconfig {} does not exist; fix the path in sundown.yaml",
+                    path.display()
+                )));
+            }
+            crate::k8s::connect(k, aws)
+                .await
+                .map_err(|e| match e.is::<crate::exit::Refusal>() {
+                    true => e,
+                    false => refuse(format!("kubernetes pre-flight: {e:#}")),
+                })?
+        }
+        _ => None,
     };
-    let tf = Terraform::new(t);
-    let checked = tokio::task::spawn_blocking(move || phases::terraform::preflight(&tf).map(|state| (tf, state)))
-        .await
-        .context("the Terraform pre-flight panicked")??;
-    Ok(Some(checked))
+    let terraform = match &config.terraform {
+        Some(t) => {
+            let tf = Terraform::new(t);
+            let protect = config.protect.clone();
+            let checked = tokio::task::spawn_blocking(move || {
+                phases::terraform::preflight(&tf, &protect).map(|state| (tf, state))
+            })
+            .await
+            .context("the Terraform pre-flight panicked")??;
+            Some(checked)
+        }
+        None => None,
+    };
+    Ok(Preflight { kube, terraform })
 }
 
 /// Writes the JSON report to `path`.

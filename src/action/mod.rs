@@ -324,6 +324,7 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
 async fn run_plan(config: &Config) -> Result<Done> {
     let aws = crate::aws::Aws::load(&config.region).await;
     let identity = aws.identity().await?;
+    crate::scope::warn_if_by_name_only(config);
     let plan = crate::plan::build(config, &aws, &identity).await;
     let text = plan.render_human();
     print!("{text}");

@@ -17,14 +17,13 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
             Err(e) if code(&e) == Some("ResourceNotFoundException") => {}
             Err(e) => return Err(anyhow!("eks DescribeCluster {cluster}: {}", describe(&e))),
         }
-        for lb in crate::phases::kubernetes::cluster_load_balancers(&cx.aws.elbv2(), cluster).await? {
-            left.push(format!("load balancer {lb}"));
-        }
+        left.extend(crate::phases::kubernetes::cluster_load_balancers(cx.aws, cluster).await?);
     }
     if let Some(s) = &config.sagemaker {
         // The teardown's own discovery: what it would delete is what must be gone.
-        looked.push(format!("SageMaker resources named {}*", s.endpoint_prefix));
-        let found = crate::phases::sagemaker::discover(&cx.aws.sagemaker(), s, &config.protect).await?;
+        looked.push(format!("SageMaker resources named {0} or {0}-…", s.endpoint_prefix));
+        let owner = crate::scope::Owner::new(config);
+        let found = crate::phases::sagemaker::discover(&cx.aws.sagemaker(), s, &owner).await?;
         for (kind, items) in [
             ("endpoint", &found.endpoints),
             ("endpoint config", &found.configs),

@@ -1,8 +1,12 @@
 //! Phase 1: the stack's Kubernetes namespaces, then the load balancers the
 //! cluster's controllers made (they block `terraform destroy` of the VPC).
 //!
-//! Discovery reads each configured namespace; a namespace labelled
-//! `sundown.io/protect=true` is kept.
+//! The namespaces live on the API server the pre-flight bound to the stack's
+//! cluster (`k8s::connect`); when the cluster is gone they are recorded
+//! absent without contacting anything. A namespace labelled
+//! `sundown.io/protect=true` is kept. Load balancers are ELBv2 (the AWS Load
+//! Balancer Controller) and Classic ELBs (the in-tree cloud provider's default
+//! for `type: LoadBalancer` Services), found by the cluster's tags.
 
 use std::time::Duration;
 
@@ -18,6 +22,7 @@ use crate::aws::{Aws, describe};
 use crate::cancel::Stop;
 use crate::config::{self, NAMESPACE_PROTECT_LABEL};
 use crate::inventory::{Action, Kind, Phase, Resource};
+use crate::k8s::Connection;
 use crate::report::{Outcome, PhaseReport};
 use crate::wait;
 
@@ -57,13 +62,27 @@ fn classify(name: &str, ns: Option<&Namespace>) -> Resource {
     resource.state(phase)
 }
 
-/// Deletes the namespaces, waits until each is gone, then waits for the
-/// cluster's load balancers to go. Everything is bounded by `kubernetes.wait`.
-pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, stop: &Stop) -> PhaseReport {
+/// Deletes the namespaces on `api` (`None`: the cluster is gone), waits until
+/// each is gone, then waits for the cluster's load balancers to go.
+/// Everything is bounded by `kubernetes.wait`.
+pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, api: Option<&Connection>, stop: &Stop) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Kubernetes);
     let deadline = Instant::now() + cfg.wait;
-    if let Err(e) = delete_namespaces(aws, cfg, stop, &mut report).await {
-        report.fail(format!("{e:#}"));
+    if !cfg.namespaces.is_empty() {
+        match api {
+            Some(api) => {
+                report.source = Some(api.source());
+                if let Err(e) = delete_namespaces(&api.client, cfg, stop, &mut report).await {
+                    report.fail(format!("{e:#}"));
+                }
+            }
+            None => {
+                report.source = cfg.cluster.as_ref().map(|c| format!("EKS cluster {c} (not found)"));
+                for r in cluster_gone(cfg) {
+                    report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason);
+                }
+            }
+        }
     }
     if let Some(cluster) = &cfg.cluster {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -74,20 +93,19 @@ pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, stop: &Stop) -> Phase
                 humantime::format_duration(cfg.wait),
                 remaining.join(", ")
             )),
-            Err(e) => report.fail(format!("listing load balancers: {e:#}")),
+            Err(e) => report.fail(format!("waiting for the load balancers of cluster {cluster}: {e:#}")),
         }
     }
     report
 }
 
-async fn delete_namespaces(aws: &Aws, cfg: &config::Kubernetes, stop: &Stop, report: &mut PhaseReport) -> Result<()> {
-    let Some(client) = crate::k8s::client(cfg, aws).await? else {
-        for r in cluster_gone(cfg) {
-            report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason);
-        }
-        return Ok(());
-    };
-    let api: Api<Namespace> = Api::all(client);
+async fn delete_namespaces(
+    client: &kube::Client,
+    cfg: &config::Kubernetes,
+    stop: &Stop,
+    report: &mut PhaseReport,
+) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
     let found = discover_with(&api, cfg).await?;
     let results: Vec<(Resource, Result<bool>)> = stream::iter(found)
         .map(|r| {
@@ -158,12 +176,11 @@ async fn delete_and_wait(api: &Api<Namespace>, name: &str, limit: Duration, stop
     .await
 }
 
-/// Waits until no ELBv2 load balancer tagged for `cluster` remains; returns those left.
+/// Waits until no load balancer tagged for `cluster` remains; returns those left.
 async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop: &Stop) -> Result<Vec<String>> {
-    let elb = aws.elbv2();
     let remaining = std::sync::Mutex::new(Vec::new());
     let gone = wait::until(limit, stop, || async {
-        let now = cluster_load_balancers(&elb, cluster).await?;
+        let now = cluster_load_balancers(aws, cluster).await?;
         let empty = now.is_empty();
         *remaining.lock().unwrap() = now;
         Ok(empty)
@@ -176,11 +193,20 @@ async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop
     Ok(remaining)
 }
 
-/// Names of load balancers tagged `elbv2.k8s.aws/cluster=<cluster>` or `kubernetes.io/cluster/<cluster>`.
-pub async fn cluster_load_balancers(
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    cluster: &str,
-) -> Result<Vec<String>> {
+/// The cluster's load balancers, named with their kind: ELBv2 tagged
+/// `elbv2.k8s.aws/cluster=<cluster>` or `kubernetes.io/cluster/<cluster>`, and
+/// Classic ELBs tagged `kubernetes.io/cluster/<cluster>`.
+pub async fn cluster_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>> {
+    let (v2, classic) = tokio::try_join!(elbv2_load_balancers(aws, cluster), classic_load_balancers(aws, cluster))?;
+    Ok(v2
+        .into_iter()
+        .map(|n| format!("load balancer {n}"))
+        .chain(classic.into_iter().map(|n| format!("classic load balancer {n}")))
+        .collect())
+}
+
+async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>> {
+    let elb = aws.elbv2();
     let lbs: Vec<_> = elb
         .describe_load_balancers()
         .into_paginator()
@@ -215,6 +241,39 @@ pub async fn cluster_load_balancers(
                     .and_then(|lb| lb.load_balancer_name())
                     .unwrap_or(arn);
                 names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
+}
+
+async fn classic_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>> {
+    let elb = aws.elb();
+    let lbs: Vec<_> = elb
+        .describe_load_balancers()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow!("elb DescribeLoadBalancers: {}", describe(&e)))?;
+    let key = format!("kubernetes.io/cluster/{cluster}");
+    let mut names = Vec::new();
+    // Classic DescribeTags takes at most 20 names a call.
+    for chunk in lbs.chunks(20) {
+        let batch: Vec<String> = chunk
+            .iter()
+            .filter_map(|lb| lb.load_balancer_name().map(str::to_owned))
+            .collect();
+        let tags = elb
+            .describe_tags()
+            .set_load_balancer_names(Some(batch))
+            .send()
+            .await
+            .map_err(|e| anyhow!("elb DescribeTags: {}", describe(&e)))?;
+        for description in tags.tag_descriptions() {
+            if description.tags().iter().any(|t| t.key() == key.as_str()) {
+                names.push(description.load_balancer_name().unwrap_or_default().to_owned());
             }
         }
     }

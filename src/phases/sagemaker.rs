@@ -1,10 +1,15 @@
 //! Phase 2: SageMaker endpoints, then their endpoint configs and models.
 //!
-//! Discovery finds endpoints by name prefix, the configs they use and the
-//! models those configs reference. Configs and models that match the prefix
-//! are found on their own too, so a run interrupted after deleting an
-//! endpoint still finds what it left. Protection cascades downwards: the
-//! config and models of a kept endpoint are kept.
+//! Discovery finds the stack's endpoints by name (`scope::name_matches`) and
+//! tags (`scope.tags`, the protect tag), the configs they use and the models
+//! those configs reference. Configs and models that match the name are found
+//! on their own too, so a run interrupted after deleting an endpoint still
+//! finds what it left; those are judged on their own tags. Protection
+//! cascades downwards: the config and models of a kept endpoint are kept.
+//! A config or model that a live endpoint outside the stack uses is kept:
+//! AWS would let it be deleted, and that endpoint would fail at its next
+//! scale-out or update. Tags that cannot be read fail the discovery: nothing
+//! is deleted on a guess.
 
 use std::collections::BTreeMap;
 
@@ -15,9 +20,10 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::CONCURRENCY;
 use crate::aws::describe;
 use crate::cancel::Stop;
-use crate::config::{self, Protect};
+use crate::config;
 use crate::inventory::{Kind, Phase, Resource};
 use crate::report::{Outcome, PhaseReport};
+use crate::scope::{Owner, Verdict, name_matches};
 use crate::wait;
 
 /// One SageMaker resource found, with what it uses.
@@ -55,15 +61,6 @@ impl Inventory {
     }
 }
 
-fn protected_reason(protect: &Protect) -> String {
-    format!("tagged {}={}", protect.tag, protect.value)
-}
-
-async fn is_protected(sm: &Client, arn: &str, protect: &Protect) -> Result<bool> {
-    let tags = tags(sm, arn).await?;
-    Ok(protect.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
-}
-
 /// A SageMaker resource's tags, as (key, value) pairs, every page.
 pub(crate) async fn tags(sm: &Client, arn: &str) -> Result<Vec<(String, String)>> {
     let tags: Vec<_> = sm
@@ -86,29 +83,95 @@ pub(crate) async fn tags(sm: &Client, arn: &str) -> Result<Vec<(String, String)>
         .collect())
 }
 
-/// Read-only discovery of the stack's endpoints, configs and models.
-pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -> Result<Inventory> {
-    let prefix = cfg.endpoint_prefix.as_str();
-    let kept_reason = protected_reason(protect);
+/// Judges a resource by its tags; tags that cannot be read are an error (fail closed).
+async fn verdict(sm: &Client, arn: &str, owner: &Owner<'_>, follows: bool) -> Result<Verdict> {
+    let tags = tags(sm, arn).await?;
+    let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    Ok(if follows {
+        owner.judge_protect(pairs)
+    } else {
+        owner.judge(pairs)
+    })
+}
 
-    // Endpoints: by prefix, each described for its config and checked for the protect tag.
+/// What the live endpoints outside the stack use: config → endpoint, and
+/// model → "endpoint E through config C". One DescribeEndpoint per endpoint
+/// and one DescribeEndpointConfig per distinct config they use.
+#[derive(Debug, Default)]
+struct Foreign {
+    configs: BTreeMap<String, String>,
+    models: BTreeMap<String, String>,
+}
+
+async fn foreign_usage(sm: &Client, endpoints: &[String]) -> Result<Foreign> {
+    let configs: Vec<(String, Option<String>)> = stream::iter(endpoints)
+        .map(|name| async move {
+            match sm.describe_endpoint().endpoint_name(name).send().await {
+                Ok(d) => Ok((name.clone(), d.endpoint_config_name().map(str::to_owned))),
+                // Gone since the listing: it uses nothing any more.
+                Err(e) if is_not_found(&describe(&e)) => Ok((name.clone(), None)),
+                Err(e) => Err(anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e))),
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut foreign = Foreign::default();
+    for (endpoint, config) in &configs {
+        if let Some(config) = config {
+            foreign
+                .configs
+                .entry(config.clone())
+                .or_insert_with(|| endpoint.clone());
+        }
+    }
+    let models: Vec<(String, Vec<String>)> = stream::iter(foreign.configs.keys())
+        .map(|config| async move {
+            match sm.describe_endpoint_config().endpoint_config_name(config).send().await {
+                Ok(d) => Ok((
+                    config.clone(),
+                    d.production_variants()
+                        .iter()
+                        .filter_map(|v| v.model_name().map(str::to_owned))
+                        .collect(),
+                )),
+                Err(e) if is_not_found(&describe(&e)) => Ok((config.clone(), Vec::new())),
+                Err(e) => Err(anyhow!("sagemaker DescribeEndpointConfig {config}: {}", describe(&e))),
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (config, used) in models {
+        let endpoint = foreign.configs[&config].clone();
+        for model in used {
+            foreign
+                .models
+                .entry(model)
+                .or_insert_with(|| format!("{endpoint} through {config}"));
+        }
+    }
+    Ok(foreign)
+}
+
+/// Read-only discovery of the stack's endpoints, configs and models.
+pub async fn discover(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>) -> Result<Inventory> {
+    let prefix = cfg.endpoint_prefix.as_str();
+
+    // One pass over every endpoint: the stack's by name, and the others, whose use of a config or model keeps it.
     let summaries: Vec<_> = sm
         .list_endpoints()
-        .name_contains(prefix)
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await
         .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
-    let endpoints: Vec<Found> = stream::iter(
-        summaries
-            .into_iter()
-            .filter(|s| s.endpoint_name().unwrap_or_default().starts_with(prefix)),
-    )
-    .map(|s| {
-        let kept_reason = kept_reason.clone();
-        async move {
+    let (ours, others): (Vec<_>, Vec<_>) = summaries
+        .into_iter()
+        .partition(|s| name_matches(prefix, s.endpoint_name().unwrap_or_default()));
+    let mut endpoints: Vec<Found> = stream::iter(ours)
+        .map(|s| async move {
             let name = s.endpoint_name().unwrap_or_default().to_owned();
             let described = sm
                 .describe_endpoint()
@@ -116,9 +179,9 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
                 .send()
                 .await
                 .map_err(|e| anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e)))?;
-            let kept = is_protected(sm, s.endpoint_arn().unwrap_or_default(), protect)
+            let kept = verdict(sm, s.endpoint_arn().unwrap_or_default(), owner, false)
                 .await?
-                .then_some(kept_reason);
+                .kept();
             Ok::<_, anyhow::Error>(Found {
                 state: s.endpoint_status().map(|st| st.as_str().to_owned()),
                 uses: described
@@ -129,12 +192,10 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
                 kept,
                 name,
             })
-        }
-    })
-    .buffer_unordered(CONCURRENCY)
-    .try_collect()
-    .await?;
-    let mut endpoints = endpoints;
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
     endpoints.sort_by(|a, b| a.name.cmp(&b.name));
     let mut inventory = Inventory {
         endpoints,
@@ -144,13 +205,21 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
         return Ok(inventory);
     }
 
-    // Configs: those the endpoints use, plus leftovers matching the prefix.
-    let mut config_users: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // Configs: those the endpoints use (they follow their endpoint), plus leftovers matching the name.
+    #[derive(Default)]
+    struct Candidate {
+        /// The stack's endpoint that uses it, when one does.
+        follows: bool,
+        /// Set when an endpoint that stays uses it.
+        used_by_kept: Option<String>,
+    }
+    let mut config_candidates: BTreeMap<String, Candidate> = BTreeMap::new();
     for e in &inventory.endpoints {
         for c in &e.uses {
-            let entry = config_users.entry(c.clone()).or_default();
-            if e.kept.is_some() {
-                *entry = Some(format!("used by kept endpoint {}", e.name));
+            let candidate = config_candidates.entry(c.clone()).or_default();
+            match &e.kept {
+                Some(_) => candidate.used_by_kept = Some(format!("used by kept endpoint {}", e.name)),
+                None => candidate.follows = true,
             }
         }
     }
@@ -165,41 +234,53 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
         .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))?;
     for c in leftovers
         .iter()
-        .filter(|c| c.endpoint_config_name().unwrap_or_default().starts_with(prefix))
+        .filter(|c| name_matches(prefix, c.endpoint_config_name().unwrap_or_default()))
     {
-        config_users
+        config_candidates
             .entry(c.endpoint_config_name().unwrap_or_default().to_owned())
             .or_default();
     }
-    let configs: Vec<Option<Found>> = stream::iter(config_users)
-        .map(|(name, used_by_kept)| {
-            let kept_reason = kept_reason.clone();
-            async move {
-                let described = match sm.describe_endpoint_config().endpoint_config_name(&name).send().await {
-                    Ok(d) => d,
-                    // Gone between listing and describing: nothing to do.
-                    Err(e) if is_not_found(&describe(&e)) => return Ok(None),
-                    Err(e) => {
-                        return Err(anyhow!("sagemaker DescribeEndpointConfig {name}: {}", describe(&e)));
-                    }
-                };
-                let kept = match used_by_kept {
-                    Some(why) => Some(why),
-                    None => is_protected(sm, described.endpoint_config_arn().unwrap_or_default(), protect)
-                        .await?
-                        .then_some(kept_reason),
-                };
-                let uses = described
-                    .production_variants()
-                    .iter()
-                    .filter_map(|v| v.model_name().map(str::to_owned));
-                Ok::<_, anyhow::Error>(Some(Found {
-                    name,
-                    state: None,
-                    kept,
-                    uses: uses.collect(),
-                }))
-            }
+    if config_candidates.is_empty() {
+        return Ok(inventory);
+    }
+    let other_names: Vec<String> = others
+        .iter()
+        .filter_map(|s| s.endpoint_name().map(str::to_owned))
+        .collect();
+    let foreign = foreign_usage(sm, &other_names).await?;
+    let foreign = &foreign;
+    let configs: Vec<Option<Found>> = stream::iter(config_candidates)
+        .map(|(name, candidate)| async move {
+            let described = match sm.describe_endpoint_config().endpoint_config_name(&name).send().await {
+                Ok(d) => d,
+                // Gone between listing and describing: nothing to do.
+                Err(e) if is_not_found(&describe(&e)) => return Ok(None),
+                Err(e) => {
+                    return Err(anyhow!("sagemaker DescribeEndpointConfig {name}: {}", describe(&e)));
+                }
+            };
+            let kept = match (candidate.used_by_kept, foreign.configs.get(&name)) {
+                (Some(why), _) => Some(why),
+                (None, Some(endpoint)) => Some(format!("in use by endpoint {endpoint}")),
+                (None, None) => verdict(
+                    sm,
+                    described.endpoint_config_arn().unwrap_or_default(),
+                    owner,
+                    candidate.follows,
+                )
+                .await?
+                .kept(),
+            };
+            let uses = described
+                .production_variants()
+                .iter()
+                .filter_map(|v| v.model_name().map(str::to_owned));
+            Ok::<_, anyhow::Error>(Some(Found {
+                name,
+                state: None,
+                kept,
+                uses: uses.collect(),
+            }))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -210,13 +291,14 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
         return Ok(inventory);
     }
 
-    // Models: those the configs reference, plus leftovers matching the prefix.
-    let mut model_users: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // Models: those the configs reference (they follow a deleted config), plus leftovers matching the name.
+    let mut model_candidates: BTreeMap<String, Candidate> = BTreeMap::new();
     for c in &inventory.configs {
         for m in &c.uses {
-            let entry = model_users.entry(m.clone()).or_default();
-            if c.kept.is_some() {
-                *entry = Some(format!("used by kept endpoint config {}", c.name));
+            let candidate = model_candidates.entry(m.clone()).or_default();
+            match &c.kept {
+                Some(_) => candidate.used_by_kept = Some(format!("used by kept endpoint config {}", c.name)),
+                None => candidate.follows = true,
             }
         }
     }
@@ -232,9 +314,9 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
     let mut arns: BTreeMap<String, String> = BTreeMap::new();
     for m in listed
         .iter()
-        .filter(|m| m.model_name().unwrap_or_default().starts_with(prefix))
+        .filter(|m| name_matches(prefix, m.model_name().unwrap_or_default()))
     {
-        model_users
+        model_candidates
             .entry(m.model_name().unwrap_or_default().to_owned())
             .or_default();
         arns.insert(
@@ -243,31 +325,29 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, protect: &Protect) -
         );
     }
     let arns = &arns;
-    let models: Vec<Option<Found>> = stream::iter(model_users)
-        .map(|(name, used_by_kept)| {
-            let kept_reason = kept_reason.clone();
-            async move {
-                let arn = match arns.get(&name) {
-                    Some(arn) => arn.clone(),
-                    None => match sm.describe_model().model_name(&name).send().await {
-                        Ok(d) => d.model_arn().unwrap_or_default().to_owned(),
-                        Err(e) if is_not_found(&describe(&e)) => return Ok(None),
-                        Err(e) => {
-                            return Err(anyhow!("sagemaker DescribeModel {name}: {}", describe(&e)));
-                        }
-                    },
-                };
-                let kept = match used_by_kept {
-                    Some(why) => Some(why),
-                    None => is_protected(sm, &arn, protect).await?.then_some(kept_reason),
-                };
-                Ok::<_, anyhow::Error>(Some(Found {
-                    name,
-                    state: None,
-                    kept,
-                    uses: Vec::new(),
-                }))
-            }
+    let models: Vec<Option<Found>> = stream::iter(model_candidates)
+        .map(|(name, candidate)| async move {
+            let arn = match arns.get(&name) {
+                Some(arn) => arn.clone(),
+                None => match sm.describe_model().model_name(&name).send().await {
+                    Ok(d) => d.model_arn().unwrap_or_default().to_owned(),
+                    Err(e) if is_not_found(&describe(&e)) => return Ok(None),
+                    Err(e) => {
+                        return Err(anyhow!("sagemaker DescribeModel {name}: {}", describe(&e)));
+                    }
+                },
+            };
+            let kept = match (candidate.used_by_kept, foreign.models.get(&name)) {
+                (Some(why), _) => Some(why),
+                (None, Some(through)) => Some(format!("in use by endpoint {through}")),
+                (None, None) => verdict(sm, &arn, owner, candidate.follows).await?.kept(),
+            };
+            Ok::<_, anyhow::Error>(Some(Found {
+                name,
+                state: None,
+                kept,
+                uses: Vec::new(),
+            }))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -284,9 +364,9 @@ pub fn is_not_found(message: &str) -> bool {
 
 /// Deletes the endpoints and waits until they are gone, then their configs,
 /// then their models. Already gone is success; kept resources are reported.
-pub async fn teardown(sm: &Client, cfg: &config::SageMaker, protect: &Protect, stop: &Stop) -> PhaseReport {
+pub async fn teardown(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>, stop: &Stop) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Sagemaker);
-    let inventory = match discover(sm, cfg, protect).await {
+    let inventory = match discover(sm, cfg, owner).await {
         Ok(inventory) => inventory,
         Err(e) => {
             report.fail(format!("{e:#}"));

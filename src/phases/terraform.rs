@@ -15,14 +15,17 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cancel::Stop;
+use crate::config::Protect;
 use crate::exit::refuse;
 use crate::inventory::{Action, Kind, Phase, Resource};
 use crate::report::{Outcome, PhaseReport, PhaseStatus, short_duration};
 use crate::terraform::{HEARTBEAT, State, Stopped, Terraform, Watch, last_lines};
 
 /// Checks, initialises and reads the module's state; blocking (runs Terraform).
-/// Every failure is a refusal: it is found before the first deletion.
-pub fn preflight(tf: &Terraform) -> Result<State> {
+/// Every failure is a refusal: it is found before the first deletion. A
+/// resource in the state that carries the protect tag is one too: phases 1–3
+/// would keep it and `terraform destroy` would then destroy it.
+pub fn preflight(tf: &Terraform, protect: &Protect) -> Result<State> {
     tf.check()?;
     tf.init().map_err(|e| {
         refuse(format!(
@@ -46,12 +49,28 @@ pub fn preflight(tf: &Terraform) -> Result<State> {
             tf.workspace_name()
         )));
     }
+    let protected: Vec<&str> = state
+        .managed()
+        .filter(|i| protect.matches(i.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        .map(|i| i.address.as_str())
+        .collect();
+    if !protected.is_empty() {
+        return Err(refuse(format!(
+            "the Terraform state of {} holds resources tagged {}={}, which terraform destroy would destroy: {}; \
+             take them out of the state first (`terraform state rm ADDRESS`, or a `removed {{ from = ADDRESS \
+             lifecycle {{ destroy = false }} }}` block with Terraform >= 1.7)",
+            tf.dir().display(),
+            protect.tag,
+            protect.value,
+            protected.join(", ")
+        )));
+    }
     Ok(state)
 }
 
 /// The managed resources in the module's state; blocking (runs Terraform).
-pub fn discover(tf: &Terraform) -> Result<Vec<Resource>> {
-    let state = preflight(tf)?;
+pub fn discover(tf: &Terraform, protect: &Protect) -> Result<Vec<Resource>> {
+    let state = preflight(tf, protect)?;
     Ok(resources(&state))
 }
 

@@ -83,6 +83,15 @@ const CASES: &[Case] = &[
         expect: &["sundown.yaml:4:", "ecr.repositories", "at least one"],
     },
     Case {
+        name: "kubernetes naming neither cluster nor kubeconfig",
+        input: Input::Yaml("stack: s\nregion: us-east-1\nkubernetes:\n  namespaces: [a]\n"),
+        expect: &[
+            "sundown.yaml:3:1:",
+            "kubernetes: name the stack's cluster",
+            "kubernetes.kubeconfig",
+        ],
+    },
+    Case {
         name: "duplicate names",
         input: Input::Yaml("stack: s\nregion: us-east-1\nkubernetes:\n  namespaces: [web, web]\n"),
         expect: &["sundown.yaml:4:", "kubernetes.namespaces", "\"web\" is listed twice"],

@@ -15,6 +15,7 @@ mod action;
 mod config_errors;
 mod faults;
 mod infra;
+mod ownership;
 mod plan;
 mod schedule;
 mod teardown;

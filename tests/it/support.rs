@@ -42,8 +42,11 @@ impl World {
         }
     }
 
-    /// Starts the Kubernetes fake with these namespaces and writes `kubeconfig` for it.
+    /// Starts the Kubernetes fake with these namespaces, writes `kubeconfig` for it,
+    /// and creates the stack's EKS cluster on the emulator (a cluster that is gone
+    /// takes its namespaces with it: sundown would not contact the fake).
     pub fn with_namespaces(mut self, names: &[&str]) -> World {
+        self.seed(&["--cluster"]);
         let kube = KubeFake::start().expect("start the Kubernetes fake");
         for name in names {
             kube.add_namespace(name, false);
@@ -196,9 +199,12 @@ impl World {
             self.tools.terraform().display()
         );
         if self.kube.is_some() {
-            text.push_str("kubernetes:\n  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n  namespaces: [retail-forecast]\n  wait: ");
-            text.push_str(kube_wait);
-            text.push('\n');
+            // The fake is not the cluster's endpoint that EKS reports: say where the API server really is.
+            text.push_str(&format!(
+                "kubernetes:\n  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n  api_server: {}\n  \
+                 namespaces: [retail-forecast]\n  wait: {kube_wait}\n",
+                self.kube().url()
+            ));
         }
         text.push_str(extra);
         self.config(&text)

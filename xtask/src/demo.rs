@@ -35,7 +35,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     eprintln!("xtask demo: seeding a sample stack on {}", moto.endpoint());
     let seeded = seed(&tools, &moto)?;
     apply_terraform(&tools, &moto, &work)?;
-    let config = write_config(&tools, &work, &seeded)?;
+    let config = write_config(&tools, &work, &seeded, &kube.url())?;
 
     eprintln!("xtask demo: sundown plan");
     let mut plan = sundown_cmd(&sundown, &tools, &moto, &config);
@@ -176,12 +176,15 @@ fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn write_config(tools: &Tools, work: &Path, seeded: &Value) -> Result<PathBuf> {
+/// The demo's `sundown.yaml`; `api_server` is where the Kubernetes fake listens
+/// (it is not the endpoint EKS reports for the seeded cluster).
+pub fn write_config(tools: &Tools, work: &Path, seeded: &Value, api_server: &str) -> Result<PathBuf> {
     let path = work.join("sundown.yaml");
     let text = format!(
         "# Written by `cargo xtask demo` for the emulator; see sundown.example.yaml for every key.\n\
          stack: {STACK}\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
-         kubernetes:\n  cluster: {cluster}\n  kubeconfig: kubeconfig\n  namespaces: [{STACK}]\n  wait: 1m\n\
+         scope:\n  tags: {{ Project: {STACK} }}\n\
+         kubernetes:\n  cluster: {cluster}\n  kubeconfig: kubeconfig\n  api_server: {api_server}\n  namespaces: [{STACK}]\n  wait: 1m\n\
          sagemaker:\n  endpoint_prefix: {STACK}\n  wait: 2m\n\
          ecr:\n  repositories: [retail-forecast, mlops/retail-api]\n\
          terraform:\n  dir: infra\n  binary: {terraform}\n\

@@ -1,0 +1,428 @@
+//! Scope is sacred: sundown deletes only what is provably the stack's.
+//! The name rule with its separator, `scope.tags`, configs and models shared
+//! with endpoints outside the stack, the namespace phase bound to the
+//! stack's cluster, protected resources in Terraform's state, Classic ELBs,
+//! and a cluster whose teardown deletes no namespace.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::World;
+
+const SCOPED: &str = "scope:\n  tags: { Project: acme-churn, Environment: dev }\n";
+
+/// The SageMaker resources of issue 13, each endpoint with its own config and model, tagged like it.
+fn acme_churn(world: &World) {
+    let dev = json!({"Project": "acme-churn", "Environment": "dev"});
+    let mut spec: Vec<Value> = (0..4)
+        .map(|i| {
+            json!({"endpoint": format!("acme-churn-e{i}"), "config": format!("acme-churn-e{i}-config"),
+                   "model": format!("acme-churn-e{i}-model"), "tags": dev})
+        })
+        .collect();
+    spec.extend([
+        json!({"endpoint": "acme-churn-prod", "config": "acme-churn-prod-config", "model": "acme-churn-prod-model",
+               "tags": {"Project": "acme-churn", "Environment": "prod"}}),
+        json!({"endpoint": "acme-churn-untagged", "config": "acme-churn-untagged-config", "model": "acme-churn-untagged-model"}),
+        // Another service whose name merely starts with the prefix.
+        json!({"endpoint": "acme-churnv2", "config": "acme-churnv2-config", "model": "acme-churnv2-model", "tags": dev}),
+        // An endpoint outside the stack that serves from a config (and model) named like the stack's.
+        json!({"endpoint": "partner-api", "config": "acme-churn-shared-config", "model": "acme-churn-shared-model", "tags": dev}),
+        // An endpoint outside the stack whose own config uses one of the stack's models.
+        json!({"endpoint": "other-svc2", "config": "other-svc2-config", "model": "acme-churn-e1-model"}),
+    ]);
+    world.seed(&["--sagemaker", &Value::Array(spec).to_string()]);
+}
+
+fn acme_config(world: &World, scope: &str) -> std::path::PathBuf {
+    world.config(&format!(
+        "stack: acme-churn\nregion: us-east-1\naccounts: [\"123456789012\"]\n{scope}\
+         sagemaker:\n  endpoint_prefix: acme-churn\n  wait: 1m\n"
+    ))
+}
+
+/// `(kind, name) → reason` of every resource the plan keeps, and the names it deletes.
+fn plan_decisions(plan: &Value) -> (Vec<(String, String, String)>, Vec<String>) {
+    let resources = plan["phases"][1]["resources"].as_array().unwrap();
+    let mut kept = Vec::new();
+    let mut deleted = Vec::new();
+    for r in resources {
+        let name = r["name"].as_str().unwrap().to_owned();
+        match r["action"].as_str().unwrap() {
+            "keep" => kept.push((
+                r["kind"].as_str().unwrap().to_owned(),
+                name,
+                r["reason"].as_str().unwrap_or_default().to_owned(),
+            )),
+            "delete" => deleted.push(name),
+            _ => {}
+        }
+    }
+    deleted.sort();
+    (kept, deleted)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_stacks_endpoints_go_and_shared_configs_and_models_stay() {
+    let world = World::start();
+    acme_churn(&world);
+    let config = acme_config(&world, SCOPED);
+
+    let plan = world
+        .sundown()
+        .config(&config)
+        .args(&["plan", "--output", "json"])
+        .run();
+    assert_eq!(plan.code, 0, "{plan:#?}");
+    assert!(!plan.stderr.contains("no scope.tags"), "{plan:#?}");
+    let (kept, deleted) = plan_decisions(&plan.json());
+    let reason = |name: &str| {
+        kept.iter()
+            .find(|(_, n, _)| n == name)
+            .map(|(_, _, r)| r.as_str())
+            .unwrap_or_else(|| panic!("{name} is not kept: {kept:#?}"))
+    };
+    assert_eq!(reason("acme-churn-prod"), "Environment=prod, scope wants dev");
+    assert_eq!(
+        reason("acme-churn-untagged"),
+        "no Environment tag, scope wants dev; no Project tag, scope wants acme-churn"
+    );
+    assert_eq!(reason("acme-churn-shared-config"), "in use by endpoint partner-api");
+    assert_eq!(
+        reason("acme-churn-e1-model"),
+        "in use by endpoint other-svc2 through other-svc2-config"
+    );
+    assert_eq!(
+        reason("acme-churn-prod-config"),
+        "used by kept endpoint acme-churn-prod"
+    );
+    assert_eq!(
+        reason("acme-churn-untagged-model"),
+        "used by kept endpoint config acme-churn-untagged-config"
+    );
+    let mut expected_deleted: Vec<String> = (0..4)
+        .flat_map(|i| [format!("acme-churn-e{i}"), format!("acme-churn-e{i}-config")])
+        .chain([0, 2, 3].map(|i| format!("acme-churn-e{i}-model")))
+        .collect();
+    expected_deleted.sort();
+    assert_eq!(deleted, expected_deleted);
+    let all = plan.stdout.clone();
+    assert!(
+        !all.contains("acme-churnv2"),
+        "another service is not even listed: {all}"
+    );
+
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let left = world.leftovers(&[]).await;
+    assert_eq!(
+        left.endpoints,
+        [
+            "acme-churn-prod",
+            "acme-churn-untagged",
+            "acme-churnv2",
+            "other-svc2",
+            "partner-api"
+        ]
+    );
+    assert_eq!(
+        left.configs,
+        [
+            "acme-churn-prod-config",
+            "acme-churn-shared-config",
+            "acme-churn-untagged-config",
+            "acme-churnv2-config",
+            "other-svc2-config"
+        ]
+    );
+    assert_eq!(
+        left.models,
+        [
+            "acme-churn-e1-model",
+            "acme-churn-prod-model",
+            "acme-churn-shared-model",
+            "acme-churn-untagged-model",
+            "acme-churnv2-model"
+        ]
+    );
+
+    // Without scope.tags, ownership is by name only, and plan and teardown say so, once each.
+    let by_name = acme_config(&world, "");
+    for args in [&["plan"][..], &["teardown", "--confirm", "destroy"]] {
+        let out = world.sundown().config(&by_name).args(args).run();
+        assert_eq!(out.stderr.matches("no scope.tags").count(), 1, "{args:?}: {out:#?}");
+    }
+}
+
+/// A kubeconfig for the fake plus the stack's EKS cluster on the emulator, and a config naming both.
+fn kube_world() -> World {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--endpoints", "1"]);
+    world
+}
+
+fn kube_config(world: &World, kubernetes: &str) -> std::path::PathBuf {
+    world.config(&format!(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         sagemaker:\n  endpoint_prefix: retail-forecast\nkubernetes:\n{kubernetes}  namespaces: [retail-forecast]\n  wait: 20s\n"
+    ))
+}
+
+fn assert_untouched(world: &World, out: &crate::support::Outcome) {
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out:#?}");
+    let writes: Vec<_> = world.moto.recording().into_iter().filter(|r| !r.is_read()).collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+    let deletes: Vec<String> = world
+        .kube()
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("DELETE"))
+        .collect();
+    assert!(deletes.is_empty(), "{deletes:#?}");
+    assert_eq!(world.kube().namespaces().len(), 1);
+}
+
+#[test]
+fn namespaces_are_deleted_only_on_the_stacks_cluster() {
+    let world = kube_world();
+    let cluster = world.seed(&["--cluster"]);
+    let endpoint = cluster["cluster_endpoint"].as_str().unwrap().to_owned();
+    let fake = world.kube().url();
+
+    // The cluster named, and a kubeconfig that points at another server.
+    let other = kube_config(&world, "  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n");
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(&other)
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    assert_untouched(&world, &out);
+    assert!(out.stderr.contains(&fake) && out.stderr.contains(&endpoint), "{out:#?}");
+
+    // Neither cluster nor kubeconfig, with a live API server in KUBECONFIG: never inferred.
+    let neither = kube_config(&world, "");
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(&neither)
+        .env("KUBECONFIG", world.path("kubeconfig").to_str().unwrap())
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    assert_untouched(&world, &out);
+    assert!(out.stderr.contains("kubernetes.cluster"), "{out:#?}");
+
+    // `api_server` says the kubeconfig's server is the cluster (a tunnel): it proceeds.
+    let tunnel = kube_config(
+        &world,
+        &format!("  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n  api_server: {fake}/\n"),
+    );
+    let plan = world
+        .sundown()
+        .config(&tunnel)
+        .args(&["plan", "--output", "json"])
+        .run();
+    assert_eq!(plan.code, 0, "{plan:#?}");
+    let source = plan.json()["phases"][0]["source"].as_str().unwrap().to_owned();
+    assert!(source.starts_with(&fake), "the plan shows the API server: {source}");
+    let out = world
+        .sundown()
+        .config(&tunnel)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.json()["phases"][0]["source"].as_str().unwrap().starts_with(&fake));
+    assert!(world.kube().namespaces().is_empty());
+}
+
+#[test]
+fn when_the_cluster_is_gone_its_namespaces_are_absent_and_nothing_is_contacted() {
+    // No EKS cluster on the emulator; the kubeconfig points at a live API server.
+    let world = World::start();
+    let kube = crate::kube_fake::KubeFake::start().unwrap();
+    kube.add_namespace("retail-forecast", false);
+    kube.write_kubeconfig(&world.path("kubeconfig")).unwrap();
+    let config = world.config(&format!(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         kubernetes:\n  cluster: retail-forecast-cluster\n  kubeconfig: kubeconfig\n  api_server: {}\n  \
+         namespaces: [retail-forecast]\n  wait: 5s\n",
+        kube.url()
+    ));
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let k = &out.json()["phases"][0];
+    assert_eq!(k["status"], "done", "{k:#}");
+    assert_eq!(k["resources"][0]["outcome"], "absent", "{k:#}");
+    assert!(kube.requests().is_empty(), "{:#?}", kube.requests());
+}
+
+#[test]
+fn a_protected_resource_in_terraforms_state_is_refused_before_anything_is_deleted() {
+    let world = kube_world();
+    let infra = world.terraform_module();
+    let state = json!({
+        "version": 4, "terraform_version": "1.0.0", "serial": 3, "lineage": "crafted-for-the-test",
+        "outputs": {},
+        "resources": [{
+            "mode": "managed", "type": "null_resource", "name": "stack",
+            "provider": "provider[\"registry.terraform.io/hashicorp/null\"]",
+            "instances": [
+                {"index_key": 0, "schema_version": 0, "attributes": {"id": "1", "triggers": null}},
+                {"index_key": 1, "schema_version": 0,
+                 "attributes": {"id": "2", "triggers": null, "tags": {"Project": "retail-forecast", "sundown:protect": "true"}}}
+            ]
+        }]
+    });
+    std::fs::write(infra.join("terraform.tfstate"), state.to_string()).unwrap();
+    let config = world.stack_config("20s", "");
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    assert_untouched(&world, &out);
+    assert!(
+        out.stderr.contains("null_resource.stack[1]") && !out.stderr.contains("null_resource.stack[0]"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("terraform state rm"), "{out:#?}");
+}
+
+/// A teardown with a Classic ELB tagged for the cluster; `release_after` deletes it (as the
+/// cloud provider would once its Service is gone), `None` leaves it.
+fn classic_elb_world(release_after: Option<Duration>, wait: &str) -> (World, crate::support::Outcome, Duration) {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--classic-elb", "a1b2c3d4e5"]);
+    world.terraform(&["resources=1"]);
+    let config = world.stack_config(wait, "");
+    let started = Instant::now();
+    let releaser = release_after.map(|after| {
+        let mut cmd = world.sundown_command(world.tools.python().to_str().unwrap());
+        cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed.py"))
+            .args(["--delete-classic-elb", "a1b2c3d4e5"])
+            .stdout(std::process::Stdio::null());
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            assert!(cmd.status().unwrap().success());
+        })
+    });
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    let took = started.elapsed();
+    if let Some(r) = releaser {
+        r.join().unwrap();
+    }
+    (world, out, took)
+}
+
+#[test]
+fn a_lingering_classic_elb_is_awaited() {
+    let (world, out, took) = classic_elb_world(Some(Duration::from_secs(4)), "30s");
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        took >= Duration::from_secs(4),
+        "returned before the ELB was gone: {took:?}"
+    );
+    let report = out.json();
+    assert_eq!(report["phases"][3]["status"], "done");
+    assert!(world.state_list().is_empty());
+}
+
+#[test]
+fn a_classic_elb_that_stays_is_named_and_terraform_is_skipped() {
+    let (world, out, _) = classic_elb_world(None, "3s");
+    assert_eq!(out.code, 1, "{out:#?}");
+    let report = out.json();
+    let k = &report["phases"][0];
+    assert_eq!(k["status"], "failed", "{k:#}");
+    assert!(
+        k["errors"].to_string().contains("classic load balancer a1b2c3d4e5"),
+        "{k:#}"
+    );
+    assert_eq!(report["phases"][3]["status"], "skipped");
+    assert_eq!(world.state_list().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_without_namespaces_plans_and_schedule_keeps_out_of_scope_node_groups() {
+    let world = World::start();
+    world.seed(&[
+        "--nodegroup",
+        "ng-dev:1:2:3:Environment=dev",
+        "--nodegroup",
+        "ng-prod:1:2:3:Environment=prod",
+    ]);
+    let config = world.config(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         scope:\n  tags: { Project: retail-forecast, Environment: dev }\n\
+         kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n",
+    );
+    let plan = world
+        .sundown()
+        .config(&config)
+        .args(&["plan", "--output", "json"])
+        .run();
+    assert_eq!(plan.code, 0, "{plan:#?}");
+    assert_eq!(plan.json()["phases"][0]["status"], "ready");
+
+    let stop = world
+        .sundown()
+        .config(&config)
+        .args(&["schedule", "stop", "--output", "json"])
+        .run();
+    assert_eq!(stop.code, 0, "{stop:#?}");
+    let changes = stop.json()["changes"].clone();
+    let detail = |name: &str| {
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().ends_with(name))
+            .map(|c| {
+                (
+                    c["changed"].as_bool().unwrap(),
+                    c["detail"].as_str().unwrap().to_owned(),
+                )
+            })
+            .unwrap()
+    };
+    assert!(detail("/ng-dev").0, "{changes:#}");
+    assert_eq!(
+        detail("/ng-prod"),
+        (false, "kept (Environment=prod, scope wants dev)".to_owned())
+    );
+    let eks = aws_sdk_eks::Client::new(&world.sdk().await);
+    let size = |name: &'static str| {
+        let eks = eks.clone();
+        async move {
+            let out = eks
+                .describe_nodegroup()
+                .cluster_name("retail-forecast-cluster")
+                .nodegroup_name(name)
+                .send()
+                .await
+                .unwrap();
+            out.nodegroup()
+                .unwrap()
+                .scaling_config()
+                .unwrap()
+                .desired_size()
+                .unwrap()
+        }
+    };
+    assert_eq!((size("ng-dev").await, size("ng-prod").await), (0, 2));
+}
