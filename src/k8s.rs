@@ -25,17 +25,75 @@ const CLUSTER_HEADER: &str = "x-k8s-aws-id";
 
 /// A client for the API server the stack's namespaces live on.
 pub struct Connection {
-    pub client: kube::Client,
+    client: std::sync::Mutex<kube::Client>,
     /// The API server's URL.
     pub server: String,
     /// How it was found: `EKS cluster X`, or `kubeconfig PATH, context C`.
     pub via: String,
+    /// For EKS: how to sign a new token when the current one grows old.
+    renewal: Option<Renewal>,
+}
+
+/// What an EKS client needs to be rebuilt with a fresh token.
+struct Renewal {
+    aws: Aws,
+    cluster: String,
+    info: ClusterInfo,
+    token: std::sync::Mutex<TokenAge>,
 }
 
 impl Connection {
     /// `https://… (EKS cluster X)`: what the plan, the prompt and the report show.
     pub fn source(&self) -> String {
         format!("{} ({})", self.server, self.via)
+    }
+
+    /// The client, with an EKS token young enough for the next request: a
+    /// wait longer than the token's life (`kubernetes.wait` over 15 minutes)
+    /// gets a new token, and a new client with it, before the old one expires.
+    pub async fn client(&self) -> Result<kube::Client> {
+        if let Some(r) = &self.renewal {
+            let now = SystemTime::now();
+            let due = r.token.lock().unwrap().due(now);
+            if due {
+                tracing::debug!("kubernetes: renewing the EKS token of cluster {}", r.cluster);
+                let config = eks_config(&r.aws, &r.cluster, &r.info).await?;
+                let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
+                *self.client.lock().unwrap() = client;
+                r.token.lock().unwrap().renewed(now);
+            }
+        }
+        Ok(self.client.lock().unwrap().clone())
+    }
+}
+
+/// How long EKS accepts a `k8s-aws-v1.` token (aws-iam-authenticator: 15 minutes).
+pub const TOKEN_LIFE: Duration = Duration::from_secs(15 * 60);
+/// A token is renewed when it has less than this left (a slow request, clock skew).
+pub const RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// When the current token was signed, and whether it is time for a new one.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenAge {
+    issued: SystemTime,
+}
+
+impl TokenAge {
+    pub fn new(issued: SystemTime) -> TokenAge {
+        TokenAge { issued }
+    }
+
+    /// True once less than `RENEW_MARGIN` of the token's life is left at `now`.
+    pub fn due(&self, now: SystemTime) -> bool {
+        self.age(now) >= TOKEN_LIFE - RENEW_MARGIN
+    }
+
+    pub fn renewed(&mut self, now: SystemTime) {
+        self.issued = now;
+    }
+
+    pub fn age(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.issued).unwrap_or_default()
     }
 }
 
@@ -61,7 +119,14 @@ pub async fn connect(cfg: &config::Kubernetes, aws: &Aws) -> Result<Option<Conne
             return Err(refuse("kubernetes needs kubernetes.cluster or kubernetes.kubeconfig"));
         };
         let config = eks_config(aws, cluster, &info).await?;
-        return connection(config, info.endpoint, format!("EKS cluster {cluster}"));
+        let mut conn = connection(config, info.endpoint.clone(), format!("EKS cluster {cluster}"))?;
+        conn.renewal = Some(Renewal {
+            aws: aws.clone(),
+            cluster: cluster.to_owned(),
+            info,
+            token: std::sync::Mutex::new(TokenAge::new(SystemTime::now())),
+        });
+        return Ok(Some(conn));
     };
     let file = Kubeconfig::read_from(path).map_err(|e| {
         refuse(format!(
@@ -115,15 +180,17 @@ pub async fn connect(cfg: &config::Kubernetes, aws: &Aws) -> Result<Option<Conne
         server,
         format!("kubeconfig {}, context {context}", path.display()),
     )
+    .map(Some)
 }
 
-fn connection(config: kube::Config, server: String, via: String) -> Result<Option<Connection>> {
+fn connection(config: kube::Config, server: String, via: String) -> Result<Connection> {
     let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
-    Ok(Some(Connection {
-        client,
+    Ok(Connection {
+        client: std::sync::Mutex::new(client),
         server: server.trim_end_matches('/').to_owned(),
         via,
-    }))
+        renewal: None,
+    })
 }
 
 /// `HTTPS://Host:443/` and `https://host` are the same server.
@@ -140,6 +207,7 @@ pub fn normalise_url(url: &str) -> String {
 }
 
 /// What DescribeCluster says about the cluster's API server.
+#[derive(Clone)]
 struct ClusterInfo {
     endpoint: String,
     ca: String,
@@ -240,6 +308,38 @@ fn percent_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A wait of an hour, polled as `wait::Rounds` polls (pauses up to 10 s, and
+    /// a slow 30 s request now and then): at every request the token in use is
+    /// younger than EKS's 15 minutes, and a fresh one is signed a few times,
+    /// not at every poll.
+    #[test]
+    fn a_wait_longer_than_the_token_life_gets_a_new_token_before_the_old_expires() {
+        let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut age = TokenAge::new(start);
+        let mut signed = vec![eks_token(&credentials, "us-east-1", "c", start).unwrap()];
+        let mut now = start;
+        let mut step = 0u64;
+        while now < start + Duration::from_secs(3600) {
+            step += 1;
+            now += Duration::from_secs(if step.is_multiple_of(17) { 30 } else { 10 });
+            if age.due(now) {
+                signed.push(eks_token(&credentials, "us-east-1", "c", now).unwrap());
+                age.renewed(now);
+            }
+            assert!(
+                age.age(now) < TOKEN_LIFE - Duration::from_secs(60),
+                "a request at +{:?} would carry a token {:?} old",
+                now.duration_since(start).unwrap(),
+                age.age(now)
+            );
+        }
+        // Renewed about every 10 minutes: 6 renewals in an hour, each a token signed at its own time.
+        assert_eq!(signed.len(), 7, "{} tokens", signed.len());
+        signed.dedup();
+        assert_eq!(signed.len(), 7, "each renewal signs a new token");
+    }
 
     #[test]
     fn urls_compare_without_case_default_port_or_trailing_slash() {

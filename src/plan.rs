@@ -113,7 +113,10 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
         }
         match crate::k8s::connect(k, aws).await {
             Ok(Some(api)) => {
-                let result = phases::kubernetes::discover(&api.client, k).await;
+                let result = match api.client().await {
+                    Ok(client) => phases::kubernetes::discover(&client, k).await,
+                    Err(e) => Err(e),
+                };
                 PhasePlan::from_result(Phase::Kubernetes, Some(api.source()), result)
             }
             Ok(None) => PhasePlan::from_result(

@@ -24,34 +24,69 @@ impl std::error::Error for Interrupted {}
 
 const FIRST_DELAY: Duration = Duration::from_millis(200);
 const MAX_DELAY: Duration = Duration::from_secs(10);
+/// Each pause is this share of the time waited so far: a thing that takes T
+/// is seen gone by 1.25 T at the latest (plus one round trip), whatever T is.
+const SHARE: u32 = 4;
+
+/// The rounds of one wait: the first at once, each later one after a pause of
+/// a quarter of the time waited so far (200 ms to 10 s), the last at the
+/// deadline. For waits whose rounds do more than answer yes or no (delete
+/// what became ready, record what failed).
+pub struct Rounds<'a> {
+    started: Instant,
+    deadline: Instant,
+    stop: &'a Stop,
+    first: bool,
+}
+
+impl<'a> Rounds<'a> {
+    pub fn new(limit: Duration, stop: &'a Stop) -> Rounds<'a> {
+        let started = Instant::now();
+        Rounds {
+            started,
+            deadline: started + limit,
+            stop,
+            first: true,
+        }
+    }
+
+    /// Waits for the next round: `Ok(true)` to run it, `Ok(false)` when the
+    /// deadline has passed, `Interrupted` when the run was asked to stop.
+    pub async fn next(&mut self) -> anyhow::Result<bool> {
+        if self.stop.requested() {
+            return Err(Interrupted.into());
+        }
+        if std::mem::take(&mut self.first) {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Ok(false);
+        }
+        let delay = ((now - self.started) / SHARE).clamp(FIRST_DELAY, MAX_DELAY);
+        tokio::select! {
+            () = tokio::time::sleep(delay.min(self.deadline - now)) => Ok(true),
+            () = self.stop.stopping() => Err(Interrupted.into()),
+        }
+    }
+}
 
 /// Polls `check` until it returns `Ok(true)` or `limit` passes; `Ok(false)`
 /// means the deadline passed first, an `Interrupted` error that `stop` was
-/// raised. Delays grow 1.5× from 200 ms to 10 s.
+/// raised. Each pause is a quarter of the time waited so far, from 200 ms
+/// to at most 10 s.
 pub async fn until<F, Fut>(limit: Duration, stop: &Stop, mut check: F) -> anyhow::Result<bool>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<bool>>,
 {
-    let deadline = Instant::now() + limit;
-    let mut delay = FIRST_DELAY;
-    loop {
-        if stop.requested() {
-            return Err(Interrupted.into());
-        }
+    let mut rounds = Rounds::new(limit, stop);
+    while rounds.next().await? {
         if check().await? {
             return Ok(true);
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay.min(deadline - now)) => {}
-            () = stop.stopping() => return Err(Interrupted.into()),
-        }
-        delay = (delay * 3 / 2).min(MAX_DELAY);
     }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -68,8 +103,28 @@ mod tests {
         .await
         .unwrap();
         assert!(!done);
-        // 0.2, 0.3, 0.45, … up to 30 s: far fewer polls than a fixed 200 ms sleep (150).
-        assert!((5..20).contains(&calls), "{calls} polls");
+        // 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.56, … up to 30 s: far fewer polls than a fixed 200 ms sleep (150).
+        assert!((10..30).contains(&calls), "{calls} polls");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sees_a_thing_gone_within_a_quarter_of_its_time() {
+        for gone_after in [1.0, 3.0, 7.5, 30.0] {
+            let started = Instant::now();
+            let gone = Duration::from_secs_f64(gone_after);
+            assert!(
+                until(Duration::from_secs(60), &Stop::new(), || async move {
+                    Ok(started.elapsed() >= gone)
+                })
+                .await
+                .unwrap()
+            );
+            let seen = started.elapsed().as_secs_f64();
+            assert!(
+                seen <= gone_after * 1.25 + 0.21,
+                "gone at {gone_after}s, seen at {seen}s"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

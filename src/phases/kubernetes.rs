@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::DeleteParams;
@@ -72,7 +72,7 @@ pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, api: Option<&Connecti
         match api {
             Some(api) => {
                 report.source = Some(api.source());
-                if let Err(e) = delete_namespaces(&api.client, cfg, stop, &mut report).await {
+                if let Err(e) = delete_namespaces(api, cfg, stop, deadline, &mut report).await {
                     report.fail(format!("{e:#}"));
                 }
             }
@@ -99,42 +99,54 @@ pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, api: Option<&Connecti
     report
 }
 
+/// Deletes every namespace to delete, then waits for all of them at once with
+/// one namespace list per round, until `deadline`. A namespace already
+/// Terminating (a re-run after a timeout or a kill) gets the API server's 409
+/// Conflict to its DELETE and is awaited, not failed. One still there at the
+/// deadline is reported with its `status.conditions`, which name the
+/// resources and finalizers holding it.
 async fn delete_namespaces(
-    client: &kube::Client,
+    api: &Connection,
     cfg: &config::Kubernetes,
     stop: &Stop,
+    deadline: Instant,
     report: &mut PhaseReport,
 ) -> Result<()> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let found = discover_with(&api, cfg).await?;
-    let results: Vec<(Resource, Result<bool>)> = stream::iter(found)
+    let found = discover(&api.client().await?, cfg).await?;
+    let namespaces: Api<Namespace> = Api::all(api.client().await?);
+    let sends: Vec<(Resource, Result<bool>)> = stream::iter(found)
         .map(|r| {
-            let api = api.clone();
+            let namespaces = namespaces.clone();
             async move {
                 if r.action != Action::Delete {
-                    return (r, Ok(false));
+                    return (r, Ok(true));
                 }
                 tracing::info!("kubernetes: deleting namespace {}", r.name);
-                let result = delete_and_wait(&api, &r.name, cfg.wait, stop).await;
-                (r, result)
+                let sent = match namespaces.delete(&r.name, &DeleteParams::default()).await {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+                    // Already Terminating: its finalizers still run. Wait for it like the others.
+                    Err(kube::Error::Api(status)) if status.code == 409 => {
+                        tracing::info!("kubernetes: namespace {} is already terminating", r.name);
+                        Ok(true)
+                    }
+                    Err(e) => Err(anyhow!(e).context(format!("deleting namespace {}", r.name))),
+                };
+                (r, sent)
             }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    for (r, result) in results {
-        match (r.action, result) {
+    let mut awaiting = std::collections::BTreeSet::new();
+    for (r, sent) in sends {
+        match (r.action, sent) {
             (Action::Keep, _) => report.record(Kind::Namespace, r.name, Outcome::Kept, r.reason),
-            (Action::Absent, _) => report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason),
-            (Action::Delete, Ok(true)) => report.record(Kind::Namespace, r.name, Outcome::Deleted, None),
-            (Action::Delete, Ok(false)) => {
-                let why = format!(
-                    "namespace {} still Terminating after {}",
-                    r.name,
-                    humantime::format_duration(cfg.wait)
-                );
-                report.record(Kind::Namespace, &r.name, Outcome::Failed, Some(why.clone()));
-                report.fail(why);
+            (Action::Absent, _) | (Action::Delete, Ok(false)) => {
+                report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason)
+            }
+            (Action::Delete, Ok(true)) => {
+                awaiting.insert(r.name);
             }
             (Action::Delete, Err(e)) => {
                 report.record(Kind::Namespace, &r.name, Outcome::Failed, Some(format!("{e:#}")));
@@ -142,38 +154,72 @@ async fn delete_namespaces(
             }
         }
     }
+    let mut last_seen: std::collections::BTreeMap<String, Namespace> = Default::default();
+    let mut rounds = wait::Rounds::new(deadline.saturating_duration_since(Instant::now()), stop);
+    while !awaiting.is_empty() && rounds.next().await? {
+        // The client of this round: a long wait gets a fresh EKS token here.
+        let listed = Api::<Namespace>::all(api.client().await?)
+            .list(&Default::default())
+            .await
+            .context("listing namespaces")?;
+        last_seen = listed
+            .items
+            .into_iter()
+            .filter_map(|ns| Some((ns.metadata.name.clone()?, ns)))
+            .filter(|(name, _)| awaiting.contains(name))
+            .collect();
+        for name in awaiting.clone() {
+            if !last_seen.contains_key(&name) {
+                awaiting.remove(&name);
+                report.record(Kind::Namespace, name, Outcome::Deleted, None);
+            }
+        }
+    }
+    for name in awaiting {
+        let held_by = last_seen.get(&name).map(conditions).unwrap_or_default();
+        let why = format!(
+            "namespace {name} still Terminating after {}{held_by}",
+            humantime::format_duration(cfg.wait)
+        );
+        report.record(Kind::Namespace, &name, Outcome::Failed, Some(why.clone()));
+        report.fail(why);
+    }
     Ok(())
 }
 
-async fn discover_with(api: &Api<Namespace>, cfg: &config::Kubernetes) -> Result<Vec<Resource>> {
-    stream::iter(&cfg.namespaces)
-        .map(|name| async move {
-            let ns = api
-                .get_opt(name)
-                .await
-                .with_context(|| format!("reading namespace {name}"))?;
-            Ok::<_, anyhow::Error>(classify(name, ns.as_ref()))
-        })
-        .buffered(CONCURRENCY)
-        .try_collect()
-        .await
+/// `: NamespaceContentRemaining: Some resources are remaining: …; …`: what
+/// the namespace controller says is holding a Terminating namespace.
+fn conditions(ns: &Namespace) -> String {
+    let held: Vec<String> = ns
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| c.status == "True")
+        .map(|c| format!("{}: {}", c.type_, c.message.as_deref().unwrap_or("")))
+        .collect();
+    if held.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", held.join("; "))
+    }
 }
 
-/// Deletes one namespace (absent is success) and waits until reading it says 404.
-async fn delete_and_wait(api: &Api<Namespace>, name: &str, limit: Duration, stop: &Stop) -> Result<bool> {
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.is_not_found() => return Ok(true),
-        Err(e) => return Err(anyhow!(e).context(format!("deleting namespace {name}"))),
-    }
-    wait::until(limit, stop, || async move {
-        Ok(api
-            .get_opt(name)
-            .await
-            .with_context(|| format!("reading namespace {name}"))?
-            .is_none())
-    })
-    .await
+/// The configured namespaces, from one list of the cluster's namespaces.
+async fn discover_with(api: &Api<Namespace>, cfg: &config::Kubernetes) -> Result<Vec<Resource>> {
+    let listed = api.list(&Default::default()).await.context("listing namespaces")?;
+    Ok(cfg
+        .namespaces
+        .iter()
+        .map(|name| {
+            let ns = listed
+                .items
+                .iter()
+                .find(|ns| ns.metadata.name.as_deref() == Some(name.as_str()));
+            classify(name, ns)
+        })
+        .collect())
 }
 
 /// Waits until no load balancer tagged for `cluster` remains; returns those left.

@@ -362,10 +362,17 @@ pub fn is_not_found(message: &str) -> bool {
     message.contains("Could not find") || message.contains("does not exist") || message.contains("ResourceNotFound")
 }
 
-/// Deletes the endpoints and waits until they are gone, then their configs,
-/// then their models. Already gone is success; kept resources are reported.
+/// Deletes every endpoint (at most `CONCURRENCY` requests in flight), then
+/// waits for all of them at once, with one paginated ListEndpoints per round,
+/// against one deadline for the whole phase (`sagemaker.wait`). A config goes
+/// as soon as the endpoints that use it are gone, a model as soon as the
+/// configs that reference it are deleted. At the deadline the configs and
+/// models of endpoints already gone are still deleted; those of endpoints
+/// still `Deleting` are left for the re-run and named. Already gone is
+/// success; kept resources are reported.
 pub async fn teardown(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>, stop: &Stop) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Sagemaker);
+    let started = tokio::time::Instant::now();
     let inventory = match discover(sm, cfg, owner).await {
         Ok(inventory) => inventory,
         Err(e) => {
@@ -373,56 +380,258 @@ pub async fn teardown(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>, s
             return report;
         }
     };
-    let kinds = [
+    for (kind, found) in [
         (Kind::Endpoint, &inventory.endpoints),
         (Kind::EndpointConfig, &inventory.configs),
         (Kind::Model, &inventory.models),
-    ];
-    for (kind, found) in kinds {
+    ] {
         for f in found.iter().filter(|f| f.kept.is_some()) {
             report.record(kind, &f.name, Outcome::Kept, f.kept.clone());
         }
-        let doomed: Vec<&str> = found
-            .iter()
-            .filter(|f| f.kept.is_none())
-            .map(|f| f.name.as_str())
-            .collect();
-        let results: Vec<(&str, Result<Outcome>)> = stream::iter(doomed)
-            .map(|name| async move { (name, delete_one(sm, kind, name, cfg.wait, stop).await) })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
-        let mut failed = false;
-        for (name, result) in results {
-            match result {
-                Ok(Outcome::Failed) => {
-                    let why = format!(
-                        "{} {name} still exists after {}",
-                        kind.name(),
-                        humantime::format_duration(cfg.wait)
-                    );
-                    report.record(kind, name, Outcome::Failed, Some(why.clone()));
-                    report.fail(why);
-                    failed = true;
-                }
-                Ok(outcome) => report.record(kind, name, outcome, None),
-                Err(e) => {
-                    report.record(kind, name, Outcome::Failed, Some(format!("{e:#}")));
-                    report.fail(format!("{e:#}"));
-                    failed = true;
-                }
+    }
+    let mut work = Work::new(&inventory);
+
+    // Every DeleteEndpoint first; one already Deleting (a re-run) is only awaited.
+    let sends: Vec<(String, Result<Outcome>)> = stream::iter(inventory.endpoints.iter().filter(|f| f.kept.is_none()))
+        .map(|f| async move {
+            if f.state.as_deref() == Some("Deleting") {
+                return (f.name.clone(), Ok(Outcome::Deleted));
+            }
+            (f.name.clone(), delete(sm, Kind::Endpoint, &f.name).await)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (name, sent) in sends {
+        match sent {
+            Ok(Outcome::Absent) => {
+                report.record(Kind::Endpoint, &name, Outcome::Absent, None);
+                work.gone.insert(name);
+            }
+            Ok(_) => {
+                work.awaiting.insert(name);
+            }
+            Err(e) => {
+                report.record(Kind::Endpoint, &name, Outcome::Failed, Some(format!("{e:#}")));
+                report.fail(format!("{e:#}"));
             }
         }
-        // Configs and models still in use by an endpoint cannot go; stop here.
-        if failed {
-            break;
+    }
+    // Configs and models nothing of the stack still waits for go at once.
+    work.delete_ready(sm, &mut report).await;
+
+    // One wait for all of them, against the phase's deadline.
+    let mut rounds = wait::Rounds::new(cfg.wait.saturating_sub(started.elapsed()), stop);
+    let mut interrupted = false;
+    while !work.awaiting.is_empty() {
+        match rounds.next().await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                interrupted = true;
+                report.fail(format!("{e:#}"));
+                break;
+            }
+        }
+        let listed = match list_endpoints(sm, &cfg.endpoint_prefix).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                report.fail(format!("{e:#}"));
+                break;
+            }
+        };
+        for name in work.awaiting.clone() {
+            match listed.get(&name).map(String::as_str) {
+                None => {
+                    work.awaiting.remove(&name);
+                    report.record(Kind::Endpoint, &name, Outcome::Deleted, None);
+                    work.gone.insert(name);
+                }
+                Some("Failed") => {
+                    work.awaiting.remove(&name);
+                    let why = format!("endpoint {name} failed to delete: {}", failure_reason(sm, &name).await);
+                    report.record(Kind::Endpoint, &name, Outcome::Failed, Some(why.clone()));
+                    report.fail(why);
+                }
+                Some(_) => {}
+            }
+        }
+        work.delete_ready(sm, &mut report).await;
+    }
+    if !work.awaiting.is_empty() && !interrupted {
+        for name in &work.awaiting {
+            let why = format!(
+                "endpoint {name} still Deleting after {} (sagemaker.wait)",
+                humantime::format_duration(cfg.wait)
+            );
+            report.record(Kind::Endpoint, name, Outcome::Failed, Some(why.clone()));
+            report.fail(why);
         }
     }
+    work.report_left(&mut report, interrupted);
     report
 }
 
-/// Deletes one resource; for an endpoint, also waits until describing it says it is gone.
-async fn delete_one(sm: &Client, kind: Kind, name: &str, wait: std::time::Duration, stop: &Stop) -> Result<Outcome> {
+/// The deletions the SageMaker phase still owes, and what each waits for.
+struct Work {
+    /// Endpoints deleted and not yet seen gone.
+    awaiting: std::collections::BTreeSet<String>,
+    /// Endpoints seen gone (or already absent).
+    gone: std::collections::BTreeSet<String>,
+    /// Configs to delete → the endpoints that must be gone first.
+    configs: BTreeMap<String, Vec<String>>,
+    /// Models to delete → the configs that must be deleted first.
+    models: BTreeMap<String, Vec<String>>,
+    /// Configs deleted (or found gone).
+    deleted_configs: std::collections::BTreeSet<String>,
+}
+
+impl Work {
+    fn new(inventory: &Inventory) -> Work {
+        let doomed = |f: &&Found| f.kept.is_none();
+        let configs = inventory
+            .configs
+            .iter()
+            .filter(doomed)
+            .map(|c| {
+                let users = inventory
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.kept.is_none() && e.uses.contains(&c.name))
+                    .map(|e| e.name.clone())
+                    .collect();
+                (c.name.clone(), users)
+            })
+            .collect();
+        let models = inventory
+            .models
+            .iter()
+            .filter(doomed)
+            .map(|m| {
+                let users = inventory
+                    .configs
+                    .iter()
+                    .filter(|c| c.kept.is_none() && c.uses.contains(&m.name))
+                    .map(|c| c.name.clone())
+                    .collect();
+                (m.name.clone(), users)
+            })
+            .collect();
+        Work {
+            awaiting: Default::default(),
+            gone: Default::default(),
+            configs,
+            models,
+            deleted_configs: Default::default(),
+        }
+    }
+
+    /// Deletes the configs whose endpoints are all gone, then the models whose configs are all deleted.
+    async fn delete_ready(&mut self, sm: &Client, report: &mut PhaseReport) {
+        let ready: Vec<String> = self
+            .configs
+            .iter()
+            .filter(|(_, users)| users.iter().all(|e| self.gone.contains(e)))
+            .map(|(c, _)| c.clone())
+            .collect();
+        for (name, outcome) in delete_all(sm, Kind::EndpointConfig, &ready).await {
+            self.configs.remove(&name);
+            if record(report, Kind::EndpointConfig, &name, outcome) {
+                self.deleted_configs.insert(name);
+            }
+        }
+        let ready: Vec<String> = self
+            .models
+            .iter()
+            .filter(|(_, users)| users.iter().all(|c| self.deleted_configs.contains(c)))
+            .map(|(m, _)| m.clone())
+            .collect();
+        for (name, outcome) in delete_all(sm, Kind::Model, &ready).await {
+            self.models.remove(&name);
+            record(report, Kind::Model, &name, outcome);
+        }
+    }
+
+    /// Names the configs and models left for the re-run, with what they wait for.
+    fn report_left(&self, report: &mut PhaseReport, interrupted: bool) {
+        for (kind, left) in [(Kind::EndpointConfig, &self.configs), (Kind::Model, &self.models)] {
+            for (name, waits_for) in left {
+                let pending: Vec<&str> = waits_for
+                    .iter()
+                    .filter(|w| !self.gone.contains(*w) && !self.deleted_configs.contains(*w))
+                    .map(String::as_str)
+                    .collect();
+                let why = if interrupted {
+                    "left for the re-run: the teardown was interrupted".to_owned()
+                } else {
+                    format!("left for the re-run: waits for {}", pending.join(", "))
+                };
+                report.record(kind, name, Outcome::Failed, Some(why.clone()));
+                report.errors.push(format!("{} {name} {why}", kind.name()));
+            }
+        }
+    }
+}
+
+/// Records one deletion's outcome; true when the resource is gone now.
+fn record(report: &mut PhaseReport, kind: Kind, name: &str, outcome: Result<Outcome>) -> bool {
+    match outcome {
+        Ok(outcome) => {
+            report.record(kind, name, outcome, None);
+            true
+        }
+        Err(e) => {
+            report.record(kind, name, Outcome::Failed, Some(format!("{e:#}")));
+            report.fail(format!("{e:#}"));
+            false
+        }
+    }
+}
+
+async fn delete_all(sm: &Client, kind: Kind, names: &[String]) -> Vec<(String, Result<Outcome>)> {
+    stream::iter(names)
+        .map(|name| async move { (name.clone(), delete(sm, kind, name).await) })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// The stack's endpoints and their status: one paginated ListEndpoints (100 a page).
+async fn list_endpoints(sm: &Client, prefix: &str) -> Result<BTreeMap<String, String>> {
+    let summaries: Vec<_> = sm
+        .list_endpoints()
+        .name_contains(prefix)
+        .max_results(100)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
+    Ok(summaries
+        .iter()
+        .filter_map(|s| {
+            let name = s.endpoint_name()?;
+            name_matches(prefix, name).then(|| {
+                (
+                    name.to_owned(),
+                    s.endpoint_status().map(|st| st.as_str().to_owned()).unwrap_or_default(),
+                )
+            })
+        })
+        .collect())
+}
+
+/// Why an endpoint is `Failed`, from one DescribeEndpoint.
+async fn failure_reason(sm: &Client, name: &str) -> String {
+    match sm.describe_endpoint().endpoint_name(name).send().await {
+        Ok(d) => d.failure_reason().unwrap_or("no FailureReason given").to_owned(),
+        Err(e) => format!("(DescribeEndpoint failed: {})", describe(&e)),
+    }
+}
+
+/// Sends one delete; "not found" is `Absent`.
+async fn delete(sm: &Client, kind: Kind, name: &str) -> Result<Outcome> {
     tracing::info!("sagemaker: deleting {} {name}", kind.name());
     let result = match kind {
         Kind::Endpoint => sm
@@ -448,20 +657,8 @@ async fn delete_one(sm: &Client, kind: Kind, name: &str, wait: std::time::Durati
             .map_err(|e| describe(&e)),
     };
     match result {
-        Ok(()) => {}
-        Err(message) if is_not_found(&message) => return Ok(Outcome::Absent),
-        Err(message) => return Err(anyhow!("deleting {} {name}: {message}", kind.name())),
+        Ok(()) => Ok(Outcome::Deleted),
+        Err(message) if is_not_found(&message) => Ok(Outcome::Absent),
+        Err(message) => Err(anyhow!("deleting {} {name}: {message}", kind.name())),
     }
-    if kind != Kind::Endpoint {
-        return Ok(Outcome::Deleted);
-    }
-    let gone = wait::until(wait, stop, || async move {
-        match sm.describe_endpoint().endpoint_name(name).send().await {
-            Ok(_) => Ok(false),
-            Err(e) if is_not_found(&describe(&e)) => Ok(true),
-            Err(e) => Err(anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e))),
-        }
-    })
-    .await?;
-    Ok(if gone { Outcome::Deleted } else { Outcome::Failed })
 }

@@ -1,4 +1,5 @@
-//! A fault-injecting HTTP proxy between sundown and the emulator (std only).
+//! A fault-injecting HTTP proxy between sundown and the emulator (std only),
+//! shared by the tests and `cargo xtask bench` (which includes it by path).
 //!
 //! Each request is forwarded to moto unless the dice say otherwise. Faults,
 //! in equal shares: HTTP 503 before forwarding; a throttling error before
@@ -7,12 +8,21 @@
 //! response was lost, so retries meet their own earlier success. A fixed
 //! rule can answer one operation with one error every time (expired
 //! credentials). One request per connection (`Connection: close`).
+//!
+//! The latency model (`Faults::endpoint_deletion`) makes SageMaker endpoint
+//! deletion take time, as AWS does (minutes; moto deletes at once):
+//! DeleteEndpoint is answered at once, the endpoint then shows `Deleting` in
+//! DescribeEndpoint and ListEndpoints for its delay, and is gone afterwards
+//! (the proxy sends moto the original request then), or shows `Failed` with
+//! a `FailureReason` and stays. AWS documents the states in the
+//! DescribeEndpoint API reference (`EndpointStatus`: … `Deleting`, `Failed`).
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the proxy does to requests.
 #[derive(Debug, Clone, Default)]
@@ -25,12 +35,50 @@ pub struct Faults {
     pub always: Option<(&'static str, u16, &'static str)>,
     /// Seed of the dice, so a failing run can be replayed.
     pub seed: u64,
+    /// SageMaker endpoints take time to delete (the latency model).
+    pub endpoint_deletion: Option<EndpointDeletion>,
 }
+
+/// How long each SageMaker endpoint stays `Deleting` after DeleteEndpoint.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointDeletion {
+    pub delay: Duration,
+    /// Endpoints (by name) that take this long instead.
+    pub slow: Vec<(String, Duration)>,
+    /// Endpoints (by name) that end `Failed` with this reason instead of gone.
+    pub fail: Vec<(String, String)>,
+}
+
+impl EndpointDeletion {
+    fn delay_of(&self, name: &str) -> Duration {
+        self.slow
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(self.delay, |(_, d)| *d)
+    }
+
+    fn failure_of(&self, name: &str) -> Option<String> {
+        self.fail.iter().find(|(n, _)| n == name).map(|(_, why)| why.clone())
+    }
+}
+
+/// An endpoint whose deletion the proxy is playing out.
+#[derive(Debug, Clone)]
+struct Deleting {
+    until: Instant,
+    failure: Option<String>,
+}
+
+type Pending = Arc<Mutex<HashMap<String, Deleting>>>;
 
 pub struct FaultProxy {
     pub port: u16,
     pub injected: Arc<AtomicU64>,
     pub forwarded: Arc<AtomicU64>,
+    /// Every request received, as (when, operation, body): what the client sent, faults included.
+    pub received: Arc<Mutex<Vec<(Instant, String, String)>>>,
+    /// Endpoints the latency model holds in `Deleting` (or `Failed`) now.
+    pending: Pending,
 }
 
 impl FaultProxy {
@@ -43,12 +91,21 @@ impl FaultProxy {
         let dice = Arc::new(Mutex::new(
             faults.seed.wrapping_mul(6364136223846793005).wrapping_add(1),
         ));
-        let (inj, fwd) = (injected.clone(), forwarded.clone());
+        let pending: Pending = Arc::default();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (inj, fwd, pend, recv) = (injected.clone(), forwarded.clone(), pending.clone(), received.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (faults, dice, inj, fwd) = (faults.clone(), dice.clone(), inj.clone(), fwd.clone());
+                let (faults, dice, inj, fwd, pend, recv) = (
+                    faults.clone(),
+                    dice.clone(),
+                    inj.clone(),
+                    fwd.clone(),
+                    pend.clone(),
+                    recv.clone(),
+                );
                 std::thread::spawn(move || {
-                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd);
+                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, &pend, &recv);
                 });
             }
         });
@@ -56,7 +113,16 @@ impl FaultProxy {
             port,
             injected,
             forwarded,
+            received,
+            pending,
         }
+    }
+
+    /// Endpoints still being deleted (or failed) in the latency model.
+    pub fn deleting(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.pending.lock().unwrap().keys().cloned().collect();
+        names.sort();
+        names
     }
 
     pub fn endpoint(&self) -> String {
@@ -156,6 +222,157 @@ fn forward(req: &Request, upstream: u16) -> std::io::Result<Vec<u8>> {
     Ok(response)
 }
 
+/// The body of a JSON response, de-chunked.
+fn response_json(response: &[u8]) -> Option<(String, serde_json::Value)> {
+    let text = String::from_utf8_lossy(response);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Some((head.to_owned(), serde_json::from_str(&body).ok()?))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Rebuilds a response around a new JSON body (Content-Length, no chunking).
+fn with_json(head: &str, body: &serde_json::Value) -> Vec<u8> {
+    let body = body.to_string();
+    let mut lines: Vec<&str> = head
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("content-length:") && !l.starts_with("transfer-encoding:")
+        })
+        .collect();
+    let length = format!("Content-Length: {}", body.len());
+    lines.push(&length);
+    format!("{}\r\n\r\n{body}", lines.join("\r\n")).into_bytes()
+}
+
+/// How the latency model shows one endpoint now: `Deleting`, or `Failed` and why.
+fn shown(pending: &Pending, name: &str) -> Option<(&'static str, Option<String>)> {
+    let state = pending.lock().unwrap().get(name).cloned()?;
+    match state.failure {
+        Some(why) if Instant::now() >= state.until => Some(("Failed", Some(why))),
+        _ => Some(("Deleting", None)),
+    }
+}
+
+/// The latency model's part of a request: `Some(response)` when it answers or rewrites it.
+fn endpoint_deletion(
+    req: &Request,
+    upstream: u16,
+    model: &EndpointDeletion,
+    pending: &Pending,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let target = header(&req.head, "x-amz-target").unwrap_or("");
+    let name = || {
+        serde_json::from_slice::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|v| v["EndpointName"].as_str().map(str::to_owned))
+    };
+    match target {
+        "SageMaker.DeleteEndpoint" => {
+            let Some(name) = name() else { return Ok(None) };
+            if pending.lock().unwrap().contains_key(&name) {
+                return Ok(Some(ok_json("{}")));
+            }
+            // AWS refuses to delete what does not exist: ask moto first.
+            let probe = Request {
+                head: req
+                    .head
+                    .replace("SageMaker.DeleteEndpoint", "SageMaker.DescribeEndpoint"),
+                body: req.body.clone(),
+            };
+            let described = forward(&probe, upstream)?;
+            if !String::from_utf8_lossy(&described).starts_with("HTTP/1.1 200") {
+                return Ok(None);
+            }
+            let delay = model.delay_of(&name);
+            let failure = model.failure_of(&name);
+            pending.lock().unwrap().insert(
+                name.clone(),
+                Deleting {
+                    until: Instant::now() + delay,
+                    failure: failure.clone(),
+                },
+            );
+            if failure.is_none() {
+                let (original, pending) = (
+                    Request {
+                        head: req.head.clone(),
+                        body: req.body.clone(),
+                    },
+                    pending.clone(),
+                );
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let _ = forward(&original, upstream);
+                    pending.lock().unwrap().remove(&name);
+                });
+            }
+            Ok(Some(ok_json("{}")))
+        }
+        "SageMaker.DescribeEndpoint" => {
+            let Some(name) = name() else { return Ok(None) };
+            let Some((status, why)) = shown(pending, &name) else {
+                return Ok(None);
+            };
+            let response = forward(req, upstream)?;
+            let Some((head, mut body)) = response_json(&response) else {
+                return Ok(Some(response));
+            };
+            body["EndpointStatus"] = status.into();
+            if let Some(why) = why {
+                body["FailureReason"] = why.into();
+            }
+            Ok(Some(with_json(&head, &body)))
+        }
+        "SageMaker.ListEndpoints" => {
+            if pending.lock().unwrap().is_empty() {
+                return Ok(None);
+            }
+            let response = forward(req, upstream)?;
+            let Some((head, mut body)) = response_json(&response) else {
+                return Ok(Some(response));
+            };
+            for e in body["Endpoints"].as_array_mut().into_iter().flatten() {
+                let name = e["EndpointName"].as_str().unwrap_or_default().to_owned();
+                if let Some((status, _)) = shown(pending, &name) {
+                    e["EndpointStatus"] = status.into();
+                }
+            }
+            Ok(Some(with_json(&head, &body)))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn ok_json(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: latency-model\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[allow(clippy::too_many_arguments)]
 fn serve(
     stream: TcpStream,
     upstream: u16,
@@ -163,10 +380,26 @@ fn serve(
     dice: &Mutex<u64>,
     injected: &AtomicU64,
     forwarded: &AtomicU64,
+    pending: &Pending,
+    received: &Mutex<Vec<(Instant, String, String)>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let req = read_request(&mut reader)?;
+    let operation = header(&req.head, "x-amz-target")
+        .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
+        .unwrap_or_else(|| req.head.lines().next().unwrap_or_default().to_owned());
+    received.lock().unwrap().push((
+        Instant::now(),
+        operation,
+        String::from_utf8_lossy(&req.body).into_owned(),
+    ));
     let mut out = stream;
+    if let Some(model) = &faults.endpoint_deletion
+        && let Some(response) = endpoint_deletion(&req, upstream, model, pending)?
+    {
+        forwarded.fetch_add(1, Ordering::Relaxed);
+        return out.write_all(&response);
+    }
     if let Some((needle, status, code)) = faults.always {
         let target = header(&req.head, "x-amz-target").unwrap_or("");
         if target.contains(needle) || String::from_utf8_lossy(&req.body).contains(needle) {

@@ -2,8 +2,15 @@
 //! installed here), shared by the tests and `xtask demo` by path.
 //!
 //! It serves `GET/DELETE /api/v1/namespaces/{name}` and the namespace list
-//! over plain HTTP on loopback. A deleted namespace goes Active → Terminating
-//! → gone after a number of reads, or stays Terminating when held. Std only.
+//! over plain HTTP on loopback, answering as a real API server does. A
+//! deleted namespace goes Active → Terminating (with `deletionTimestamp`, and
+//! the `NamespaceContentRemaining` / `NamespaceFinalizersRemaining`
+//! conditions the namespace controller sets) → gone after a settable time, or
+//! stays Terminating when held (a stuck finalizer). A DELETE of a namespace
+//! that is already Terminating gets 409 Conflict, as the API server answers
+//! while the namespace's finalizers remain (kubernetes/kubernetes#61576;
+//! the message is the namespace lifecycle admission plugin's); the fake logs
+//! each one. Std only.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,21 +19,43 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 struct Namespace {
     labels: BTreeMap<String, String>,
-    /// None: Active. Some(n): Terminating, gone after n more reads (u32::MAX: held).
-    terminating: Option<u32>,
+    /// None: Active. Some(None): Terminating and held. Some(Some(t)): Terminating, gone at t.
+    terminating: Option<Option<Instant>>,
 }
 
 #[derive(Default)]
 struct State {
     namespaces: BTreeMap<String, Namespace>,
-    /// Reads a deleted namespace stays Terminating for.
-    terminating_reads: u32,
+    /// How long a deleted namespace stays Terminating.
+    termination: Duration,
     held: Vec<String>,
     requests: Vec<String>,
+    /// Every 409 Conflict served, as `DELETE name`.
+    conflicts: Vec<String>,
+    /// When each namespace was finally removed.
+    removed: BTreeMap<String, Instant>,
+}
+
+impl State {
+    /// Removes the namespaces whose termination time has passed.
+    fn settle(&mut self) {
+        let now = Instant::now();
+        let done: Vec<String> = self
+            .namespaces
+            .iter()
+            .filter(|(_, ns)| matches!(ns.terminating, Some(Some(at)) if at <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in done {
+            self.namespaces.remove(&name);
+            self.removed.insert(name, now);
+        }
+    }
 }
 
 /// The running fake; stops on drop.
@@ -42,7 +71,7 @@ impl KubeFake {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(State {
-            terminating_reads: 2,
+            termination: Duration::from_millis(300),
             ..Default::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -94,14 +123,27 @@ impl KubeFake {
         self.state.lock().unwrap().held.push(name.to_owned());
     }
 
-    /// How many reads a deleted namespace stays Terminating (default 2).
-    pub fn set_terminating_reads(&self, reads: u32) {
-        self.state.lock().unwrap().terminating_reads = reads;
+    /// How long a deleted namespace stays Terminating (default 300 ms).
+    pub fn set_termination(&self, time: Duration) {
+        self.state.lock().unwrap().termination = time;
+    }
+
+    /// Every 409 Conflict the fake answered (a DELETE of a Terminating namespace).
+    pub fn conflicts(&self) -> Vec<String> {
+        self.state.lock().unwrap().conflicts.clone()
+    }
+
+    /// When `name` was removed (its termination finished), if it was.
+    pub fn removed_at(&self, name: &str) -> Option<Instant> {
+        let mut state = self.state.lock().unwrap();
+        state.settle();
+        state.removed.get(name).copied()
     }
 
     /// The namespaces that exist now, with their phase.
     pub fn namespaces(&self) -> Vec<(String, String)> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        state.settle();
         state
             .namespaces
             .iter()
@@ -147,19 +189,44 @@ fn phase(ns: &Namespace) -> &'static str {
     }
 }
 
+/// The conditions the namespace controller sets while content and finalizers remain
+/// (`NamespaceContentRemaining`, `NamespaceFinalizersRemaining`), as a stuck namespace shows them.
+const TERMINATING_CONDITIONS: &str = ",\"conditions\":[\
+    {\"type\":\"NamespaceContentRemaining\",\"status\":\"True\",\"reason\":\"SomeResourcesRemain\",\
+    \"message\":\"Some resources are remaining: persistentvolumeclaims. has 1 resource instances, pods. has 2 resource instances\",\
+    \"lastTransitionTime\":\"2026-01-01T00:00:00Z\"},\
+    {\"type\":\"NamespaceFinalizersRemaining\",\"status\":\"True\",\"reason\":\"SomeFinalizersRemain\",\
+    \"message\":\"Some content in the namespace has finalizers remaining: kubernetes.io/pvc-protection in 1 resource instances\",\
+    \"lastTransitionTime\":\"2026-01-01T00:00:00Z\"}]";
+
 fn namespace_json(name: &str, ns: &Namespace) -> String {
     let labels: Vec<String> = ns.labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
-    let deletion = if ns.terminating.is_some() {
-        ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\""
+    let (deletion, conditions) = if ns.terminating.is_some() {
+        (
+            ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"",
+            TERMINATING_CONDITIONS,
+        )
     } else {
-        ""
+        ("", "")
     };
     format!(
         "{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":{name:?},\"uid\":\"uid-{name}\",\
          \"resourceVersion\":\"1\",\"labels\":{{{}}}{deletion}}},\"spec\":{{\"finalizers\":[\"kubernetes\"]}},\
-         \"status\":{{\"phase\":\"{}\"}}}}",
+         \"status\":{{\"phase\":\"{}\"{conditions}}}}}",
         labels.join(","),
         phase(ns)
+    )
+}
+
+/// The API server's answer to a DELETE of a namespace that is already terminating.
+fn conflict(name: &str) -> (u16, String) {
+    (
+        409,
+        format!(
+            "{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\
+             \"message\":\"Operation cannot be fulfilled on namespaces \\\"{name}\\\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.\",\
+             \"reason\":\"Conflict\",\"details\":{{\"name\":{name:?},\"kind\":\"namespaces\"}},\"code\":409}}"
+        ),
     )
 }
 
@@ -177,6 +244,7 @@ fn not_found(name: &str) -> (u16, String) {
 fn route(state: &Mutex<State>, method: &str, path: &str) -> (u16, String) {
     let mut state = state.lock().unwrap();
     state.requests.push(format!("{method} {path}"));
+    state.settle();
     let path = path.split('?').next().unwrap_or(path);
     if path == "/api/v1/namespaces" && method == "GET" {
         let items: Vec<String> = state.namespaces.iter().map(|(n, ns)| namespace_json(n, ns)).collect();
@@ -192,34 +260,21 @@ fn route(state: &Mutex<State>, method: &str, path: &str) -> (u16, String) {
         return (404, "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\",\"message\":\"the fake serves namespaces only\"}".into());
     };
     let name = name.to_owned();
-    let terminating_reads = state.terminating_reads;
-    let held = state.held.contains(&name);
+    let until = (!state.held.contains(&name)).then(|| Instant::now() + state.termination);
     match method {
-        "GET" => {
-            let Some(ns) = state.namespaces.get_mut(&name) else {
-                return not_found(&name);
-            };
-            match ns.terminating {
-                Some(0) => {
-                    state.namespaces.remove(&name);
-                    not_found(&name)
-                }
-                Some(n) => {
-                    if n != u32::MAX {
-                        ns.terminating = Some(n - 1);
-                    }
-                    (200, namespace_json(&name, ns))
-                }
-                None => (200, namespace_json(&name, ns)),
-            }
-        }
+        "GET" => match state.namespaces.get(&name) {
+            Some(ns) => (200, namespace_json(&name, ns)),
+            None => not_found(&name),
+        },
         "DELETE" => {
             let Some(ns) = state.namespaces.get_mut(&name) else {
                 return not_found(&name);
             };
-            if ns.terminating.is_none() {
-                ns.terminating = Some(if held { u32::MAX } else { terminating_reads });
+            if ns.terminating.is_some() {
+                state.conflicts.push(format!("DELETE {name}"));
+                return conflict(&name);
             }
+            ns.terminating = Some(until);
             (200, namespace_json(&name, ns))
         }
         _ => (

@@ -21,3 +21,4 @@ mod schedule;
 mod teardown;
 mod terraform;
 mod verify;
+mod waits;

@@ -307,16 +307,7 @@ fn classic_elb_world(release_after: Option<Duration>, wait: &str) -> (World, cra
     world.terraform(&["resources=1"]);
     let config = world.stack_config(wait, "");
     let started = Instant::now();
-    let releaser = release_after.map(|after| {
-        let mut cmd = world.sundown_command(world.tools.python().to_str().unwrap());
-        cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed.py"))
-            .args(["--delete-classic-elb", "a1b2c3d4e5"])
-            .stdout(std::process::Stdio::null());
-        std::thread::spawn(move || {
-            std::thread::sleep(after);
-            assert!(cmd.status().unwrap().success());
-        })
-    });
+    let releaser = release_after.map(|after| world.delete_classic_elb_after("a1b2c3d4e5", after));
     let out = world
         .sundown()
         .config(&config)

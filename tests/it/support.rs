@@ -87,6 +87,20 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
     }
 
+    /// Latency for load balancers: deletes the Classic ELB `name` after `after`, as the
+    /// cloud provider does some time after its Service's namespace is gone.
+    pub fn delete_classic_elb_after(&self, name: &str, after: std::time::Duration) -> std::thread::JoinHandle<()> {
+        let mut cmd = Command::new(self.tools.python());
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed.py"))
+            .args(["--delete-classic-elb", name])
+            .stdout(Stdio::null());
+        self.env(&mut cmd);
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            assert!(cmd.status().unwrap().success(), "deleting the Classic ELB");
+        })
+    }
+
     /// Copies the Terraform fixture to `infra/` without applying it: a module never applied here.
     pub fn terraform_module(&self) -> PathBuf {
         let infra = self.path("infra");

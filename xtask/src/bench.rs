@@ -7,10 +7,14 @@
 //!   of aws-cli calls doing the same deletions, on a large seeded stack
 //!   (target: 20× faster), and the API calls each made against the minimum
 //!   the work needs (target: sundown within 1.1×).
+//! - SageMaker waits (`bench/sagemaker.rs`): the phase for 24 endpoints
+//!   against 1, with 3 s deletions through the latency model (target ≤ 1.3×),
+//!   and the requests per poll round.
 //! - The stripped release binary's size and `sundown --help` start-up time.
 //!
 //! Every timing runs the release binary, process start included.
 
+mod sagemaker;
 mod teardown;
 
 use std::path::{Path, PathBuf};
@@ -27,28 +31,43 @@ const RUNS: usize = 5;
 /// `sundown --help` runs timed for the start-up figure (after one warm-up run).
 const HELP_RUNS: usize = 20;
 
-pub fn run(_args: &[String]) -> Result<()> {
+/// `cargo xtask bench [verify|teardown|sagemaker|binary ...]`: every section, or those named.
+pub fn run(args: &[String]) -> Result<()> {
+    const SECTIONS: [&str; 4] = ["verify", "teardown", "sagemaker", "binary"];
+    if let Some(unknown) = args.iter().find(|a| !SECTIONS.contains(&a.as_str())) {
+        anyhow::bail!("unknown section {unknown:?}; sections: {}", SECTIONS.join(", "));
+    }
+    let wanted = |section: &str| args.is_empty() || args.iter().any(|a| a == section);
     let tools = tools::ensure()?;
-    let aws = tools::ensure_awscli()?;
     let sundown = build_release()?;
     let work = crate::target_dir().join("sundown-bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("infra"))?;
     std::fs::write(work.join("kubeconfig"), "")?;
 
-    eprintln!("xtask bench: verify");
-    let moto = Moto::start(&tools.moto_server(), Some(&work.join("moto.log"))).map_err(anyhow::Error::msg)?;
-    let seeded = seed(&tools, &moto)?;
-    // verify never contacts the Kubernetes API: any URL does.
-    let config = write_config(&tools, &work, &seeded, "http://127.0.0.1:9")?;
-    verify_figures(&sundown, &tools, &moto, &config)?;
-    moto.stop();
-    println!();
-
-    teardown::run(&sundown, &tools, &aws, &work.join("teardown"))?;
-    println!();
-
-    binary_figures(&sundown)?;
+    if wanted("verify") {
+        eprintln!("xtask bench: verify");
+        let moto = Moto::start(&tools.moto_server(), Some(&work.join("moto.log"))).map_err(anyhow::Error::msg)?;
+        let seeded = seed(&tools, &moto)?;
+        // verify never contacts the Kubernetes API: any URL does.
+        let config = write_config(&tools, &work, &seeded, "http://127.0.0.1:9")?;
+        verify_figures(&sundown, &tools, &moto, &config)?;
+        moto.stop();
+        println!();
+    }
+    if wanted("teardown") {
+        let aws = tools::ensure_awscli()?;
+        teardown::run(&sundown, &tools, &aws, &work.join("teardown"))?;
+        println!();
+    }
+    if wanted("sagemaker") {
+        eprintln!("xtask bench: sagemaker waits");
+        sagemaker::run(&sundown, &tools, &work.join("sagemaker"))?;
+        println!();
+    }
+    if wanted("binary") {
+        binary_figures(&sundown)?;
+    }
     Ok(())
 }
 

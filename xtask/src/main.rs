@@ -13,6 +13,9 @@ mod test;
 mod tf;
 mod tools;
 
+#[path = "../../tests/it/fault_proxy.rs"]
+#[allow(dead_code)]
+mod fault_proxy;
 #[path = "../../tests/it/kube_fake.rs"]
 #[allow(dead_code)]
 mod kube_fake;
@@ -35,7 +38,8 @@ tasks:
   verify [-- FLAGS]              run the cost checklist against the stack in ./sundown.yaml
   tf init|plan|apply|destroy [--env dev] [-- ARGS]
                                 Terraform in infra/envs/ENV with ENV.tfvars (plan saves tfplan, apply applies it)
-  bench                         measure on the emulator and print the figures as ratios
+  bench [SECTION...]            measure on the emulator and print the figures as ratios
+                                (sections: verify, teardown, sagemaker, binary; default all)
   emulator install|start|stop|status
                                 manage the local moto emulator (installed under target/sundown-tools)
 ";
