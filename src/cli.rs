@@ -28,14 +28,18 @@ pub struct Cli {
 pub enum Output {
     Human,
     Json,
-    /// Markdown, for job summaries and pull-request comments (verify and teardown)
+    /// Markdown, for job summaries and pull-request comments
     Markdown,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what a teardown would delete, phase by phase (read-only)
-    Plan,
+    Plan {
+        /// Also write the plan (`sundown.plan/v1`, with its digest) to this file, for `teardown --plan`
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Delete the stack in order: namespaces, SageMaker, ECR images, terraform destroy
     Teardown {
         /// The confirmation phrase, `destroy`. Without it, sundown asks at a terminal and refuses elsewhere.
@@ -44,6 +48,12 @@ pub enum Command {
         /// Also write the report as JSON (`sundown.report/v1`) to this file
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Delete exactly what this reviewed plan (`plan --out`) lists; refuse if the stack changed since
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Refuse a plan older than this
+        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration, requires = "plan")]
+        max_plan_age: std::time::Duration,
     },
     /// Run the cost checklist and show, per check, the evidence and the fix (read-only)
     Verify {

@@ -3,10 +3,10 @@
 //! Owns the names that appear in JSON output (`sundown.plan/v1`,
 //! `sundown.report/v1`); changing a serialized name is a breaking change.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The teardown phases, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Kubernetes,
@@ -28,7 +28,7 @@ impl Phase {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Namespace,
@@ -53,7 +53,7 @@ impl Kind {
 }
 
 /// What a teardown does with a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// It will be deleted (for a repository: its images).
@@ -76,7 +76,7 @@ impl Action {
 
 /// Image counts of one ECR repository. An image is one digest; it is tagged
 /// when at least one tag points at it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageCounts {
     pub images: usize,
     pub tagged: usize,
@@ -85,7 +85,7 @@ pub struct ImageCounts {
 }
 
 /// One resource a teardown would touch or keep.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Resource {
     pub kind: Kind,
     pub name: String,
@@ -98,6 +98,14 @@ pub struct Resource {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub images: Option<ImageCounts>,
+    /// What tells this resource from one recreated under the same name: the
+    /// creation time (and an endpoint's config) for SageMaker, the uid of a
+    /// namespace, the instance id of a Terraform resource.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// For a repository: the image digests a teardown would delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<String>,
 }
 
 impl Resource {
@@ -109,7 +117,14 @@ impl Resource {
             state: None,
             reason: None,
             images: None,
+            id: None,
+            digests: Vec::new(),
         }
+    }
+
+    pub fn id(mut self, id: Option<String>) -> Resource {
+        self.id = id;
+        self
     }
 
     pub fn state(mut self, state: impl Into<String>) -> Resource {

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod phases;
 pub mod plan;
 pub mod report;
+pub mod reviewed;
 pub mod schedule;
 pub mod scope;
 pub mod teardown;
@@ -37,8 +38,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let path = config::resolve_path(cli.config.clone());
     let config = Config::load(&path)?;
     match cli.command {
-        Command::Plan => run_plan(&config, cli.output).await,
-        Command::Teardown { confirm, report } => run_teardown(&config, confirm, report, cli.output).await,
+        Command::Plan { out } => run_plan(&config, out.as_deref(), cli.output).await,
+        Command::Teardown {
+            confirm,
+            report,
+            plan,
+            max_plan_age,
+        } => {
+            let request = teardown::Request {
+                confirm,
+                interactive: confirm::stdin_is_terminal(),
+                progress: &teardown::Quiet,
+                plan,
+                max_plan_age,
+            };
+            run_teardown(&config, request, report, cli.output).await
+        }
         Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
         Command::Schedule { action } => {
             let action = match action {
@@ -77,15 +92,10 @@ async fn run_verify(config: &Config, checks: &[String], after_teardown: bool, ou
 
 async fn run_teardown(
     config: &Config,
-    confirm: Option<String>,
+    request: teardown::Request<'_>,
     report_path: Option<std::path::PathBuf>,
     output: Output,
 ) -> Result<ExitCode> {
-    let request = teardown::Request {
-        confirm,
-        interactive: confirm::stdin_is_terminal(),
-        progress: &teardown::Quiet,
-    };
     let report = teardown::run(config, request).await?;
     if let Some(path) = &report_path {
         teardown::write_report(&report, path)?;
@@ -105,13 +115,17 @@ async fn run_teardown(
     }))
 }
 
-async fn run_plan(config: &Config, output: Output) -> Result<ExitCode> {
+async fn run_plan(config: &Config, out: Option<&std::path::Path>, output: Output) -> Result<ExitCode> {
     let aws = aws::Aws::load(&config.region).await;
     let identity = aws.identity().await?;
     scope::warn_if_by_name_only(config);
     let plan = plan::build(config, &aws, &identity).await;
+    if let Some(path) = out {
+        plan.write(path)?;
+    }
     match output {
-        Output::Human | Output::Markdown => print!("{}", plan.render_human()),
+        Output::Human => print!("{}", plan.render_human()),
+        Output::Markdown => print!("{}", plan.render_markdown()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
     }
     Ok(ExitCode::from(if plan.has_errors() {

@@ -23,6 +23,10 @@ pub struct Plan {
     pub stack: String,
     pub region: String,
     pub account: String,
+    pub created_at: String,
+    /// sha256 over what the teardown would delete (with identities), stack,
+    /// account, region and `created_at`: what `teardown --plan` checks.
+    pub digest: String,
     /// Whether `accounts` lists this account; teardown refuses when false.
     pub account_allowed: bool,
     pub phases: Vec<PhasePlan>,
@@ -131,7 +135,7 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
         let Some(s) = &config.sagemaker else {
             return PhasePlan::not_configured(Phase::Sagemaker);
         };
-        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &crate::scope::Owner::new(config))
+        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &crate::scope::Owner::new(config), None)
             .await
             .map(|i| i.resources());
         PhasePlan::from_result(
@@ -168,11 +172,17 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
     let (k, s, e, t) = tokio::join!(kubernetes, sagemaker, ecr, terraform);
     let phases = vec![k, s, e, t];
     let summary = summarize(&phases);
+    let created_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let region = aws.region().to_owned();
+    let resources: Vec<&Resource> = phases.iter().flat_map(|p| &p.resources).collect();
+    let digest = crate::reviewed::digest(&config.stack, &identity.account, &region, &created_at, &resources);
     Plan {
         schema: SCHEMA,
         stack: config.stack.clone(),
-        region: aws.region().to_owned(),
+        region,
         account: identity.account.clone(),
+        created_at,
+        digest,
         account_allowed: account_allowed(config, identity),
         phases,
         summary,
@@ -213,6 +223,12 @@ impl Plan {
         self.summary.errors > 0
     }
 
+    /// Writes the plan document (as `--output json` prints it) for `teardown --plan`.
+    pub fn write(&self, path: &std::path::Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing the plan to {}: {e}", path.display()))
+    }
+
     /// The terminal rendering: one block per phase in teardown order.
     pub fn render_human(&self) -> String {
         let mut out = String::new();
@@ -221,6 +237,7 @@ impl Plan {
             "Plan for stack {} in account {} ({})",
             self.stack, self.account, self.region
         );
+        let _ = writeln!(out, "Digest {} (created {})", self.digest, self.created_at);
         if !self.account_allowed {
             let _ = writeln!(
                 out,
@@ -266,16 +283,67 @@ impl Plan {
     }
 }
 
-/// `delete  endpoint         retail-forecast-a   InService`
-pub fn resource_line(r: &Resource) -> String {
-    let detail = match (&r.images, &r.reason, &r.state) {
+impl Plan {
+    /// Markdown for a job summary or a pull-request comment: the digest a
+    /// reviewer approves, and what the teardown will delete, phase by phase.
+    pub fn render_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### sundown plan of `{}`\n", self.stack);
+        let _ = writeln!(
+            out,
+            "Account `{}`, region `{}`. Plan digest `{}` (created {}).\n",
+            self.account, self.region, self.digest, self.created_at
+        );
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "A teardown with this plan deletes **{} resources ({} images)** and nothing else; {} kept, {} absent.\n",
+            s.delete, s.images, s.keep, s.absent
+        );
+        for (i, p) in self.phases.iter().enumerate() {
+            let source = p.source.as_deref().map(|s| format!(" on `{s}`")).unwrap_or_default();
+            let _ = writeln!(out, "**{}. {}**{source}\n", i + 1, p.phase.name());
+            match p.status {
+                PlanStatus::NotConfigured => out.push_str("not configured\n\n"),
+                PlanStatus::Error => {
+                    let _ = writeln!(out, "error: {}\n", p.error.as_deref().unwrap_or("unknown"));
+                }
+                PlanStatus::Ready if p.resources.is_empty() => out.push_str("nothing to delete\n\n"),
+                PlanStatus::Ready => {
+                    out.push_str("| action | kind | name | detail |\n| --- | --- | --- | --- |\n");
+                    for r in &p.resources {
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | `{}` | {} |",
+                            r.action.name(),
+                            r.kind.name(),
+                            r.name,
+                            detail_of(r).replace('|', "\\|")
+                        );
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The last column of a plan line: image counts, the reason, or the state.
+fn detail_of(r: &Resource) -> String {
+    match (&r.images, &r.reason, &r.state) {
         (Some(c), _, _) if r.action == Action::Delete => {
             format!("{} images ({} tagged, {} untagged)", c.images, c.tagged, c.untagged)
         }
         (_, Some(reason), _) => reason.clone(),
         (_, None, Some(state)) => state.clone(),
         _ => String::new(),
-    };
+    }
+}
+
+/// `delete  endpoint         retail-forecast-a   InService`
+pub fn resource_line(r: &Resource) -> String {
+    let detail = detail_of(r);
     format!("{:<7} {:<18} {:<40} {}", r.action.name(), r.kind.name(), r.name, detail)
         .trim_end()
         .to_owned()

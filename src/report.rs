@@ -47,6 +47,8 @@ pub enum Outcome {
     /// Already gone: success.
     Absent,
     Failed,
+    /// Appeared after the plan was reviewed: not deleted (`teardown --plan`).
+    Drift,
 }
 
 /// What happened to one resource (for a repository: to its images).
@@ -71,6 +73,8 @@ pub struct PhaseReport {
     pub deleted: usize,
     pub kept: usize,
     pub failed: usize,
+    /// When the phase started, in seconds after the teardown started.
+    pub start_seconds: f64,
     pub duration_seconds: f64,
     /// A machine-readable cause when there is one, e.g. `state-locked`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +93,7 @@ impl PhaseReport {
             deleted: 0,
             kept: 0,
             failed: 0,
+            start_seconds: 0.0,
             duration_seconds: 0.0,
             code: None,
             errors: Vec::new(),
@@ -122,7 +127,7 @@ impl PhaseReport {
             Outcome::Deleted => self.deleted += 1,
             Outcome::Kept => self.kept += 1,
             Outcome::Failed => self.failed += 1,
-            Outcome::Absent => {}
+            Outcome::Absent | Outcome::Drift => {}
         }
         if outcome != Outcome::Absent {
             self.found += 1;
@@ -151,6 +156,9 @@ pub struct Report {
     pub result: &'static str,
     pub started_at: String,
     pub duration_seconds: f64,
+    /// The digest of the reviewed plan the teardown carried out (`teardown --plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_digest: Option<String>,
     pub phases: Vec<PhaseReport>,
 }
 
@@ -223,6 +231,10 @@ impl Report {
             "Account `{}`, region `{}`, {:.1}s.\n",
             self.account, self.region, self.duration_seconds
         );
+        if let Some(digest) = &self.plan_digest {
+            let _ = writeln!(out, "Carried out the reviewed plan `{digest}`.\n");
+        }
+        out.push_str(&self.gantt());
         let _ = writeln!(out, "| phase | status | found | deleted | kept | failed | duration |");
         let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
         for p in &self.phases {
@@ -268,6 +280,37 @@ impl Report {
     }
 }
 
+impl Report {
+    /// A mermaid `gantt` chart of the phases, which GitHub renders in job
+    /// summaries and comments: when each started and how long it took; a
+    /// failed or interrupted phase is `crit`; skipped and unconfigured phases
+    /// are shown as such, with no length.
+    pub fn gantt(&self) -> String {
+        let mut out = String::from("```mermaid\ngantt\n");
+        let _ = writeln!(out, "    title sundown teardown of {}", self.stack.replace(':', " "));
+        out.push_str("    dateFormat x\n    axisFormat %M:%S\n    section phases\n");
+        for p in &self.phases {
+            let ms = |seconds: f64| (seconds * 1000.0).round() as u64;
+            let tag = match p.status {
+                PhaseStatus::Done => "done, ",
+                PhaseStatus::Failed | PhaseStatus::Interrupted => "crit, ",
+                PhaseStatus::Skipped | PhaseStatus::NotConfigured => "",
+            };
+            let _ = writeln!(
+                out,
+                "    {} ({}) :{tag}{}, {}, {}ms",
+                p.phase.name(),
+                p.status.name(),
+                p.phase.name(),
+                ms(p.start_seconds),
+                ms(p.duration_seconds).max(1)
+            );
+        }
+        out.push_str("```\n\n");
+        out
+    }
+}
+
 /// `42s`, `3m02s`, `1h05m00s`: how progress lines and reports show a duration.
 pub fn short_duration(d: std::time::Duration) -> String {
     let s = d.as_secs();
@@ -280,4 +323,40 @@ pub fn short_duration(d: std::time::Duration) -> String {
 
 fn escape_md(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gantt_chart_shows_each_phase_when_it_ran_and_how_it_ended() {
+        let phase = |phase, status, start, duration| PhaseReport {
+            status,
+            start_seconds: start,
+            duration_seconds: duration,
+            ..PhaseReport::new(phase)
+        };
+        let report = Report {
+            schema: SCHEMA,
+            stack: "retail-forecast".into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            result: FAILED,
+            started_at: "2026-11-29T00:00:00Z".into(),
+            duration_seconds: 12.5,
+            plan_digest: None,
+            phases: vec![
+                phase(Phase::Kubernetes, PhaseStatus::Done, 0.0, 2.25),
+                phase(Phase::Sagemaker, PhaseStatus::Failed, 2.25, 10.0),
+                phase(Phase::Ecr, PhaseStatus::NotConfigured, 12.25, 0.0),
+                phase(Phase::Terraform, PhaseStatus::Skipped, 12.25, 0.0),
+            ],
+        };
+        assert_eq!(
+            report.gantt(),
+            include_str!("../tests/snapshots/gantt.md"),
+            "the snapshot in tests/snapshots/gantt.md"
+        );
+    }
 }

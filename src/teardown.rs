@@ -19,10 +19,11 @@ use crate::cancel::Stop;
 use crate::config::Config;
 use crate::confirm::{self, Confirmation};
 use crate::exit::refuse;
-use crate::inventory::Phase;
+use crate::inventory::{Kind, Phase};
 use crate::k8s::Connection;
 use crate::phases;
 use crate::report::{self, PhaseReport, PhaseStatus, Report};
+use crate::reviewed::Reviewed;
 use crate::scope::Owner;
 use crate::terraform::{State, Terraform};
 
@@ -32,6 +33,10 @@ pub struct Request<'a> {
     pub interactive: bool,
     /// Told when each phase starts and ends (the Action wraps each in a log group).
     pub progress: &'a dyn Progress,
+    /// A reviewed plan (`plan --out`): delete exactly what it lists.
+    pub plan: Option<std::path::PathBuf>,
+    /// A plan older than this is refused.
+    pub max_plan_age: std::time::Duration,
 }
 
 /// Hooks around each phase, called in teardown order, also for phases that are skipped.
@@ -49,13 +54,32 @@ impl Progress for Quiet {}
 pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let progress = request.progress;
     let confirmation = confirm::check_phrase(request.confirm.as_deref(), request.interactive)?;
+    // The plan file is checked before any request: a changed, old or foreign plan touches nothing.
+    let reviewed = match &request.plan {
+        Some(path) => Some(Reviewed::load(
+            path,
+            request.max_plan_age,
+            &config.stack,
+            &config.region,
+        )?),
+        None => None,
+    };
 
     let aws = Aws::load(&config.region).await;
     let identity = aws.identity().await?;
     confirm::check_account(config, &identity)?;
+    if let Some(plan) = &reviewed {
+        plan.check_account(&identity.account)?;
+    }
     let Preflight { kube, terraform } = preflight(config, &aws).await?;
     // After the refusals, so that a refusal stays one line.
     crate::scope::warn_if_by_name_only(config);
+    // Before any mutating request: the stack must still be what the reviewer saw.
+    if let Some(plan) = &reviewed {
+        let now = crate::plan::build(config, &aws, &identity).await;
+        plan.check_drift(&now)?;
+        tracing::info!("teardown: carrying out the reviewed plan {}", plan.digest);
+    }
 
     if confirmation == Confirmation::Ask {
         let plan = crate::plan::build(config, &aws, &identity).await;
@@ -73,35 +97,46 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let mut phases = Vec::with_capacity(4);
 
     phases.push(
-        timed(progress, &stop, Phase::Kubernetes, async {
+        timed(progress, &stop, started, Phase::Kubernetes, async {
             match &config.kubernetes {
-                Some(k) => phases::kubernetes::teardown(&aws, k, kube.as_ref(), &stop).await,
+                Some(k) => phases::kubernetes::teardown(&aws, k, kube.as_ref(), reviewed.as_ref(), &stop).await,
                 None => PhaseReport::not_configured(Phase::Kubernetes),
             }
         })
         .await,
     );
     phases.push(
-        timed(progress, &stop, Phase::Sagemaker, async {
+        timed(progress, &stop, started, Phase::Sagemaker, async {
             match &config.sagemaker {
-                Some(s) => phases::sagemaker::teardown(&aws.sagemaker(), s, &Owner::new(config), &stop).await,
+                Some(s) => {
+                    phases::sagemaker::teardown(&aws.sagemaker(), s, &Owner::new(config), reviewed.as_ref(), &stop)
+                        .await
+                }
                 None => PhaseReport::not_configured(Phase::Sagemaker),
             }
         })
         .await,
     );
     phases.push(
-        timed(progress, &stop, Phase::Ecr, async {
+        timed(progress, &stop, started, Phase::Ecr, async {
             match &config.ecr {
-                Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect).await,
+                Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect, reviewed.as_ref()).await,
                 None => PhaseReport::not_configured(Phase::Ecr),
             }
         })
         .await,
     );
     let blockers: Vec<&str> = phases.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
+    // Images pushed after the review stay in their repository; destroying it would delete them.
+    let unplanned_images: Vec<String> = phases
+        .iter()
+        .flat_map(|p| &p.resources)
+        .filter(|r| r.kind == Kind::Repository && r.outcome == crate::report::Outcome::Drift)
+        .map(|r| r.name.clone())
+        .collect();
     let terraform_stop = stop.clone();
-    let terraform_report = timed(progress, &stop, Phase::Terraform, async move {
+    let terraform_plan = reviewed.clone();
+    let terraform_report = timed(progress, &stop, started, Phase::Terraform, async move {
         match terraform {
             None => PhaseReport::not_configured(Phase::Terraform),
             Some(_) if !blockers.is_empty() => PhaseReport::skipped(
@@ -111,20 +146,51 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
                     blockers.join(", ")
                 ),
             ),
-            Some((tf, state)) => {
-                tokio::task::spawn_blocking(move || phases::terraform::teardown(&tf, &state, &terraform_stop))
-                    .await
-                    .unwrap_or_else(|e| {
-                        let mut r = PhaseReport::new(Phase::Terraform);
-                        r.fail(format!("terraform phase panicked: {e}"));
-                        r
-                    })
+            Some(_) if !unplanned_images.is_empty() => {
+                let mut r = PhaseReport::new(Phase::Terraform);
+                r.code = Some("drift".into());
+                r.fail(format!(
+                    "terraform destroy refused: repositories {} still hold images the reviewed plan does not list",
+                    unplanned_images.join(", ")
+                ));
+                r
             }
+            Some((tf, state)) => tokio::task::spawn_blocking(move || {
+                phases::terraform::teardown(&tf, &state, terraform_plan.as_ref(), &terraform_stop)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                let mut r = PhaseReport::new(Phase::Terraform);
+                r.fail(format!("terraform phase panicked: {e}"));
+                r
+            }),
         }
     })
     .await;
     phases.push(terraform_report);
 
+    // What the plan listed and is gone now is absent: fine, and said so.
+    if let Some(plan) = &reviewed {
+        for (kind, name) in plan.planned() {
+            let phase = match kind {
+                Kind::Namespace => Phase::Kubernetes,
+                Kind::Endpoint | Kind::EndpointConfig | Kind::Model => Phase::Sagemaker,
+                Kind::Repository => Phase::Ecr,
+                Kind::TerraformResource => Phase::Terraform,
+            };
+            if let Some(p) = phases.iter_mut().find(|p| p.phase == phase)
+                && p.status == PhaseStatus::Done
+                && !p.resources.iter().any(|r| r.kind == kind && r.name == name)
+            {
+                p.record(
+                    kind,
+                    name,
+                    crate::report::Outcome::Absent,
+                    Some("gone since the plan".into()),
+                );
+            }
+        }
+    }
     let result = if phases.iter().any(|p| p.status == PhaseStatus::Interrupted) {
         report::INTERRUPTED
     } else if phases.iter().all(PhaseReport::ok) {
@@ -140,6 +206,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         result,
         started_at,
         duration_seconds: started.elapsed().as_secs_f64(),
+        plan_digest: reviewed.map(|r| r.digest),
         phases,
     })
 }
@@ -149,20 +216,23 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
 async fn timed(
     progress: &dyn Progress,
     stop: &Stop,
+    run_started: Instant,
     phase: Phase,
     work: impl std::future::Future<Output = PhaseReport>,
 ) -> PhaseReport {
     progress.started(phase);
+    let start = Instant::now();
     if stop.requested() {
-        let report = PhaseReport::skipped(
+        let mut report = PhaseReport::skipped(
             phase,
             "skipped: the teardown was interrupted before this phase started".into(),
         );
+        report.start_seconds = (start - run_started).as_secs_f64();
         progress.finished(&report);
         return report;
     }
-    let start = Instant::now();
     let mut report = work.await;
+    report.start_seconds = (start - run_started).as_secs_f64();
     report.duration_seconds = start.elapsed().as_secs_f64();
     if stop.requested() && report.status == PhaseStatus::Failed && report.code.as_deref() != Some("timeout") {
         report.status = PhaseStatus::Interrupted;

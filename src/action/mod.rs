@@ -21,6 +21,9 @@ use crate::notify::{self, github};
 use crate::report::PhaseReport;
 use crate::{confirm, teardown, verify};
 
+/// How old a reviewed plan may be: an approval over a weekend still works.
+const MAX_PLAN_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// True when the binary runs as the Action's entrypoint: inside Actions and with no arguments.
 pub fn detected() -> bool {
     std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") && std::env::args_os().len() == 1
@@ -74,6 +77,8 @@ pub struct Inputs {
     /// `None`: not given, the config decides.
     pub comment: Option<Option<github::Mode>>,
     pub sns_topic_arn: Option<String>,
+    /// `teardown`: a reviewed plan (written by the `plan` command), relative to the workspace.
+    pub plan: Option<PathBuf>,
 }
 
 fn input(name: &str) -> Option<String> {
@@ -115,6 +120,7 @@ impl Inputs {
             pr_number,
             comment,
             sns_topic_arn: input("sns-topic-arn"),
+            plan: input("plan").map(PathBuf::from),
         })
     }
 }
@@ -131,6 +137,8 @@ struct Finished {
     json: String,
     markdown: String,
     destroyed: usize,
+    /// The `plan-digest` output: the plan written, or the reviewed plan carried out.
+    plan_digest: Option<String>,
 }
 
 /// Runs the Action; never returns an error, every outcome becomes outputs and an exit code.
@@ -141,7 +149,11 @@ pub async fn main() -> ExitCode {
     let workspace = env("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|| ".".into());
     let workspace = std::path::absolute(&workspace).unwrap_or(workspace);
     let result = match Inputs::from_env() {
-        Ok(inputs) => run(&inputs).await.map(|finished| (inputs, finished)),
+        Ok(mut inputs) => {
+            // The plan file is where the plan command wrote it: the workspace.
+            inputs.plan = inputs.plan.take().map(|p| workspace.join(p));
+            run(&inputs).await.map(|finished| (inputs, finished))
+        }
         Err(e) => Err(e),
     };
     let (code, outputs) = match result {
@@ -158,7 +170,12 @@ pub async fn main() -> ExitCode {
             comment(&inputs, &finished).await;
             (
                 finished.code,
-                [finished.status.to_string(), report, finished.destroyed.to_string()],
+                [
+                    finished.status.to_string(),
+                    report,
+                    finished.destroyed.to_string(),
+                    finished.plan_digest.clone().unwrap_or_default(),
+                ],
             )
         }
         Err(err) => {
@@ -166,14 +183,22 @@ pub async fn main() -> ExitCode {
             annotate_error(&err);
             let status = if code == exit::REFUSED { "refused" } else { "failed" };
             summary(&format!("### ❌ sundown {status}\n\n{}\n", first_line(&err)));
-            (code, [status.to_string(), String::new(), "0".to_string()])
+            (
+                code,
+                [status.to_string(), String::new(), "0".to_string(), String::new()],
+            )
         }
     };
     if let Some(file) = env("GITHUB_OUTPUT") {
-        let [status, report, destroyed] = outputs;
+        let [status, report, destroyed, plan_digest] = outputs;
         let written = workflow::write_outputs(
             Path::new(&file),
-            &[("status", status), ("report", report), ("destroyed", destroyed)],
+            &[
+                ("status", status),
+                ("report", report),
+                ("destroyed", destroyed),
+                ("plan-digest", plan_digest),
+            ],
         );
         if let Err(e) = written {
             workflow::annotate("error", "sundown", &format!("{e:#}"));
@@ -242,6 +267,7 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
         json: done.json,
         markdown: done.markdown,
         destroyed: done.destroyed,
+        plan_digest: done.plan_digest,
     })
 }
 
@@ -253,6 +279,7 @@ struct Done {
     json: String,
     markdown: String,
     destroyed: usize,
+    plan_digest: Option<String>,
 }
 
 impl Done {
@@ -263,6 +290,7 @@ impl Done {
             json,
             markdown,
             destroyed: 0,
+            plan_digest: None,
         }
     }
 }
@@ -304,6 +332,8 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
         confirm: Some(confirm::PHRASE.to_string()),
         interactive: false,
         progress: &Groups,
+        plan: inputs.plan.clone(),
+        max_plan_age: MAX_PLAN_AGE,
     };
     let report = teardown::run(config, request).await?;
     print!("{}", report.render_human());
@@ -318,6 +348,7 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
     if report.result == crate::report::INTERRUPTED {
         done.status = "interrupted";
     }
+    done.plan_digest = report.plan_digest.clone();
     Ok(done)
 }
 
@@ -326,11 +357,11 @@ async fn run_plan(config: &Config) -> Result<Done> {
     let identity = aws.identity().await?;
     crate::scope::warn_if_by_name_only(config);
     let plan = crate::plan::build(config, &aws, &identity).await;
-    let text = plan.render_human();
-    print!("{text}");
+    print!("{}", plan.render_human());
     let code = if plan.has_errors() { exit::FAILED } else { exit::DONE };
-    let markdown = format!("### sundown plan of `{}`\n\n```text\n{text}```\n", config.stack);
-    Ok(Done::new(code, json(&plan)?, markdown))
+    let mut done = Done::new(code, json(&plan)?, plan.render_markdown());
+    done.plan_digest = Some(plan.digest.clone());
+    Ok(done)
 }
 
 async fn run_verify(config: &Config) -> Result<Done> {

@@ -23,7 +23,7 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
         // The teardown's own discovery: what it would delete is what must be gone.
         looked.push(format!("SageMaker resources named {0} or {0}-…", s.endpoint_prefix));
         let owner = crate::scope::Owner::new(config);
-        let found = crate::phases::sagemaker::discover(&cx.aws.sagemaker(), s, &owner).await?;
+        let found = crate::phases::sagemaker::discover(&cx.aws.sagemaker(), s, &owner, None).await?;
         for (kind, items) in [
             ("endpoint", &found.endpoints),
             ("endpoint config", &found.configs),

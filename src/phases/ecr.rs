@@ -16,6 +16,7 @@ use crate::aws::{code, describe};
 use crate::config::{self, Protect};
 use crate::inventory::{Action, ImageCounts, Kind, Phase, Resource};
 use crate::report::{Outcome, PhaseReport, ResourceOutcome};
+use crate::reviewed::{DRIFT, Reviewed};
 
 /// One configured repository as found.
 #[derive(Debug, Clone)]
@@ -46,6 +47,18 @@ impl Repo {
         }
     }
 
+    /// The distinct image digests, sorted.
+    pub fn digests(&self) -> Vec<String> {
+        let mut digests: Vec<String> = self
+            .image_ids
+            .iter()
+            .filter_map(|id| id.image_digest().map(str::to_owned))
+            .collect();
+        digests.sort_unstable();
+        digests.dedup();
+        digests
+    }
+
     pub fn resource(&self) -> Resource {
         if !self.exists {
             return Resource::new(Kind::Repository, &self.name, Action::Absent).reason("repository not found");
@@ -58,6 +71,9 @@ impl Repo {
             kept => Resource::unless_protected(Kind::Repository, &self.name, kept),
         };
         r.images = Some(counts);
+        if r.action == Action::Delete {
+            r.digests = self.digests();
+        }
         r
     }
 }
@@ -129,8 +145,10 @@ pub async fn discover(ecr: &Client, cfg: &config::Ecr, protect: &Protect) -> Res
 pub const BATCH_LIMIT: usize = 100;
 
 /// Deletes every image of each configured repository, in batches of at most
-/// 100 digests, then re-lists to prove the repository is empty.
-pub async fn teardown(ecr: &Client, cfg: &config::Ecr, protect: &Protect) -> PhaseReport {
+/// 100 digests, then re-lists to prove the repository is empty. With a
+/// reviewed plan, only the digests it lists: an image pushed since is drift,
+/// left in place and reported.
+pub async fn teardown(ecr: &Client, cfg: &config::Ecr, protect: &Protect, reviewed: Option<&Reviewed>) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Ecr);
     let repos = match discover(ecr, cfg, protect).await {
         Ok(repos) => repos,
@@ -144,7 +162,7 @@ pub async fn teardown(ecr: &Client, cfg: &config::Ecr, protect: &Protect) -> Pha
             if !repo.exists || repo.kept.is_some() {
                 return (repo, Ok(Emptied::default()));
             }
-            let result = empty_repository(ecr, &repo).await;
+            let result = empty_repository(ecr, &repo, reviewed).await;
             (repo, result)
         })
         .buffer_unordered(CONCURRENCY)
@@ -186,6 +204,14 @@ pub async fn teardown(ecr: &Client, cfg: &config::Ecr, protect: &Protect) -> Pha
                 for f in &done.failures {
                     report.fail(format!("{}: {f}", repo.name));
                 }
+                if done.drift > 0 {
+                    report.resources.push(ResourceOutcome {
+                        kind: Kind::Repository,
+                        name: repo.name.clone(),
+                        outcome: Outcome::Drift,
+                        detail: Some(format!("{} images {DRIFT}", done.drift)),
+                    });
+                }
                 if done.remaining > 0 {
                     detail.push_str(&format!(", {} remain", done.remaining));
                     report.fail(format!(
@@ -220,21 +246,22 @@ struct Emptied {
     deleted: usize,
     /// One line per image AWS refused to delete.
     failures: Vec<String>,
-    /// Images a re-list still found.
+    /// Images a re-list still found that should be gone.
     remaining: usize,
+    /// Images a reviewed plan does not list, left in place.
+    drift: usize,
 }
 
-async fn empty_repository(ecr: &Client, repo: &Repo) -> Result<Emptied> {
+async fn empty_repository(ecr: &Client, repo: &Repo, reviewed: Option<&Reviewed>) -> Result<Emptied> {
     // Deleting a digest deletes every tag pointing at it, so one id per digest.
-    let mut digests: Vec<&str> = repo.image_ids.iter().filter_map(|id| id.image_digest()).collect();
-    digests.sort_unstable();
-    digests.dedup();
+    let planned = |digest: &str| reviewed.is_none_or(|r| r.allows_image(&repo.name, digest));
+    let digests: Vec<String> = repo.digests().into_iter().filter(|d| planned(d)).collect();
     let mut done = Emptied::default();
     let total = digests.len();
     for chunk in digests.chunks(BATCH_LIMIT) {
         let ids: Vec<ImageIdentifier> = chunk
             .iter()
-            .map(|d| ImageIdentifier::builder().image_digest(*d).build())
+            .map(|d| ImageIdentifier::builder().image_digest(d).build())
             .collect();
         let out = ecr
             .batch_delete_image()
@@ -259,9 +286,14 @@ async fn empty_repository(ecr: &Client, repo: &Repo) -> Result<Emptied> {
         done.deleted += chunk.len() - refused;
         tracing::info!("ecr: {}: deleted {}/{total} images", repo.name, done.deleted);
     }
-    done.remaining = match list_image_ids(ecr, &repo.name).await? {
-        Some(ids) => ids.len(),
-        None => 0,
-    };
+    let left = list_image_ids(ecr, &repo.name).await?.unwrap_or_default();
+    let (expected, remaining): (Vec<_>, Vec<_>) = left
+        .iter()
+        .partition(|id| !planned(id.image_digest().unwrap_or_default()));
+    done.remaining = remaining.len();
+    let mut unplanned: Vec<&str> = expected.iter().filter_map(|id| id.image_digest()).collect();
+    unplanned.sort_unstable();
+    unplanned.dedup();
+    done.drift = unplanned.len();
     Ok(done)
 }

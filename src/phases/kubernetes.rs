@@ -24,6 +24,7 @@ use crate::config::{self, NAMESPACE_PROTECT_LABEL};
 use crate::inventory::{Action, Kind, Phase, Resource};
 use crate::k8s::Connection;
 use crate::report::{Outcome, PhaseReport};
+use crate::reviewed::{DRIFT, Reviewed};
 use crate::wait;
 
 /// The configured namespaces as they are now.
@@ -59,20 +60,28 @@ fn classify(name: &str, ns: Option<&Namespace>) -> Resource {
     } else {
         Resource::new(Kind::Namespace, name, Action::Delete)
     };
-    resource.state(phase)
+    resource
+        .state(phase)
+        .id(ns.metadata.uid.as_ref().map(|uid| format!("uid {uid}")))
 }
 
 /// Deletes the namespaces on `api` (`None`: the cluster is gone), waits until
 /// each is gone, then waits for the cluster's load balancers to go.
 /// Everything is bounded by `kubernetes.wait`.
-pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, api: Option<&Connection>, stop: &Stop) -> PhaseReport {
+pub async fn teardown(
+    aws: &Aws,
+    cfg: &config::Kubernetes,
+    api: Option<&Connection>,
+    reviewed: Option<&Reviewed>,
+    stop: &Stop,
+) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Kubernetes);
     let deadline = Instant::now() + cfg.wait;
     if !cfg.namespaces.is_empty() {
         match api {
             Some(api) => {
                 report.source = Some(api.source());
-                if let Err(e) = delete_namespaces(api, cfg, stop, deadline, &mut report).await {
+                if let Err(e) = delete_namespaces(api, cfg, reviewed, stop, deadline, &mut report).await {
                     report.fail(format!("{e:#}"));
                 }
             }
@@ -108,11 +117,22 @@ pub async fn teardown(aws: &Aws, cfg: &config::Kubernetes, api: Option<&Connecti
 async fn delete_namespaces(
     api: &Connection,
     cfg: &config::Kubernetes,
+    reviewed: Option<&Reviewed>,
     stop: &Stop,
     deadline: Instant,
     report: &mut PhaseReport,
 ) -> Result<()> {
-    let found = discover(&api.client().await?, cfg).await?;
+    let mut found = discover(&api.client().await?, cfg).await?;
+    // A namespace the reviewed plan does not list (recreated since: a new uid) is not deleted.
+    for r in &mut found {
+        if r.action == Action::Delete
+            && let Some(plan) = reviewed
+            && !plan.allows(Kind::Namespace, &r.name, r.id.as_deref())
+        {
+            r.action = Action::Keep;
+            r.reason = Some(DRIFT.to_owned());
+        }
+    }
     let namespaces: Api<Namespace> = Api::all(api.client().await?);
     let sends: Vec<(Resource, Result<bool>)> = stream::iter(found)
         .map(|r| {
@@ -141,6 +161,9 @@ async fn delete_namespaces(
     let mut awaiting = std::collections::BTreeSet::new();
     for (r, sent) in sends {
         match (r.action, sent) {
+            (Action::Keep, _) if r.reason.as_deref() == Some(DRIFT) => {
+                report.record(Kind::Namespace, r.name, Outcome::Drift, r.reason)
+            }
             (Action::Keep, _) => report.record(Kind::Namespace, r.name, Outcome::Kept, r.reason),
             (Action::Absent, _) | (Action::Delete, Ok(false)) => {
                 report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason)

@@ -23,6 +23,7 @@ use crate::cancel::Stop;
 use crate::config;
 use crate::inventory::{Kind, Phase, Resource};
 use crate::report::{Outcome, PhaseReport};
+use crate::reviewed::{DRIFT, Reviewed};
 use crate::scope::{Owner, Verdict, name_matches};
 use crate::wait;
 
@@ -35,6 +36,30 @@ pub struct Found {
     pub kept: Option<String>,
     /// Endpoint: its config. Config: its models.
     pub uses: Vec<String>,
+    /// Its identity in a plan: creation time (and an endpoint's config).
+    pub id: Option<String>,
+    /// Kept because a reviewed plan does not list it (it appeared since).
+    pub drift: bool,
+}
+
+impl Found {
+    /// Keeps it when a reviewed plan does not list it (with this identity).
+    fn review(mut self, kind: Kind, reviewed: Option<&Reviewed>) -> Found {
+        if self.kept.is_none()
+            && let Some(r) = reviewed
+            && !r.allows(kind, &self.name, self.id.as_deref())
+        {
+            self.kept = Some(DRIFT.to_owned());
+            self.drift = true;
+        }
+        self
+    }
+}
+
+/// An RFC 3339 time, as plans show identities.
+fn time(t: Option<&aws_smithy_types::DateTime>) -> String {
+    t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        .unwrap_or_default()
 }
 
 /// Everything the phase would touch, in deletion order.
@@ -48,7 +73,7 @@ pub struct Inventory {
 impl Inventory {
     pub fn resources(&self) -> Vec<Resource> {
         let one = |kind, f: &Found| {
-            let r = Resource::unless_protected(kind, &f.name, f.kept.as_deref());
+            let r = Resource::unless_protected(kind, &f.name, f.kept.as_deref()).id(f.id.clone());
             match &f.state {
                 Some(s) => r.state(s),
                 None => r,
@@ -155,7 +180,13 @@ async fn foreign_usage(sm: &Client, endpoints: &[String]) -> Result<Foreign> {
 }
 
 /// Read-only discovery of the stack's endpoints, configs and models.
-pub async fn discover(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>) -> Result<Inventory> {
+/// With a `reviewed` plan, what it does not list is kept as drift.
+pub async fn discover(
+    sm: &Client,
+    cfg: &config::SageMaker,
+    owner: &Owner<'_>,
+    reviewed: Option<&Reviewed>,
+) -> Result<Inventory> {
     let prefix = cfg.endpoint_prefix.as_str();
 
     // One pass over every endpoint: the stack's by name, and the others, whose use of a config or model keeps it.
@@ -182,16 +213,22 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>) -
             let kept = verdict(sm, s.endpoint_arn().unwrap_or_default(), owner, false)
                 .await?
                 .kept();
-            Ok::<_, anyhow::Error>(Found {
-                state: s.endpoint_status().map(|st| st.as_str().to_owned()),
-                uses: described
-                    .endpoint_config_name()
-                    .map(str::to_owned)
-                    .into_iter()
-                    .collect(),
-                kept,
-                name,
-            })
+            let config = described.endpoint_config_name().unwrap_or_default();
+            Ok::<_, anyhow::Error>(
+                Found {
+                    state: s.endpoint_status().map(|st| st.as_str().to_owned()),
+                    uses: described
+                        .endpoint_config_name()
+                        .map(str::to_owned)
+                        .into_iter()
+                        .collect(),
+                    id: Some(format!("created {}, config {config}", time(s.creation_time()))),
+                    kept,
+                    name,
+                    drift: false,
+                }
+                .review(Kind::Endpoint, reviewed),
+            )
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -275,12 +312,17 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>) -
                 .production_variants()
                 .iter()
                 .filter_map(|v| v.model_name().map(str::to_owned));
-            Ok::<_, anyhow::Error>(Some(Found {
-                name,
-                state: None,
-                kept,
-                uses: uses.collect(),
-            }))
+            Ok::<_, anyhow::Error>(Some(
+                Found {
+                    name,
+                    state: None,
+                    kept,
+                    uses: uses.collect(),
+                    id: Some(format!("created {}", time(described.creation_time()))),
+                    drift: false,
+                }
+                .review(Kind::EndpointConfig, reviewed),
+            ))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -311,7 +353,8 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>) -
         .try_collect()
         .await
         .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))?;
-    let mut arns: BTreeMap<String, String> = BTreeMap::new();
+    // name → (ARN, creation time)
+    let mut arns: BTreeMap<String, (String, String)> = BTreeMap::new();
     for m in listed
         .iter()
         .filter(|m| name_matches(prefix, m.model_name().unwrap_or_default()))
@@ -321,16 +364,16 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>) -
             .or_default();
         arns.insert(
             m.model_name().unwrap_or_default().to_owned(),
-            m.model_arn().unwrap_or_default().to_owned(),
+            (m.model_arn().unwrap_or_default().to_owned(), time(m.creation_time())),
         );
     }
     let arns = &arns;
     let models: Vec<Option<Found>> = stream::iter(model_candidates)
         .map(|(name, candidate)| async move {
-            let arn = match arns.get(&name) {
-                Some(arn) => arn.clone(),
+            let (arn, created) = match arns.get(&name) {
+                Some(found) => found.clone(),
                 None => match sm.describe_model().model_name(&name).send().await {
-                    Ok(d) => d.model_arn().unwrap_or_default().to_owned(),
+                    Ok(d) => (d.model_arn().unwrap_or_default().to_owned(), time(d.creation_time())),
                     Err(e) if is_not_found(&describe(&e)) => return Ok(None),
                     Err(e) => {
                         return Err(anyhow!("sagemaker DescribeModel {name}: {}", describe(&e)));
@@ -342,12 +385,17 @@ pub async fn discover(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>) -
                 (None, Some(through)) => Some(format!("in use by endpoint {through}")),
                 (None, None) => verdict(sm, &arn, owner, candidate.follows).await?.kept(),
             };
-            Ok::<_, anyhow::Error>(Some(Found {
-                name,
-                state: None,
-                kept,
-                uses: Vec::new(),
-            }))
+            Ok::<_, anyhow::Error>(Some(
+                Found {
+                    name,
+                    state: None,
+                    kept,
+                    uses: Vec::new(),
+                    id: Some(format!("created {created}")),
+                    drift: false,
+                }
+                .review(Kind::Model, reviewed),
+            ))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -370,10 +418,16 @@ pub fn is_not_found(message: &str) -> bool {
 /// models of endpoints already gone are still deleted; those of endpoints
 /// still `Deleting` are left for the re-run and named. Already gone is
 /// success; kept resources are reported.
-pub async fn teardown(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>, stop: &Stop) -> PhaseReport {
+pub async fn teardown(
+    sm: &Client,
+    cfg: &config::SageMaker,
+    owner: &Owner<'_>,
+    reviewed: Option<&Reviewed>,
+    stop: &Stop,
+) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Sagemaker);
     let started = tokio::time::Instant::now();
-    let inventory = match discover(sm, cfg, owner).await {
+    let inventory = match discover(sm, cfg, owner, reviewed).await {
         Ok(inventory) => inventory,
         Err(e) => {
             report.fail(format!("{e:#}"));
@@ -386,7 +440,8 @@ pub async fn teardown(sm: &Client, cfg: &config::SageMaker, owner: &Owner<'_>, s
         (Kind::Model, &inventory.models),
     ] {
         for f in found.iter().filter(|f| f.kept.is_some()) {
-            report.record(kind, &f.name, Outcome::Kept, f.kept.clone());
+            let outcome = if f.drift { Outcome::Drift } else { Outcome::Kept };
+            report.record(kind, &f.name, outcome, f.kept.clone());
         }
     }
     let mut work = Work::new(&inventory);

@@ -19,6 +19,7 @@ use crate::config::Protect;
 use crate::exit::refuse;
 use crate::inventory::{Action, Kind, Phase, Resource};
 use crate::report::{Outcome, PhaseReport, PhaseStatus, short_duration};
+use crate::reviewed::{DRIFT, Reviewed};
 use crate::terraform::{HEARTBEAT, State, Stopped, Terraform, Watch, last_lines};
 
 /// Checks, initialises and reads the module's state; blocking (runs Terraform).
@@ -77,7 +78,7 @@ pub fn discover(tf: &Terraform, protect: &Protect) -> Result<Vec<Resource>> {
 pub fn resources(state: &State) -> Vec<Resource> {
     state
         .managed()
-        .map(|i| Resource::new(Kind::TerraformResource, &i.address, Action::Delete))
+        .map(|i| Resource::new(Kind::TerraformResource, &i.address, Action::Delete).id(i.id.clone()))
         .collect()
 }
 
@@ -162,8 +163,40 @@ pub fn parse_events(stdout: &str) -> Events {
 }
 
 /// Runs the phase on the state the pre-flight read; blocking (runs Terraform).
-pub fn teardown(tf: &Terraform, state: &State, stop: &Stop) -> PhaseReport {
+/// With a reviewed plan, the state is read again first: `terraform destroy`
+/// destroys everything in it, so it runs only when the plan lists all of it.
+pub fn teardown(tf: &Terraform, state: &State, reviewed: Option<&Reviewed>, stop: &Stop) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Terraform);
+    let fresh;
+    let state = match reviewed {
+        None => state,
+        Some(plan) => {
+            fresh = match tf.state_pull() {
+                Ok(s) => s,
+                Err(e) => {
+                    report.fail(format!("{e:#}"));
+                    return report;
+                }
+            };
+            let unplanned: Vec<&str> = fresh
+                .managed()
+                .filter(|i| !plan.allows(Kind::TerraformResource, &i.address, i.id.as_deref()))
+                .map(|i| i.address.as_str())
+                .collect();
+            if !unplanned.is_empty() {
+                for address in &unplanned {
+                    report.record(Kind::TerraformResource, *address, Outcome::Drift, Some(DRIFT.into()));
+                }
+                report.code = Some("drift".into());
+                report.fail(format!(
+                    "terraform destroy refused: the state holds resources the reviewed plan does not list: {}",
+                    unplanned.join(", ")
+                ));
+                return report;
+            }
+            &fresh
+        }
+    };
     let planned = state.managed().count();
     if planned == 0 {
         tracing::info!("terraform: the state of {} holds no resources", tf.dir().display());

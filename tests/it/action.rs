@@ -237,3 +237,79 @@ async fn action_points_a_config_error_at_its_line() {
     assert!(world.moto.recording().is_empty());
     assert_eq!(github.requests().await, Vec::<String>::new());
 }
+
+/// The summary's mermaid block with every number replaced by `N` (times vary from run to run).
+fn gantt_block(summary: &str) -> String {
+    let start = summary.find("```mermaid").expect("a mermaid block in the summary");
+    let end = start + summary[start..].find("\n```\n").expect("the block's end") + 5;
+    let mut out = String::new();
+    let mut digits = false;
+    for c in summary[start..end].chars() {
+        if c.is_ascii_digit() {
+            if !digits {
+                out.push('N');
+            }
+            digits = true;
+        } else {
+            digits = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn action_plans_and_then_tears_down_exactly_that_plan() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--endpoints", "1", "--repo", "retail-forecast:3"]);
+    world.terraform(&["resources=1"]);
+    world.stack_config("20s", "");
+    let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
+
+    let plan = run_action(&world, &github, &[("command", "plan"), ("comment", "off")], 1);
+    assert_eq!(plan.out.code, 0, "{:#?}", plan.out);
+    let digest = plan.outputs["plan-digest"].clone();
+    assert!(digest.starts_with("sha256:"), "{:?}", plan.outputs);
+    assert_eq!(plan.outputs["report"], "sundown-plan.json");
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path("sundown-plan.json")).unwrap()).unwrap();
+    assert_eq!(written["digest"], digest.as_str());
+    // The summary a reviewer reads: the digest and what will be deleted, phase by phase.
+    assert!(plan.summary.contains(&digest), "{}", plan.summary);
+    assert!(
+        plan.summary.contains("| delete | endpoint | `retail-forecast-ep-0` |"),
+        "{}",
+        plan.summary
+    );
+    assert!(plan.summary.contains("**4. terraform**"), "{}", plan.summary);
+
+    let teardown = run_action(
+        &world,
+        &github,
+        &[
+            ("confirmation", "destroy"),
+            ("plan", "sundown-plan.json"),
+            ("comment", "off"),
+        ],
+        2,
+    );
+    assert_eq!(teardown.out.code, 0, "{:#?}", teardown.out);
+    assert_eq!(teardown.outputs["plan-digest"], digest);
+    assert!(
+        teardown
+            .summary
+            .contains(&format!("Carried out the reviewed plan `{digest}`")),
+        "{}",
+        teardown.summary
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path("sundown-teardown.json")).unwrap()).unwrap();
+    assert_eq!(report["plan_digest"], digest.as_str());
+    assert!(world.leftovers(&["retail-forecast"]).await.is_empty());
+    assert_eq!(
+        gantt_block(&teardown.summary),
+        include_str!("../snapshots/action-gantt.md"),
+        "the summary's timeline (tests/snapshots/action-gantt.md)"
+    );
+    assert_eq!(github.requests().await, Vec::<String>::new());
+}

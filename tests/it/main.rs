@@ -13,6 +13,7 @@ mod support;
 
 mod action;
 mod config_errors;
+mod contract;
 mod faults;
 mod infra;
 mod ownership;
