@@ -81,6 +81,19 @@ impl Aws {
     pub fn events(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(&self.sdk)
     }
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk)
+    }
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk)
+    }
+    /// Cost Explorer answers in us-east-1 whatever the stack's region.
+    pub fn cost_explorer(&self) -> aws_sdk_costexplorer::Client {
+        let config = aws_sdk_costexplorer::config::Builder::from(&self.sdk)
+            .region(aws_sdk_costexplorer::config::Region::new("us-east-1"))
+            .build();
+        aws_sdk_costexplorer::Client::from_conf(config)
+    }
     pub fn tagging(&self) -> aws_sdk_resourcegroupstagging::Client {
         aws_sdk_resourcegroupstagging::Client::new(&self.sdk)
     }

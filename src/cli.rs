@@ -64,6 +64,12 @@ pub enum Command {
         #[arg(long)]
         after_teardown: bool,
     },
+    /// What the stack costs, what a teardown stops and what the schedule saves, in dollars (read-only)
+    Cost {
+        /// Ask neither the AWS Price List API nor Cost Explorer: cached and built-in prices only
+        #[arg(long)]
+        offline: bool,
+    },
     /// Off-hours: scale node groups to 0 and delete endpoints (stop), or restore them (start)
     Schedule {
         #[arg(value_enum)]

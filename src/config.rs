@@ -9,8 +9,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
 
 /// Where the config comes from when `--config` is not given.
 pub const ENV_VAR: &str = "SUNDOWN_CONFIG";
@@ -18,26 +19,36 @@ pub const ENV_VAR: &str = "SUNDOWN_CONFIG";
 pub const DEFAULT_PATH: &str = "sundown.yaml";
 
 /// The whole of `sundown.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Name shown in reports and notifications.
     #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub stack: String,
+    /// The AWS region of the stack (e.g. us-east-1).
     #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub region: String,
     /// Allowlist of AWS account ids; teardown refuses any other account.
     #[serde(default, deserialize_with = "account_ids")]
+    #[schemars(inner(regex(pattern = r"^[0-9]{12}$")))]
     pub accounts: Vec<String>,
+    /// The tag that keeps a resource out of every teardown.
     #[serde(default)]
     pub protect: Protect,
     /// What makes a resource that sundown finds by name the stack's.
     #[serde(default)]
     pub scope: Scope,
+    /// Phase 1: the stack's namespaces on its EKS cluster. Absent: the phase is skipped.
     pub kubernetes: Option<Kubernetes>,
+    /// Phase 2: SageMaker endpoints, their configs and models, found by name. Absent: skipped.
     pub sagemaker: Option<SageMaker>,
+    /// Phase 3: every image in the stack's ECR repositories. Absent: skipped.
     pub ecr: Option<Ecr>,
+    /// Phase 4: `terraform destroy` of the stack's module. Absent: skipped.
     pub terraform: Option<Terraform>,
+    /// Where the report goes after a teardown.
     #[serde(default)]
     pub notify: Notify,
     /// What `sundown verify` expects; every key has a default.
@@ -46,12 +57,16 @@ pub struct Config {
 }
 
 /// The tag that keeps a resource out of every teardown.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Protect {
+    /// Tag key.
     #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub tag: String,
+    /// Tag value that protects.
     #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub value: String,
 }
 
@@ -72,7 +87,7 @@ impl Protect {
 }
 
 /// Ownership beyond the name: `scope.tags`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     /// Tags a resource found by name must carry, every one with this value,
@@ -85,7 +100,7 @@ pub struct Scope {
 /// The Kubernetes label that protects a namespace.
 pub const NAMESPACE_PROTECT_LABEL: &str = "sundown.io/protect";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Kubernetes {
     /// EKS cluster name: endpoint, CA and token come from AWS unless `kubeconfig` is set.
@@ -102,77 +117,99 @@ pub struct Kubernetes {
     /// cluster's endpoint (a private endpoint through a tunnel or proxy).
     #[serde(default)]
     pub api_server: Option<String>,
-    /// May be empty: a cluster whose node groups `schedule` manages but whose teardown deletes no namespace.
+    /// Namespaces the teardown deletes (and awaits). May be empty: a cluster whose
+    /// node groups `schedule` manages but whose teardown deletes no namespace.
     #[serde(deserialize_with = "distinct_names")]
+    #[schemars(extend("uniqueItems" = true))]
     pub namespaces: Vec<String>,
+    /// How long the phase waits for its namespaces to be gone (e.g. 90s, 10m, 1h30m).
     #[serde(default = "ten_minutes", deserialize_with = "duration")]
+    #[schemars(with = "String", extend("default" = "10m"))]
     pub wait: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SageMaker {
     /// Endpoints whose name starts with this prefix belong to the stack.
     #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub endpoint_prefix: String,
+    /// Also delete the endpoint configs of deleted endpoints, and leftover ones matching the name.
     #[serde(default = "yes")]
     pub delete_configs: bool,
+    /// Also delete the models of deleted configs, and leftover ones matching the name.
     #[serde(default = "yes")]
     pub delete_models: bool,
+    /// Bound of the whole phase: deleting every endpoint and waiting for them all to be gone.
     #[serde(default = "twenty_minutes", deserialize_with = "duration")]
+    #[schemars(with = "String", extend("default" = "20m"))]
     pub wait: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ecr {
+    /// Repositories whose images are all deleted (the repositories themselves are Terraform's).
     #[serde(deserialize_with = "unique_names")]
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub repositories: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Terraform {
-    /// Relative paths are resolved against the config file's directory.
+    /// The Terraform module's directory; relative paths are resolved against the config file's directory.
     #[serde(default = "infra")]
     pub dir: PathBuf,
+    /// The Terraform executable: a name on PATH or a path.
     #[serde(default = "terraform")]
     pub binary: String,
+    /// The Terraform workspace (TF_WORKSPACE); the default workspace when unset.
     #[serde(default)]
     pub workspace: Option<String>,
+    /// `-var-file` arguments of `terraform destroy`, relative to `dir`.
     #[serde(default)]
     pub var_files: Vec<PathBuf>,
     /// `-backend-config` files for `terraform init`, relative to `dir`.
     #[serde(default)]
     pub backend_config: Vec<PathBuf>,
+    /// How long Terraform waits for the state lock (`-lock-timeout`).
     #[serde(default = "five_minutes", deserialize_with = "duration")]
+    #[schemars(with = "String", extend("default" = "5m"))]
     pub lock_timeout: Duration,
     /// Bound of `terraform destroy`; on expiry it is stopped as on a cancel.
     #[serde(default = "sixty_minutes", deserialize_with = "duration")]
+    #[schemars(with = "String", extend("default" = "60m"))]
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
+    /// SNS topic that receives the report; none when unset.
     #[serde(default)]
     pub sns_topic_arn: Option<String>,
+    /// The pull-request comment of the Action: update sundown's comment, post a new one, or none.
     #[serde(default)]
     pub github_comment: GithubComment,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GithubComment {
+    /// Update sundown's earlier comment on the pull request, or post one.
     #[default]
     Update,
+    /// Post a new comment every run.
     New,
+    /// No comment.
     Off,
 }
 
 /// Expectations of `sundown verify`. The lifecycle rules themselves are fixed
 /// (see `checks::s3`); these are the values a stack chooses.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
     /// The tag every stack resource carries; the value defaults to `stack`.
@@ -187,14 +224,19 @@ pub struct Verify {
     /// Log groups under these prefixes must expire.
     #[serde(default)]
     pub log_group_prefixes: Vec<String>,
+    /// The longest retention a log group may have.
     #[serde(default = "thirty")]
     pub max_log_retention_days: i64,
     /// ACTUAL-spend notification thresholds (percent) the budget must have.
     #[serde(default = "thresholds")]
     pub budget_thresholds: Vec<f64>,
+    /// EventBridge schedule expression of the off-hours stop rule.
     #[serde(default = "stop_cron", deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub stop_schedule: String,
+    /// EventBridge schedule expression of the morning start rule.
     #[serde(default = "start_cron", deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub start_schedule: String,
     /// Part of the ARN the schedule rules must target (e.g. the scheduler Lambda's name); any target when unset.
     #[serde(default)]
@@ -207,12 +249,16 @@ pub struct Verify {
     pub min_spot_instance_types: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tag {
+    /// Tag key.
     #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub key: String,
+    /// Tag value.
     #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
     pub value: String,
 }
 

@@ -10,6 +10,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod confirm;
+pub mod cost;
 pub mod exit;
 pub mod inventory;
 pub mod k8s;
@@ -20,9 +21,11 @@ pub mod plan;
 pub mod report;
 pub mod reviewed;
 pub mod schedule;
+pub mod schema;
 pub mod scope;
 pub mod teardown;
 pub mod terraform;
+pub mod text;
 pub mod verify;
 pub mod wait;
 
@@ -55,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             run_teardown(&config, request, report, cli.output).await
         }
         Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
+        Command::Cost { offline } => run_cost(&config, offline, cli.output).await,
         Command::Schedule { action } => {
             let action = match action {
                 cli::ScheduleAction::Stop => schedule::Action::Stop,
@@ -78,6 +82,19 @@ async fn run_schedule(config: &Config, action: schedule::Action, output: Output)
     } else {
         exit::FAILED
     }))
+}
+
+async fn run_cost(config: &Config, offline: bool, output: Output) -> Result<ExitCode> {
+    let aws = aws::Aws::load(&config.region).await;
+    let identity = aws.identity().await?;
+    let plan = plan::build(config, &aws, &identity).await;
+    let cost = cost::build(config, &aws, &identity, &plan, cost::Options { offline, full: true }).await;
+    match output {
+        Output::Human => print!("{}", cost.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&cost)?),
+        Output::Markdown => print!("{}", cost.render_markdown()),
+    }
+    Ok(ExitCode::from(exit::DONE))
 }
 
 async fn run_verify(config: &Config, checks: &[String], after_teardown: bool, output: Output) -> Result<ExitCode> {
@@ -119,7 +136,8 @@ async fn run_plan(config: &Config, out: Option<&std::path::Path>, output: Output
     let aws = aws::Aws::load(&config.region).await;
     let identity = aws.identity().await?;
     scope::warn_if_by_name_only(config);
-    let plan = plan::build(config, &aws, &identity).await;
+    let mut plan = plan::build(config, &aws, &identity).await;
+    plan.stops_usd_per_month = Some(cost::stops(config, &aws, &identity, &plan).await);
     if let Some(path) = out {
         plan.write(path)?;
     }

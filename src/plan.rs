@@ -31,6 +31,12 @@ pub struct Plan {
     pub account_allowed: bool,
     pub phases: Vec<PhasePlan>,
     pub summary: Summary,
+    /// What the teardown stops, in dollars a month (`sundown cost`'s figure), when it could be priced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stops_usd_per_month: Option<f64>,
+    /// The Terraform state the plan read, for pricing what `terraform destroy` destroys.
+    #[serde(skip)]
+    pub terraform_state: Option<crate::terraform::State>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,6 +110,17 @@ pub fn account_allowed(config: &Config, identity: &Identity) -> bool {
 /// reached or the credentials are refused; a phase that cannot be read is an
 /// `error` entry and the others still appear.
 pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
+    build_with(config, aws, identity, None).await
+}
+
+/// `build`, with the Terraform state already read (the teardown's pre-flight
+/// read it moments ago): `terraform init` and `state pull` are not run again.
+pub async fn build_with(
+    config: &Config,
+    aws: &Aws,
+    identity: &Identity,
+    state: Option<crate::terraform::State>,
+) -> Plan {
     let kubernetes = async {
         let Some(k) = &config.kubernetes else {
             return PhasePlan::not_configured(Phase::Kubernetes);
@@ -159,17 +176,26 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
     };
     let terraform = async {
         let Some(t) = &config.terraform else {
-            return PhasePlan::not_configured(Phase::Terraform);
+            return (PhasePlan::not_configured(Phase::Terraform), None);
         };
         let tf = Terraform::new(t);
         let source = Some(tf.dir().display().to_string());
         let protect = config.protect.clone();
-        let result = tokio::task::spawn_blocking(move || phases::terraform::discover(&tf, &protect))
-            .await
-            .unwrap_or_else(|e| Err(anyhow::anyhow!("terraform discovery panicked: {e}")));
-        PhasePlan::from_result(Phase::Terraform, source, result)
+        let result = match state {
+            Some(state) => Ok(state),
+            None => tokio::task::spawn_blocking(move || phases::terraform::preflight(&tf, &protect))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("terraform discovery panicked: {e}"))),
+        };
+        let state = result.as_ref().ok().cloned();
+        let plan = PhasePlan::from_result(
+            Phase::Terraform,
+            source,
+            result.map(|s| phases::terraform::resources(&s)),
+        );
+        (plan, state)
     };
-    let (k, s, e, t) = tokio::join!(kubernetes, sagemaker, ecr, terraform);
+    let (k, s, e, (t, terraform_state)) = tokio::join!(kubernetes, sagemaker, ecr, terraform);
     let phases = vec![k, s, e, t];
     let summary = summarize(&phases);
     let created_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -186,6 +212,8 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity) -> Plan {
         account_allowed: account_allowed(config, identity),
         phases,
         summary,
+        stops_usd_per_month: None,
+        terraform_state,
     }
 }
 
@@ -266,6 +294,13 @@ impl Plan {
             }
         }
         let s = &self.summary;
+        if let Some(usd) = self.stops_usd_per_month {
+            let _ = writeln!(
+                out,
+                "\nThe teardown stops ≈ {} (sundown cost shows the figures).",
+                crate::cost::per_month(usd)
+            );
+        }
         let _ = writeln!(
             out,
             "\nSummary: {} to delete ({} images), {} kept, {} absent{}.",
@@ -300,6 +335,9 @@ impl Plan {
             "A teardown with this plan deletes **{} resources ({} images)** and nothing else; {} kept, {} absent.\n",
             s.delete, s.images, s.keep, s.absent
         );
+        if let Some(usd) = self.stops_usd_per_month {
+            let _ = writeln!(out, "It stops ≈ **{}**.\n", crate::cost::per_month(usd));
+        }
         for (i, p) in self.phases.iter().enumerate() {
             let source = p.source.as_deref().map(|s| format!(" on `{s}`")).unwrap_or_default();
             let _ = writeln!(out, "**{}. {}**{source}\n", i + 1, p.phase.name());

@@ -156,6 +156,9 @@ pub struct Report {
     pub result: &'static str,
     pub started_at: String,
     pub duration_seconds: f64,
+    /// What the deleted resources cost while they ran, in dollars a month (priced before the teardown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_usd_per_month: Option<f64>,
     /// The digest of the reviewed plan the teardown carried out (`teardown --plan`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_digest: Option<String>,
@@ -179,6 +182,13 @@ impl Report {
             "Teardown of {} in account {} ({}): {} in {:.1}s\n",
             self.stack, self.account, self.region, self.result, self.duration_seconds
         );
+        if let Some(usd) = self.stopped_usd_per_month {
+            let _ = writeln!(
+                out,
+                "The teardown stops ≈ {} of running cost.\n",
+                crate::cost::per_month(usd)
+            );
+        }
         let _ = writeln!(
             out,
             "{:<11} {:<15} {:>6} {:>8} {:>5} {:>7} {:>9}",
@@ -231,6 +241,13 @@ impl Report {
             "Account `{}`, region `{}`, {:.1}s.\n",
             self.account, self.region, self.duration_seconds
         );
+        if let Some(usd) = self.stopped_usd_per_month {
+            let _ = writeln!(
+                out,
+                "The teardown stops ≈ **{}** of running cost.\n",
+                crate::cost::per_month(usd)
+            );
+        }
         if let Some(digest) = &self.plan_digest {
             let _ = writeln!(out, "Carried out the reviewed plan `{digest}`.\n");
         }
@@ -345,6 +362,7 @@ mod tests {
             result: FAILED,
             started_at: "2026-11-29T00:00:00Z".into(),
             duration_seconds: 12.5,
+            stopped_usd_per_month: None,
             plan_digest: None,
             phases: vec![
                 phase(Phase::Kubernetes, PhaseStatus::Done, 0.0, 2.25),

@@ -59,6 +59,12 @@ pub struct Change {
     pub name: String,
     pub changed: bool,
     pub detail: String,
+    /// What it cost per hour while it ran (`stop` only, when it could be priced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd_per_hour: Option<f64>,
+    /// What it was, for pricing.
+    #[serde(skip)]
+    pub running: Option<crate::cost::Running>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,9 +75,25 @@ pub struct Outcome {
     pub action: Action,
     pub changes: Vec<Change>,
     pub errors: Vec<String>,
+    /// `stop`: what one stop (a night, on average) saves, in dollars.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub night_saves_usd: Option<f64>,
 }
 
 impl Outcome {
+    fn night_line(&self) -> Option<String> {
+        let usd = self.night_saves_usd?;
+        let per_hour: f64 = self
+            .changes
+            .iter()
+            .filter(|c| c.changed)
+            .filter_map(|c| c.usd_per_hour)
+            .sum();
+        Some(format!(
+            "A night stopped saves ≈ ${usd:.2} (${per_hour:.4}/hour while stopped)."
+        ))
+    }
+
     pub fn succeeded(&self) -> bool {
         self.errors.is_empty()
     }
@@ -102,6 +124,9 @@ impl Outcome {
         for e in &self.errors {
             let _ = writeln!(out, "error: {e}");
         }
+        if let Some(line) = self.night_line() {
+            let _ = writeln!(out, "\n{line}");
+        }
         out
     }
 
@@ -121,6 +146,9 @@ impl Outcome {
         }
         for e in &self.errors {
             let _ = writeln!(out, "\n- **error**: {}", e.replace('\n', " "));
+        }
+        if let Some(line) = self.night_line() {
+            let _ = writeln!(out, "\n{line}");
         }
         out
     }
@@ -164,6 +192,7 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
         action,
         changes: Vec::new(),
         errors: Vec::new(),
+        night_saves_usd: None,
     };
     let owner = Owner::new(config);
     if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
@@ -179,7 +208,32 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
             outcome.errors.push(format!("{e:#}"));
         }
     }
+    if action == Action::Stop {
+        price_the_night(config, aws, &mut outcome).await;
+    }
     Ok(outcome)
+}
+
+/// What one stop saves: what the stopped node groups and endpoints cost per
+/// hour, times the hours a stop lasts on average (`verify.stop_schedule` to
+/// `verify.start_schedule`). Best effort: prices that cannot be had leave it out.
+async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
+    if outcome.changed() == 0 {
+        return;
+    }
+    let Ok(window) = crate::cost::window::window(&config.verify.stop_schedule, &config.verify.start_schedule) else {
+        return;
+    };
+    let mut prices = crate::cost::prices::Prices::new(aws, &config.region, false);
+    let mut per_hour = 0.0;
+    for change in outcome.changes.iter_mut().filter(|c| c.changed) {
+        if let Some(running) = &change.running {
+            change.usd_per_hour = crate::cost::per_hour(aws, &mut prices, running).await;
+            per_hour += change.usd_per_hour.unwrap_or(0.0);
+        }
+    }
+    prices.save();
+    outcome.night_saves_usd = Some((per_hour * window.hours_per_stop() * 100.0).round() / 100.0);
 }
 
 async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, owner: &Owner<'_>, action: Action, out: &mut Outcome) {
@@ -202,7 +256,9 @@ async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, owner: &Owner<'_>
     for name in names {
         let label = format!("{cluster}/{name}");
         match node_group(eks, cluster, &name, owner, action).await {
-            Ok((changed, detail)) => out.changes.push(Change {
+            Ok((changed, detail, running)) => out.changes.push(Change {
+                usd_per_hour: None,
+                running,
                 kind: "node_group",
                 name: label,
                 changed,
@@ -220,7 +276,7 @@ async fn node_group(
     name: &str,
     owner: &Owner<'_>,
     action: Action,
-) -> Result<(bool, String)> {
+) -> Result<(bool, String, Option<crate::cost::Running>)> {
     let described = eks
         .describe_nodegroup()
         .cluster_name(cluster)
@@ -234,7 +290,7 @@ async fn node_group(
     let arn = group.nodegroup_arn().unwrap_or_default();
     let tags = group.tags().cloned().unwrap_or_default();
     if let Verdict::Kept(why) = owner.judge(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        return Ok((false, format!("kept ({why})")));
+        return Ok((false, format!("kept ({why})"), None));
     }
     let sc = group.scaling_config();
     let now = Scaling {
@@ -244,7 +300,7 @@ async fn node_group(
     };
     let remembered = tags.get(SCALING_TAG).and_then(|t| Scaling::from_tag(t));
     match action {
-        Action::Stop if now.min == 0 && now.desired == 0 => Ok((false, "unchanged: already at 0".into())),
+        Action::Stop if now.min == 0 && now.desired == 0 => Ok((false, "unchanged: already at 0".into(), None)),
         Action::Stop => {
             eks.tag_resource()
                 .resource_arn(arn)
@@ -263,11 +319,16 @@ async fn node_group(
                 },
             )
             .await?;
-            Ok((true, format!("scaled to 0 (was {})", now.to_tag())))
+            let running = crate::cost::Running::NodeGroup {
+                types: group.instance_types().to_vec(),
+                count: now.desired,
+                spot: group.capacity_type().is_some_and(|c| c.as_str() == "SPOT"),
+            };
+            Ok((true, format!("scaled to 0 (was {})", now.to_tag()), Some(running)))
         }
         Action::Start => {
             let Some(target) = remembered else {
-                return Ok((false, "unchanged: not stopped by sundown".into()));
+                return Ok((false, "unchanged: not stopped by sundown".into(), None));
             };
             if now != target {
                 scale(eks, cluster, name, target).await?;
@@ -278,7 +339,7 @@ async fn node_group(
                 .send()
                 .await
                 .map_err(|e| anyhow!("eks UntagResource: {}", describe(&e)))?;
-            Ok((true, format!("restored {}", target.to_tag())))
+            Ok((true, format!("restored {}", target.to_tag()), None))
         }
     }
 }
@@ -334,17 +395,21 @@ async fn stop_endpoints(
         let status = s.endpoint_status().map(|st| st.as_str()).unwrap_or_default();
         let result = async {
             if status == "Deleting" {
-                return Ok((false, "unchanged: already being deleted".to_string()));
+                return Ok((false, "unchanged: already being deleted".to_string(), None));
             }
             let endpoint_tags = tags(sm, s.endpoint_arn().unwrap_or_default()).await?;
             if let Verdict::Kept(why) = owner.judge(endpoint_tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                return Ok((false, format!("kept ({why})")));
+                return Ok((false, format!("kept ({why})"), None));
             }
-            stop_endpoint(sm, name).await.map(|detail| (true, detail))
+            stop_endpoint(sm, name)
+                .await
+                .map(|(detail, running)| (true, detail, Some(running)))
         }
         .await;
         match result {
-            Ok((changed, detail)) => out.changes.push(Change {
+            Ok((changed, detail, running)) => out.changes.push(Change {
+                usd_per_hour: None,
+                running,
                 kind: "endpoint",
                 name: name.to_owned(),
                 changed,
@@ -357,7 +422,7 @@ async fn stop_endpoints(
 }
 
 /// Remembers the endpoint on its config, then deletes the endpoint.
-async fn stop_endpoint(sm: &aws_sdk_sagemaker::Client, name: &str) -> Result<String> {
+async fn stop_endpoint(sm: &aws_sdk_sagemaker::Client, name: &str) -> Result<(String, crate::cost::Running)> {
     let endpoint = sm
         .describe_endpoint()
         .endpoint_name(name)
@@ -391,7 +456,20 @@ async fn stop_endpoint(sm: &aws_sdk_sagemaker::Client, name: &str) -> Result<Str
         Err(e) if is_not_found(&describe(&e)) => {}
         Err(e) => return Err(anyhow!("sagemaker DeleteEndpoint: {}", describe(&e))),
     }
-    Ok(format!("deleted (config {config_name} kept)"))
+    let variants = config
+        .production_variants()
+        .iter()
+        .filter_map(|v| {
+            Some((
+                v.instance_type()?.as_str().to_owned(),
+                v.initial_instance_count().unwrap_or(1),
+            ))
+        })
+        .collect();
+    Ok((
+        format!("deleted (config {config_name} kept)"),
+        crate::cost::Running::Endpoint(variants),
+    ))
 }
 
 /// Recreates every endpoint a config remembers, then forgets it.
@@ -421,6 +499,8 @@ async fn start_endpoints(sm: &aws_sdk_sagemaker::Client, protect: &Protect, out:
         for name in stopped.split_whitespace() {
             match start_endpoint(sm, name, config_name, &config_tags, protect).await {
                 Ok((changed, detail)) => out.changes.push(Change {
+                    usd_per_hour: None,
+                    running: None,
                     kind: "endpoint",
                     name: name.to_owned(),
                     changed,

@@ -74,15 +74,19 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let Preflight { kube, terraform } = preflight(config, &aws).await?;
     // After the refusals, so that a refusal stays one line.
     crate::scope::warn_if_by_name_only(config);
-    // Before any mutating request: the stack must still be what the reviewer saw.
+    // Before any mutating request: the stack must still be what the reviewer saw,
+    // and what it costs is priced while it still runs.
+    let state = terraform.as_ref().map(|(_, state)| state.clone());
+    let now = crate::plan::build_with(config, &aws, &identity, state).await;
     if let Some(plan) = &reviewed {
-        let now = crate::plan::build(config, &aws, &identity).await;
         plan.check_drift(&now)?;
         tracing::info!("teardown: carrying out the reviewed plan {}", plan.digest);
     }
+    let stopped_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &now).await);
 
     if confirmation == Confirmation::Ask {
-        let plan = crate::plan::build(config, &aws, &identity).await;
+        let mut plan = now;
+        plan.stops_usd_per_month = stopped_usd_per_month;
         eprint!("{}", plan.render_human());
         confirm::ask(&config.stack, &identity.account)?;
     }
@@ -206,6 +210,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         result,
         started_at,
         duration_seconds: started.elapsed().as_secs_f64(),
+        stopped_usd_per_month,
         plan_digest: reviewed.map(|r| r.digest),
         phases,
     })

@@ -396,8 +396,15 @@ fn supervise_child(cmd: &mut std::process::Command) {
     }
     #[cfg(target_os = "linux")]
     end_with_parent(cmd);
-    #[cfg(not(unix))]
-    let _ = cmd;
+    // Windows: a process group of its own, so that CTRL_BREAK reaches Terraform alone.
+    // (macOS has no PR_SET_PDEATHSIG: if sundown is killed there, Terraform finishes its
+    // destroy and saves its state, since its output goes to files and not to a dead pipe.)
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        cmd.creation_flags(CREATE_NEW_PROCESS_GROUP);
+    }
 }
 
 /// If sundown dies (even by SIGKILL), Terraform gets SIGTERM, which it treats
@@ -437,7 +444,23 @@ fn interrupt(pid: u32) {
     }
 }
 
-#[cfg(not(unix))]
+/// Windows has no SIGINT: CTRL_BREAK to Terraform's process group is what Go
+/// delivers as `os.Interrupt`, on which Terraform stops gracefully. Never a
+/// hard kill, which would leave the state half-written and the lock held.
+#[cfg(windows)]
+fn interrupt(pid: u32) {
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GenerateConsoleCtrlEvent(ctrl_event: u32, process_group_id: u32) -> i32;
+    }
+    const CTRL_BREAK_EVENT: u32 = 1;
+    // SAFETY: plain Win32 call with integer arguments; the group is the child's own.
+    if unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) } == 0 {
+        tracing::warn!("terraform: could not send CTRL_BREAK to Terraform; waiting for it to finish");
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn interrupt(_pid: u32) {
     tracing::warn!("terraform: stopping Terraform is not supported on this platform; waiting for it to finish");
 }

@@ -356,7 +356,8 @@ async fn run_plan(config: &Config) -> Result<Done> {
     let aws = crate::aws::Aws::load(&config.region).await;
     let identity = aws.identity().await?;
     crate::scope::warn_if_by_name_only(config);
-    let plan = crate::plan::build(config, &aws, &identity).await;
+    let mut plan = crate::plan::build(config, &aws, &identity).await;
+    plan.stops_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &plan).await);
     print!("{}", plan.render_human());
     let code = if plan.has_errors() { exit::FAILED } else { exit::DONE };
     let mut done = Done::new(code, json(&plan)?, plan.render_markdown());

@@ -5,10 +5,12 @@
 //! Formats: <https://docs.github.com/actions/reference/workflow-commands-for-github-actions>.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+
+use crate::text::{random_hex, truncate};
 
 /// GitHub refuses a job summary of 1 MiB or more; stay under it with room for the note.
 pub const SUMMARY_LIMIT: usize = 1024 * 1024 - 1024;
@@ -85,35 +87,6 @@ fn append(file: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
-/// `text` cut to at most `limit` bytes on a character boundary, with `note` appended when cut.
-pub fn truncate(text: &str, limit: usize, note: &str) -> String {
-    if text.len() <= limit {
-        return text.to_string();
-    }
-    let mut end = limit.saturating_sub(note.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}{note}", &text[..end])
-}
-
-/// Random hex from the kernel; falls back to time and pid where /dev/urandom is missing.
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if read.is_err() {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-            ^ u128::from(std::process::id());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (seed >> ((i % 16) * 8)) as u8;
-        }
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,15 +106,6 @@ mod tests {
             lines[0].trim_start_matches("status<<"),
             lines[3].trim_start_matches("multi<<")
         );
-    }
-
-    #[test]
-    fn truncation_keeps_the_limit_and_char_boundaries() {
-        let text = "é".repeat(1000);
-        let cut = truncate(&text, 101, "[cut]");
-        assert!(cut.len() <= 101, "{}", cut.len());
-        assert!(cut.ends_with("[cut]"));
-        assert_eq!(truncate("short", 100, "[cut]"), "short");
     }
 
     #[test]

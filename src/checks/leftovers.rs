@@ -17,7 +17,8 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
             Err(e) if code(&e) == Some("ResourceNotFoundException") => {}
             Err(e) => return Err(anyhow!("eks DescribeCluster {cluster}: {}", describe(&e))),
         }
-        left.extend(crate::phases::kubernetes::cluster_load_balancers(cx.aws, cluster).await?);
+        let lbs = crate::phases::kubernetes::cluster_load_balancers(cx.aws, cluster).await?;
+        left.extend(lbs.iter().map(ToString::to_string));
     }
     if let Some(s) = &config.sagemaker {
         // The teardown's own discovery: what it would delete is what must be gone.

@@ -74,7 +74,7 @@ pub async fn post(target: &Target, stack: &str, markdown: &str, mode: Mode) -> R
         .set_read_timeout(Some(Duration::from_secs(30)))
         .build()
         .context("building the GitHub client")?;
-    let attempt = format!("<!-- sundown:attempt={} -->", crate::action::workflow::random_hex(8));
+    let attempt = format!("<!-- sundown:attempt={} -->", crate::text::random_hex(8));
     let stack_marker = marker(stack);
     let body = compose(&stack_marker, &attempt, markdown);
     let comments = format!("/repos/{}/issues/{}/comments", target.repository, target.number);

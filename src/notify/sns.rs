@@ -41,7 +41,7 @@ impl Message {
             .iter()
             .map(|s| s.len())
             .sum::<usize>();
-        let body = crate::action::workflow::truncate(
+        let body = crate::text::truncate(
             &body,
             MESSAGE_LIMIT - attributes,
             "\n[truncated: the full report is in the run's job summary]\n",

@@ -249,7 +249,11 @@ async fn discover_with(api: &Api<Namespace>, cfg: &config::Kubernetes) -> Result
 async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop: &Stop) -> Result<Vec<String>> {
     let remaining = std::sync::Mutex::new(Vec::new());
     let gone = wait::until(limit, stop, || async {
-        let now = cluster_load_balancers(aws, cluster).await?;
+        let now: Vec<String> = cluster_load_balancers(aws, cluster)
+            .await?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let empty = now.is_empty();
         *remaining.lock().unwrap() = now;
         Ok(empty)
@@ -262,19 +266,39 @@ async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop
     Ok(remaining)
 }
 
+/// One load balancer a cluster's controllers made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancer {
+    pub name: String,
+    /// `application`, `network`, `gateway` or `classic`.
+    pub kind: String,
+}
+
+impl std::fmt::Display for LoadBalancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.kind == "classic" {
+            write!(f, "classic load balancer {}", self.name)
+        } else {
+            write!(f, "load balancer {}", self.name)
+        }
+    }
+}
+
 /// The cluster's load balancers, named with their kind: ELBv2 tagged
 /// `elbv2.k8s.aws/cluster=<cluster>` or `kubernetes.io/cluster/<cluster>`, and
 /// Classic ELBs tagged `kubernetes.io/cluster/<cluster>`.
-pub async fn cluster_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>> {
+pub async fn cluster_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<LoadBalancer>> {
     let (v2, classic) = tokio::try_join!(elbv2_load_balancers(aws, cluster), classic_load_balancers(aws, cluster))?;
     Ok(v2
         .into_iter()
-        .map(|n| format!("load balancer {n}"))
-        .chain(classic.into_iter().map(|n| format!("classic load balancer {n}")))
+        .chain(classic.into_iter().map(|name| LoadBalancer {
+            name,
+            kind: "classic".into(),
+        }))
         .collect())
 }
 
-async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>> {
+async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<LoadBalancer>> {
     let elb = aws.elbv2();
     let lbs: Vec<_> = elb
         .describe_load_balancers()
@@ -304,12 +328,14 @@ async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>> {
             });
             if owned {
                 let arn = description.resource_arn().unwrap_or_default();
-                let name = chunk
-                    .iter()
-                    .find(|lb| lb.load_balancer_arn() == Some(arn))
-                    .and_then(|lb| lb.load_balancer_name())
-                    .unwrap_or(arn);
-                names.push(name.to_owned());
+                let lb = chunk.iter().find(|lb| lb.load_balancer_arn() == Some(arn));
+                names.push(LoadBalancer {
+                    name: lb.and_then(|lb| lb.load_balancer_name()).unwrap_or(arn).to_owned(),
+                    kind: lb
+                        .and_then(|lb| lb.r#type())
+                        .map_or("application", |t| t.as_str())
+                        .to_owned(),
+                });
             }
         }
     }

@@ -277,7 +277,25 @@ pub async fn discover(
             .entry(c.endpoint_config_name().unwrap_or_default().to_owned())
             .or_default();
     }
-    if config_candidates.is_empty() {
+    // Models left by a run that stopped after their configs went are listed here, so that an
+    // inventory without endpoints or configs still finds them.
+    let listed_models: Vec<_> = if cfg.delete_models {
+        sm.list_models()
+            .name_contains(prefix)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))?
+    } else {
+        Vec::new()
+    };
+    if config_candidates.is_empty()
+        && !listed_models
+            .iter()
+            .any(|m| name_matches(prefix, m.model_name().unwrap_or_default()))
+    {
         return Ok(inventory);
     }
     let other_names: Vec<String> = others
@@ -344,18 +362,9 @@ pub async fn discover(
             }
         }
     }
-    let listed: Vec<_> = sm
-        .list_models()
-        .name_contains(prefix)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))?;
     // name → (ARN, creation time)
     let mut arns: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for m in listed
+    for m in listed_models
         .iter()
         .filter(|m| name_matches(prefix, m.model_name().unwrap_or_default()))
     {

@@ -122,6 +122,11 @@ async fn action_tears_down_notifies_and_keeps_one_comment_up_to_date() {
         serde_json::from_str(&std::fs::read_to_string(world.path("sundown-teardown.json")).unwrap()).unwrap();
     assert_eq!(report["schema"], "sundown.report/v1");
     assert_eq!(report["result"], "succeeded");
+    // What it stopped, priced before the deletions (built-in prices: the emulator has no Price List):
+    // 2 endpoints of 1 × ml.m5.large at $0.115/hour, 730 hours a month.
+    let stopped = report["stopped_usd_per_month"].as_f64().expect("stopped_usd_per_month");
+    assert!((stopped - 2.0 * 0.115 * 730.0).abs() < 0.02, "{stopped}");
+    let says = format!("stops ≈ ${stopped:.0}/month");
 
     // Job summary, groups per phase, and the token masked before anything else.
     assert!(
@@ -154,6 +159,7 @@ async fn action_tears_down_notifies_and_keeps_one_comment_up_to_date() {
         "{body}"
     );
     assert!(body.contains("ecr") && body.contains("terraform"), "{body}");
+    assert!(body.contains(&says), "{says:?} not in the SNS message: {body}");
     assert_eq!(sns["MessageAttributes"]["stack"]["Value"], "retail-forecast");
     assert_eq!(sns["MessageAttributes"]["status"]["Value"], "succeeded");
 
@@ -164,6 +170,11 @@ async fn action_tears_down_notifies_and_keeps_one_comment_up_to_date() {
     let id = ours[0].id;
     assert!(ours[0].body.starts_with(marker), "{}", ours[0].body);
     assert!(ours[0].body.contains("| ecr | done | 7 | 7 |"), "{}", ours[0].body);
+    assert!(
+        ours[0].body.contains(&format!("stops ≈ **${stopped:.0}/month**")),
+        "{}",
+        ours[0].body
+    );
 
     // Second run: nothing left to delete; the same comment is edited, no new one.
     let second = run_action(&world, &github, &[("confirmation", "destroy")], 2);

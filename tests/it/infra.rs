@@ -428,3 +428,29 @@ fn the_teardown_workflow_outlasts_the_sum_of_the_phase_bounds() {
         "role-duration-seconds ({session}) must exceed the phase bounds ({bounds} s)"
     );
 }
+
+/// The docs show the shipped workflows verbatim: every `<!-- include: PATH -->`
+/// is followed by a fenced block equal to that file.
+#[test]
+fn the_docs_show_the_workflows_as_they_are() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let doc = entry.unwrap().path();
+        let text = std::fs::read_to_string(&doc).unwrap();
+        for (at, _) in text.match_indices("<!-- include: ") {
+            let rest = &text[at + "<!-- include: ".len()..];
+            let (path, rest) = rest.split_once(" -->\n").unwrap();
+            let body = rest.split_once("\n").unwrap().1;
+            let shown = &body[..body.find("```\n").unwrap()];
+            let file = std::fs::read_to_string(root.join(path)).unwrap();
+            assert!(
+                shown == file,
+                "{}: the block after `include: {path}` differs from the file; copy the file into it",
+                doc.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "docs/action.md shows teardown.yml and schedule.yml");
+}

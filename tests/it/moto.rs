@@ -20,10 +20,13 @@ pub struct Tools {
 }
 
 impl Tools {
+    /// `SUNDOWN_TOOLS_DIR` overrides the place (`cargo xtask home-check` installs afresh there).
     pub fn new(repo_root: &Path) -> Tools {
-        Tools {
-            root: repo_root.join("target").join("sundown-tools"),
-        }
+        let root = match std::env::var_os("SUNDOWN_TOOLS_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => repo_root.join("target").join("sundown-tools"),
+        };
+        Tools { root }
     }
 
     pub fn venv(&self) -> PathBuf {
@@ -57,10 +60,13 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// moto's server, started with one of its gaps filled: moto 5.2.5 tags EKS
+/// moto's server, started with two of its gaps filled. moto 5.2.5 tags EKS
 /// clusters only, while AWS's TagResource and UntagResource also take managed
 /// node groups, where `sundown schedule` remembers a node group's scaling.
-/// Everything else is moto as released.
+/// And moto's training jobs never report `TrainingTimeInSeconds` and
+/// `BillableTimeInSeconds`, which AWS fills in for every completed job: a
+/// job seeded with the tags `sundown-test:training-seconds` and
+/// `sundown-test:billable-seconds` reports them. Everything else is moto as released.
 const GAP_FILLER: &str = r#"
 import sys
 from moto.eks.models import EKSBackend
@@ -88,6 +94,20 @@ def untag_resource(self, resource_arn, tag_keys):
         group.tags.pop(key, None)
 
 EKSBackend.tag_resource, EKSBackend.untag_resource = tag_resource, untag_resource
+
+from moto.sagemaker.models import FakeTrainingJob
+
+_training_response = FakeTrainingJob.response_object
+
+def _with_times(self):
+    response = _training_response.fget(self)
+    tags = {t["Key"]: t["Value"] for t in (self.tags or [])}
+    if "sundown-test:training-seconds" in tags:
+        response["TrainingTimeInSeconds"] = int(tags["sundown-test:training-seconds"])
+        response["BillableTimeInSeconds"] = int(tags["sundown-test:billable-seconds"])
+    return response
+
+FakeTrainingJob.response_object = property(_with_times)
 
 from moto.server import main
 sys.exit(main())

@@ -70,6 +70,8 @@ impl World {
             cmd.env_remove(name);
         }
         cmd.envs(emulator_env(&self.tools, &self.moto));
+        // Prices and Cost Explorer answers are cached per world, never in the developer's ~/.cache.
+        cmd.env("XDG_CACHE_HOME", self.path("cache"));
     }
 
     /// Runs tests/fixtures/seed.py with `args`; returns what it seeded.

@@ -273,6 +273,41 @@ async fn a_teardown_killed_during_terraform_finishes_on_the_next_run() {
     assert_eq!(world.marker_invariant(8), Ok((0, 8)));
 }
 
+/// A run stopped after the configs went and before the models did (found by the kill-and-resume
+/// drill): the re-run has no endpoint or config to start from and must still find the models.
+#[tokio::test(flavor = "multi_thread")]
+async fn models_left_by_a_stopped_run_are_found_without_their_configs() {
+    let world = World::start();
+    let sm = aws_sdk_sagemaker::Client::new(&world.sdk().await);
+    for name in [
+        "retail-forecast-ep-0-model",
+        "retail-forecast-ep-1-model",
+        "other-svc-model",
+    ] {
+        sm.create_model()
+            .model_name(name)
+            .execution_role_arn("arn:aws:iam::123456789012:role/sagemaker")
+            .primary_container(
+                aws_sdk_sagemaker::types::ContainerDefinition::builder()
+                    .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/retail-forecast:v1")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    world.terraform(&["resources=1"]);
+    let config = world.stack_config("20s", "");
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let left = world.leftovers(&REPOS).await;
+    assert_eq!(left.models, ["other-svc-model"], "{left:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stuck_namespace_fails_its_phase_skips_terraform_and_the_rest_still_runs() {
     let (world, _) = seeded_world();

@@ -12,7 +12,9 @@
 //!   and the requests per poll round.
 //! - The stripped release binary's size and `sundown --help` start-up time.
 //!
-//! Every timing runs the release binary, process start included.
+//! Every timing runs the release binary, process start included; with
+//! `--debug`, the debug binary the tests build (no 30-minute release build),
+//! for the sections whose figures are ratios of waits and request counts.
 
 mod sagemaker;
 mod teardown;
@@ -31,15 +33,26 @@ const RUNS: usize = 5;
 /// `sundown --help` runs timed for the start-up figure (after one warm-up run).
 const HELP_RUNS: usize = 20;
 
-/// `cargo xtask bench [verify|teardown|sagemaker|binary ...]`: every section, or those named.
+/// `cargo xtask bench [--debug] [verify|teardown|sagemaker|binary ...]`: every section, or those named.
 pub fn run(args: &[String]) -> Result<()> {
     const SECTIONS: [&str; 4] = ["verify", "teardown", "sagemaker", "binary"];
+    let debug = args.first().is_some_and(|a| a == "--debug");
+    let args = if debug { &args[1..] } else { args };
     if let Some(unknown) = args.iter().find(|a| !SECTIONS.contains(&a.as_str())) {
         anyhow::bail!("unknown section {unknown:?}; sections: {}", SECTIONS.join(", "));
     }
     let wanted = |section: &str| args.is_empty() || args.iter().any(|a| a == section);
+    ensure!(
+        !(debug && wanted("binary")),
+        "the binary section measures the release binary; leave out --debug or name other sections"
+    );
     let tools = tools::ensure()?;
-    let sundown = build_release()?;
+    let sundown = if debug {
+        println!("(debug binary: timings are slower than release; the ratios compare like with like)\n");
+        crate::build_debug()?
+    } else {
+        build_release()?
+    };
     let work = crate::target_dir().join("sundown-bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("infra"))?;

@@ -83,6 +83,12 @@ pub fn run(_args: &[String]) -> Result<()> {
     check_counts(&serde_json::from_slice(&replanned.stdout)?, &seeded)?;
     println!("demo: after stop and start the plan lists the same stack again");
 
+    // The demo's prices come from the built-in table (the emulator has no Price List API);
+    // its cache stays in the demo's directory.
+    eprintln!("\nxtask demo: sundown cost, before the teardown");
+    let mut cost = sundown_cmd(&sundown, &tools, &moto, &config);
+    run_cmd(cost.arg("cost"))?;
+
     eprintln!("\nxtask demo: sundown teardown --confirm destroy");
     let report = work.join("report.json");
     let mut teardown = sundown_cmd(&sundown, &tools, &moto, &config);
@@ -109,6 +115,10 @@ pub fn run(_args: &[String]) -> Result<()> {
         report.display()
     );
 
+    eprintln!("\nxtask demo: sundown cost, after the teardown");
+    let mut cost = sundown_cmd(&sundown, &tools, &moto, &config);
+    run_cmd(cost.arg("cost"))?;
+
     eprintln!("\nxtask demo: sundown verify --after-teardown");
     let mut sweep = sundown_cmd(&sundown, &tools, &moto, &config);
     run_cmd(sweep.args(["verify", "--after-teardown"]))?;
@@ -127,6 +137,10 @@ pub fn with_emulator<'a>(cmd: &'a mut Command, tools: &Tools, moto: &Moto) -> &'
 pub fn sundown_cmd(sundown: &Path, tools: &Tools, moto: &Moto, config: &Path) -> Command {
     let mut cmd = Command::new(sundown);
     with_emulator(&mut cmd, tools, moto).arg("--config").arg(config);
+    // Prices are cached next to the config (under target/), not in the user's ~/.cache.
+    if let Some(dir) = config.parent() {
+        cmd.env("XDG_CACHE_HOME", dir.join("cache"));
+    }
     cmd
 }
 

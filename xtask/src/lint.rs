@@ -47,6 +47,13 @@ pub fn run() -> Result<()> {
             .args(&workflows),
     )?;
     run_cmd(tool("check-jsonschema").args(["--builtin-schema", "vendor.github-actions", "action/action.yml"]))?;
+    // The published schema of sundown.yaml accepts the repository's own configs.
+    run_cmd(tool("check-jsonschema").args([
+        "--schemafile",
+        "sundown.schema.json",
+        "sundown.yaml",
+        "sundown.example.yaml",
+    ]))?;
     run_cmd(tool("hadolint").arg("action/Dockerfile"))?;
     run_cmd(tool("shellcheck").args(files(&root.join("tests/fixtures"), "sh")?))?;
     run_cmd(

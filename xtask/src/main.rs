@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod drill;
 mod emulator;
+mod home_check;
 mod lint;
 mod passthrough;
 mod test;
@@ -38,8 +39,9 @@ tasks:
   verify [-- FLAGS]              run the cost checklist against the stack in ./sundown.yaml
   tf init|plan|apply|destroy [--env dev] [-- ARGS]
                                 Terraform in infra/envs/ENV with ENV.tfvars (plan saves tfplan, apply applies it)
-  bench [SECTION...]            measure on the emulator and print the figures as ratios
+  bench [--debug] [SECTION...]  measure on the emulator and print the figures as ratios
                                 (sections: verify, teardown, sagemaker, binary; default all)
+  home-check                    run the demo with an empty HOME and fresh tools; fail if it wrote there (caches aside)
   emulator install|start|stop|status
                                 manage the local moto emulator (installed under target/sundown-tools)
 ";
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         "lint" => lint::run(),
         "drill" => drill::run(rest),
         "emulator" => emulator::run(rest),
+        "home-check" => home_check::run(rest),
         "teardown" => passthrough::run("teardown", rest),
         "verify" => passthrough::run("verify", rest),
         "bench" => bench::run(rest),

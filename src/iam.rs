@@ -1,0 +1,470 @@
+//! `sundown iam-policy --for teardown|read-only|schedule`: the least-privilege
+//! IAM policy for a `sundown.yaml`: the actions the configured phases call, on
+//! the stack's resources where the service allows resource-level permissions.
+//!
+//! It reads the config (and the Terraform backend settings it names) and never
+//! AWS. The action lists are the calls the code makes; the IAM test runs each
+//! command on moto with IAM enforced and exactly these actions, and drops them
+//! one at a time. Calls that only add figures (prices, Cost Explorer) or a
+//! notification are a separate statement whose `Sid` starts with `Optional`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// Which command the policy is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `sundown teardown` (with its plan discovery) and the Action's teardown.
+    Teardown,
+    /// `sundown plan`, `verify` and `cost`: the plan job's role.
+    ReadOnly,
+    /// `sundown schedule stop|start` and the scheduler Lambda.
+    Schedule,
+}
+
+/// One `Allow` statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sid: String,
+    pub actions: BTreeSet<&'static str>,
+    pub resources: Vec<String>,
+    /// `aws:ResourceTag/KEY` = VALUE conditions.
+    pub tags: BTreeMap<String, String>,
+    pub optional: bool,
+}
+
+impl Statement {
+    fn new(sid: &str, actions: &[&'static str], resources: Vec<String>) -> Statement {
+        Statement {
+            sid: sid.into(),
+            actions: actions.iter().copied().collect(),
+            resources,
+            tags: BTreeMap::new(),
+            optional: false,
+        }
+    }
+
+    fn optional(mut self) -> Statement {
+        self.optional = true;
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let mut statement = json!({
+            "Sid": self.sid,
+            "Effect": "Allow",
+            "Action": self.actions.iter().collect::<Vec<_>>(),
+            "Resource": self.resources,
+        });
+        if !self.tags.is_empty() {
+            let equals: BTreeMap<String, &String> =
+                self.tags.iter().map(|(k, v)| (format!("aws:ResourceTag/{k}"), v)).collect();
+            statement["Condition"] = json!({ "StringEquals": equals });
+        }
+        statement
+    }
+}
+
+/// Where the stack lives, for ARNs.
+struct Arns {
+    partition: &'static str,
+    region: String,
+    account: String,
+}
+
+impl Arns {
+    fn new(config: &Config) -> Arns {
+        let partition = if config.region.starts_with("cn-") {
+            "aws-cn"
+        } else if config.region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        };
+        // One allowed account names it; several (or none) leave it open, the allowlist still guards.
+        let account = match config.accounts.as_slice() {
+            [one] => one.clone(),
+            _ => "*".into(),
+        };
+        Arns {
+            partition,
+            region: config.region.clone(),
+            account,
+        }
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            self.partition, self.region, self.account
+        )
+    }
+
+    /// SageMaker ARNs are lower-case whatever the name's case.
+    fn sagemaker(&self, kind: &str, prefix: &str) -> [String; 2] {
+        let prefix = prefix.to_lowercase();
+        [
+            self.arn("sagemaker", &format!("{kind}/{prefix}")),
+            self.arn("sagemaker", &format!("{kind}/{prefix}-*")),
+        ]
+    }
+}
+
+/// The policy document for `config`, as IAM takes it.
+pub fn policy(config: &Config, purpose: Purpose) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": statements(config, purpose).iter().map(Statement::to_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The policy, pretty-printed with a final newline.
+pub fn render(config: &Config, purpose: Purpose) -> String {
+    let mut text = serde_json::to_string_pretty(&policy(config, purpose)).expect("a policy serializes");
+    text.push('\n');
+    text
+}
+
+/// The statements for `config`: required ones first, then the optional ones.
+pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
+    let arns = Arns::new(config);
+    let all = || vec!["*".to_owned()];
+    let mut out = vec![Statement::new("Identity", &["sts:GetCallerIdentity"], all())];
+    let mut optional = Vec::new();
+    let cluster = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref());
+
+    if purpose != Purpose::Schedule {
+        // What plan and teardown discover.
+        if let Some(cluster) = cluster {
+            out.push(Statement::new(
+                "ReadCluster",
+                &["eks:DescribeCluster"],
+                vec![arns.arn("eks", &format!("cluster/{cluster}"))],
+            ));
+        }
+        if config.kubernetes.is_some() {
+            // The load balancers a cluster's Services made; Describe calls take no resource.
+            out.push(Statement::new(
+                "ReadLoadBalancers",
+                &["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags"],
+                all(),
+            ));
+        }
+        if config.sagemaker.is_some() {
+            // List calls take no resource; endpoints outside the stack are described too,
+            // to keep the configs and models they use.
+            out.push(Statement::new(
+                "ReadSageMaker",
+                &[
+                    "sagemaker:ListEndpoints",
+                    "sagemaker:ListEndpointConfigs",
+                    "sagemaker:ListModels",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel",
+                    "sagemaker:ListTags",
+                ],
+                all(),
+            ));
+        }
+        if let Some(ecr) = &config.ecr {
+            out.push(Statement::new(
+                "ReadRepositories",
+                &["ecr:DescribeRepositories", "ecr:ListImages", "ecr:ListTagsForResource"],
+                ecr.repositories
+                    .iter()
+                    .map(|r| arns.arn("ecr", &format!("repository/{r}")))
+                    .collect(),
+            ));
+        }
+        if let Some((bucket, key)) = state_location(config) {
+            let mut state = Statement::new(
+                "ReadTerraformState",
+                &["s3:ListBucket"],
+                vec![format!("arn:{}:s3:::{bucket}", arns.partition)],
+            );
+            if purpose == Purpose::ReadOnly {
+                out.push(state);
+                out.push(Statement::new(
+                    "ReadTerraformStateObject",
+                    &["s3:GetObject"],
+                    vec![format!("arn:{}:s3:::{bucket}/{key}", arns.partition)],
+                ));
+            } else {
+                state.sid = "TerraformStateBucket".into();
+                out.push(state);
+                out.push(Statement::new(
+                    "TerraformStateAndLock",
+                    &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    vec![
+                        format!("arn:{}:s3:::{bucket}/{key}", arns.partition),
+                        format!("arn:{}:s3:::{bucket}/{key}.tflock", arns.partition),
+                    ],
+                ));
+            }
+        }
+        optional.push(
+            Statement::new(
+                "OptionalCostFigures",
+                &[
+                    "pricing:GetProducts",
+                    "ec2:DescribeSpotPriceHistory",
+                    "ec2:DescribeNatGateways",
+                    "ec2:DescribeVolumes",
+                    "ec2:DescribeAddresses",
+                    "eks:ListNodegroups",
+                    "eks:DescribeNodegroup",
+                    "eks:DescribeClusterVersions",
+                    "ecr:DescribeImages",
+                    "logs:DescribeLogGroups",
+                    "cloudwatch:GetMetricStatistics",
+                    "sagemaker:ListTrainingJobs",
+                    "sagemaker:DescribeTrainingJob",
+                ],
+                all(),
+            )
+            .optional(),
+        );
+    }
+
+    match purpose {
+        Purpose::Teardown => {
+            if let Some(sm) = &config.sagemaker {
+                let mut endpoints = Statement::new(
+                    "DeleteStackEndpoints",
+                    &["sagemaker:DeleteEndpoint"],
+                    arns.sagemaker("endpoint", &sm.endpoint_prefix).into(),
+                );
+                // Endpoints must carry scope.tags to be deleted; configs and models that follow
+                // their endpoint may be untagged, so they get no condition.
+                endpoints.tags = config.scope.tags.clone();
+                out.push(endpoints);
+                let mut kinds = Vec::new();
+                if sm.delete_configs {
+                    kinds.push(("endpoint-config", "sagemaker:DeleteEndpointConfig"));
+                }
+                if sm.delete_models {
+                    kinds.push(("model", "sagemaker:DeleteModel"));
+                }
+                for (kind, action) in kinds {
+                    out.push(Statement::new(
+                        &format!("Delete{}", if kind == "model" { "StackModels" } else { "StackEndpointConfigs" }),
+                        &[action],
+                        arns.sagemaker(kind, &sm.endpoint_prefix).into(),
+                    ));
+                }
+                // Marking the configs `schedule stop` remembers endpoints in, against `schedule start`.
+                out.push(Statement::new("FindStoppedConfigs", &["tag:GetResources"], all()));
+                out.push(Statement::new(
+                    "MarkStoppedConfigs",
+                    &["sagemaker:AddTags"],
+                    vec![arns.arn("sagemaker", "endpoint-config/*")],
+                ));
+            }
+            if let Some(ecr) = &config.ecr {
+                out.push(Statement::new(
+                    "DeleteImages",
+                    &["ecr:BatchDeleteImage"],
+                    ecr.repositories
+                        .iter()
+                        .map(|r| arns.arn("ecr", &format!("repository/{r}")))
+                        .collect(),
+                ));
+            }
+            if let Some(topic) = &config.notify.sns_topic_arn {
+                optional.push(Statement::new("OptionalNotify", &["sns:Publish"], vec![topic.clone()]).optional());
+            }
+        }
+        Purpose::ReadOnly => {
+            // `verify`'s checks.
+            out.push(Statement::new(
+                "Verify",
+                &[
+                    "budgets:ViewBudget",
+                    "ecr:GetLifecyclePolicy",
+                    "eks:ListNodegroups",
+                    "eks:DescribeNodegroup",
+                    "eks:DescribeCluster",
+                    "logs:DescribeLogGroups",
+                    "s3:GetLifecycleConfiguration",
+                    "s3:GetIntelligentTieringConfiguration",
+                    "sagemaker:ListTrainingJobs",
+                    "sagemaker:DescribeTrainingJob",
+                    "events:ListRules",
+                    "events:ListTargetsByRule",
+                    "tag:GetResources",
+                ],
+                all(),
+            ));
+            optional.push(Statement::new("OptionalActualSpend", &["ce:GetCostAndUsage"], all()).optional());
+        }
+        Purpose::Schedule => {
+            out.push(Statement::new(
+                "ReadSchedule",
+                &[
+                    "sagemaker:ListEndpoints",
+                    "sagemaker:ListEndpointConfigs",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:ListTags",
+                ],
+                all(),
+            ));
+            if let Some(cluster) = cluster {
+                out.push(Statement::new(
+                    "ScaleNodeGroups",
+                    &[
+                        "eks:ListNodegroups",
+                        "eks:DescribeNodegroup",
+                        "eks:UpdateNodegroupConfig",
+                        "eks:TagResource",
+                        "eks:UntagResource",
+                    ],
+                    vec![
+                        arns.arn("eks", &format!("cluster/{cluster}")),
+                        arns.arn("eks", &format!("nodegroup/{cluster}/*")),
+                    ],
+                ));
+            }
+            if let Some(sm) = &config.sagemaker {
+                let endpoints: Vec<String> = arns.sagemaker("endpoint", &sm.endpoint_prefix).into();
+                let mut with_configs = endpoints.clone();
+                // The remembering tags live on the configs, whatever their names; CreateEndpoint
+                // names its config too, and a recreated endpoint gets its config's tags.
+                with_configs.push(arns.arn("sagemaker", "endpoint-config/*"));
+                out.push(Statement::new("StopEndpoints", &["sagemaker:DeleteEndpoint"], endpoints));
+                out.push(Statement::new(
+                    "StartEndpointsAndRememberInTags",
+                    &["sagemaker:CreateEndpoint", "sagemaker:AddTags", "sagemaker:DeleteTags"],
+                    with_configs,
+                ));
+            }
+            optional.push(
+                Statement::new(
+                    "OptionalNightSavings",
+                    &["pricing:GetProducts", "ec2:DescribeSpotPriceHistory"],
+                    all(),
+                )
+                .optional(),
+            );
+        }
+    }
+    out.extend(optional);
+    out
+}
+
+/// The S3 backend's bucket and key, from the Terraform directory's backend
+/// settings (`-backend-config` files, then the module's `.tf` files).
+fn state_location(config: &Config) -> Option<(String, String)> {
+    let tf = config.terraform.as_ref()?;
+    let mut files: Vec<std::path::PathBuf> = tf.backend_config.iter().map(|f| tf.dir.join(f)).collect();
+    if let Ok(entries) = std::fs::read_dir(&tf.dir) {
+        let mut tf_files: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+            .collect();
+        tf_files.sort();
+        files.extend(tf_files);
+    }
+    let (mut bucket, mut key) = (None, None);
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        bucket = bucket.or_else(|| setting(&text, "bucket"));
+        key = key.or_else(|| setting(&text, "key"));
+    }
+    Some((bucket?, key?))
+}
+
+/// `NAME = "value"` in HCL, outside comments.
+fn setting(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.trim();
+        let rest = line.strip_prefix(name)?.trim_start().strip_prefix('=')?.trim();
+        let value = rest.strip_prefix('"')?;
+        Some(value[..value.find('"')?].to_owned())
+    })
+}
+
+/// Every action of the policy, and which of them are optional.
+pub fn actions(config: &Config, purpose: Purpose) -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+    let mut required = BTreeSet::new();
+    let mut optional = BTreeSet::new();
+    for s in statements(config, purpose) {
+        if s.optional {
+            optional.extend(s.actions);
+        } else {
+            required.extend(s.actions);
+        }
+    }
+    optional.retain(|a| !required.contains(a));
+    (required, optional)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository_config() -> Config {
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sundown.yaml")).unwrap()
+    }
+
+    /// EKS calls cannot run under moto's IAM enforcement (its signature check fails them), so the
+    /// EKS actions are pinned here against the calls `k8s.rs`, `schedule.rs` and `checks/eks.rs` make.
+    #[test]
+    fn the_eks_actions_are_the_calls_sundown_makes() {
+        let config = repository_config();
+        let eks = |purpose| {
+            let (required, _) = actions(&config, purpose);
+            required.into_iter().filter(|a| a.starts_with("eks:")).collect::<Vec<_>>()
+        };
+        assert_eq!(eks(Purpose::Teardown), ["eks:DescribeCluster"]);
+        assert_eq!(
+            eks(Purpose::Schedule),
+            [
+                "eks:DescribeNodegroup",
+                "eks:ListNodegroups",
+                "eks:TagResource",
+                "eks:UntagResource",
+                "eks:UpdateNodegroupConfig"
+            ]
+        );
+        assert_eq!(
+            eks(Purpose::ReadOnly),
+            ["eks:DescribeCluster", "eks:DescribeNodegroup", "eks:ListNodegroups"]
+        );
+    }
+
+    #[test]
+    fn resources_are_the_stacks_where_iam_allows() {
+        let text = render(&repository_config(), Purpose::Teardown);
+        assert!(text.contains("arn:aws:sagemaker:us-east-1:123456789012:endpoint/retail-forecast-*"));
+        assert!(text.contains("arn:aws:ecr:us-east-1:123456789012:repository/mlops/retail-api"));
+        assert!(text.contains("arn:aws:eks:us-east-1:123456789012:cluster/retail-forecast-cluster"));
+        assert!(text.contains("arn:aws:s3:::retail-forecast-tfstate-123456789012/envs/dev/terraform.tfstate.tflock"));
+        assert!(text.contains("\"aws:ResourceTag/Environment\": \"dev\""));
+    }
+
+    /// docs/iam.md shows the teardown policy for the repository's sundown.yaml.
+    #[test]
+    fn the_iam_doc_shows_the_policy_for_the_repositorys_config() {
+        let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/iam.md");
+        let doc = std::fs::read_to_string(&doc_path).unwrap();
+        let marker = "<!-- iam-policy: teardown -->\n```json\n";
+        let start = doc.find(marker).expect("docs/iam.md has the iam-policy marker") + marker.len();
+        let end = start + doc[start..].find("```\n").unwrap();
+        let generated = render(&repository_config(), Purpose::Teardown);
+        if std::env::var_os("SUNDOWN_UPDATE_DOCS").is_some() {
+            std::fs::write(&doc_path, format!("{}{generated}{}", &doc[..start], &doc[end..])).unwrap();
+            return;
+        }
+        assert!(
+            doc[start..end] == generated,
+            "docs/iam.md's policy differs from `sundown iam-policy --for teardown`; run `SUNDOWN_UPDATE_DOCS=1 cargo test -p sundown iam::`"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! `sundown iam-policy` proven on moto with IAM enforced (`/moto-api/reset-auth`):
+//! a user holding exactly a policy's actions runs the command to the end;
+//! without any one required action that the run calls, it fails; without an
+//! optional one, its exit code does not change.
+//!
+//! moto checks actions but not resource ARNs, so the policies run here with
+//! their resources widened to `*`; the ARNs are pinned by `iam::tests`. moto's
+//! signature check fails EKS calls under enforcement (a moto bug), so these
+//! configs have no cluster and `iam::tests` pins the EKS actions too. moto
+//! names a few actions by their API operation rather than IAM's name:
+//! [`moto_names`] translates, and nothing else.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::support::{Outcome, World};
+
+/// IAM's action name → the names moto checks for the same calls.
+fn moto_names(action: &str) -> Vec<String> {
+    match action {
+        // DescribeBudgets and DescribeNotificationsForBudget are authorized by budgets:ViewBudget.
+        "budgets:ViewBudget" => vec![
+            "budgets:DescribeBudgets".into(),
+            "budgets:DescribeNotificationsForBudget".into(),
+        ],
+        // The Resource Groups Tagging API signs as `tagging`; its IAM prefix is `tag`.
+        "tag:GetResources" => vec!["tagging:GetResources".into()],
+        // moto maps ListBucketIntelligentTieringConfigurations to ListBucket.
+        "s3:GetIntelligentTieringConfiguration" => vec!["s3:ListBucket".into()],
+        other => vec![other.into()],
+    }
+}
+
+/// The operation a recorded request names for an IAM action (`sagemaker:ListTags` → `ListTags`).
+fn operation(action: &str) -> &str {
+    action.split_once(':').map_or(action, |(_, op)| op)
+}
+
+struct Case {
+    purpose: &'static str,
+    commands: &'static [&'static [&'static str]],
+    schedule_first: bool,
+}
+
+const TEARDOWN: Case = Case {
+    purpose: "teardown",
+    commands: &[&["teardown", "--confirm", "destroy"]],
+    schedule_first: false,
+};
+const READ_ONLY: Case = Case {
+    purpose: "read-only",
+    commands: &[&["plan"], &["verify"], &["cost"]],
+    schedule_first: false,
+};
+const SCHEDULE: Case = Case {
+    purpose: "schedule",
+    commands: &[&["schedule", "stop"], &["schedule", "start"]],
+    schedule_first: false,
+};
+
+/// A stack without a cluster: two endpoints (one stopped by the schedule for
+/// the teardown case, so that it marks a config), a repository, a Terraform
+/// module with local state, an SNS topic.
+fn world(case: &Case) -> (World, PathBuf) {
+    let world = World::start();
+    let seeded = world.seed(&["--endpoints", "2", "--repo", "retail-forecast:3", "--inbox", "--extras"]);
+    world.terraform(&["resources=1"]);
+    let topic = seeded["inbox"]["topic_arn"].as_str().unwrap().to_owned();
+    let config = world.config(&format!(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         sagemaker:\n  endpoint_prefix: retail-forecast\n  wait: 1m\n\
+         ecr:\n  repositories: [retail-forecast]\n\
+         terraform:\n  dir: infra\n  binary: {}\n\
+         notify:\n  sns_topic_arn: {topic}\n",
+        world.tools.terraform().display()
+    ));
+    if case.schedule_first {
+        // Stopped endpoints, whose configs the teardown marks, and one that still runs.
+        let stop = world.sundown().config(&config).args(&["schedule", "stop"]).run();
+        assert_eq!(stop.code, 0, "{stop:#?}");
+        world.seed(&[
+            "--sagemaker",
+            r#"[{"endpoint": "retail-forecast-live", "config": "retail-forecast-live-config", "model": "retail-forecast-live-model"}]"#,
+        ]);
+    }
+    (world, config)
+}
+
+/// The policy `sundown iam-policy` prints for `config`: (required, optional) actions.
+fn printed_policy(world: &World, config: &PathBuf, purpose: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let out = world.sundown().config(config).args(&["iam-policy", "--for", purpose]).run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let policy: Value = serde_json::from_str(&out.stdout).unwrap();
+    let (mut required, mut optional) = (BTreeSet::new(), BTreeSet::new());
+    for statement in policy["Statement"].as_array().unwrap() {
+        let target = if statement["Sid"].as_str().unwrap().starts_with("Optional") {
+            &mut optional
+        } else {
+            &mut required
+        };
+        for action in statement["Action"].as_array().unwrap() {
+            target.insert(action.as_str().unwrap().to_owned());
+        }
+    }
+    optional.retain(|a| !required.contains(a));
+    (required, optional)
+}
+
+/// Runs the case's commands as a user holding exactly `actions` (resources `*`), IAM enforced.
+/// Returns the outcomes and the operations moto saw.
+fn run_as(world: &World, config: &PathBuf, case: &Case, actions: &BTreeSet<String>) -> (Vec<Outcome>, Vec<String>) {
+    let moto_actions: Vec<String> = actions.iter().flat_map(|a| moto_names(a)).collect();
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": moto_actions, "Resource": "*"}],
+    });
+    let file = world.path("policy.json");
+    std::fs::write(&file, policy.to_string()).unwrap();
+    let keys = world.seed(&["--iam-user", "sundown", file.to_str().unwrap()]);
+    let (status, body) = world.moto.request("POST", "/moto-api/reset-auth", "0").unwrap();
+    assert_eq!(status, 200, "{body}");
+    world.moto.start_recording();
+    let outcomes = case
+        .commands
+        .iter()
+        .map(|command| {
+            world
+                .sundown()
+                .config(config)
+                .env("AWS_ACCESS_KEY_ID", keys["access_key_id"].as_str().unwrap())
+                .env("AWS_SECRET_ACCESS_KEY", keys["secret_access_key"].as_str().unwrap())
+                .args(command)
+                .run()
+        })
+        .collect();
+    let operations = world.moto.recording().into_iter().map(|r| r.operation).collect();
+    // Enforcement off again, for the world's own checks.
+    let (status, body) = world.moto.request("POST", "/moto-api/reset-auth", "inf").unwrap();
+    assert_eq!(status, 200, "{body}");
+    (outcomes, operations)
+}
+
+fn denied(outcomes: &[Outcome]) -> Option<String> {
+    outcomes.iter().find_map(|o| {
+        let text = format!("{}\n{}", o.stdout, o.stderr);
+        let lower = text.to_lowercase();
+        (lower.contains("accessdenied") || lower.contains("not authorized") || o.code == 2).then_some(text)
+    })
+}
+
+fn prove(case: &Case) {
+    let (world, config) = world(case);
+    let (required, optional) = printed_policy(&world, &config, case.purpose);
+    let all: BTreeSet<String> = required.union(&optional).cloned().collect();
+    let (full, called) = run_as(&world, &config, case, &all);
+    assert!(denied(&full).is_none(), "{}: denied with the full policy: {full:#?}", case.purpose);
+    let codes: Vec<i32> = full.iter().map(|o| o.code).collect();
+    drop(world);
+
+    let mut unexercised = Vec::new();
+    for action in required.iter().chain(&optional) {
+        if !called.iter().any(|op| op == operation(action)) {
+            unexercised.push(action.clone());
+            continue;
+        }
+        let (world, config) = self::world(case);
+        let mut fewer = all.clone();
+        fewer.remove(action);
+        let (outcomes, _) = run_as(&world, &config, case, &fewer);
+        if required.contains(action) {
+            assert!(
+                denied(&outcomes).is_some(),
+                "{}: the run did not fail without the required {action}: {outcomes:#?}",
+                case.purpose
+            );
+        } else {
+            let without: Vec<i32> = outcomes.iter().map(|o| o.code).collect();
+            assert_eq!(
+                without, codes,
+                "{}: dropping the optional {action} changed an exit code: {outcomes:#?}",
+                case.purpose
+            );
+        }
+    }
+    println!(
+        "iam: {}: {} required and {} optional actions; not called on this fixture (so not dropped): {unexercised:?}",
+        case.purpose,
+        required.len(),
+        optional.len()
+    );
+}
+
+#[test]
+fn the_teardown_policy_is_enough_and_each_action_it_calls_is_needed() {
+    prove(&Case {
+        schedule_first: true,
+        ..TEARDOWN
+    });
+}
+
+#[test]
+fn the_read_only_policy_is_enough_and_each_action_it_calls_is_needed() {
+    prove(&READ_ONLY);
+}
+
+#[test]
+fn the_schedule_policy_is_enough_and_each_action_it_calls_is_needed() {
+    prove(&SCHEDULE);
+}
