@@ -70,11 +70,27 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Print the least-privilege IAM policy (JSON) for this config and a command (reads no AWS)
+    IamPolicy {
+        /// The command the policy is for: teardown, read-only (plan, verify, cost) or schedule
+        #[arg(long = "for", value_enum, value_name = "COMMAND")]
+        purpose: PolicyFor,
+    },
     /// Off-hours: scale node groups to 0 and delete endpoints (stop), or restore them (start)
     Schedule {
         #[arg(value_enum)]
         action: ScheduleAction,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFor {
+    /// `teardown`, with its plan discovery and notifications
+    Teardown,
+    /// `plan`, `verify` and `cost`: the plan job's role
+    ReadOnly,
+    /// `schedule stop|start` and the scheduler Lambda
+    Schedule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

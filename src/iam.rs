@@ -9,7 +9,6 @@
 //! notification are a separate statement whose `Sid` starts with `Optional`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -61,8 +60,11 @@ impl Statement {
             "Resource": self.resources,
         });
         if !self.tags.is_empty() {
-            let equals: BTreeMap<String, &String> =
-                self.tags.iter().map(|(k, v)| (format!("aws:ResourceTag/{k}"), v)).collect();
+            let equals: BTreeMap<String, &String> = self
+                .tags
+                .iter()
+                .map(|(k, v)| (format!("aws:ResourceTag/{k}"), v))
+                .collect();
             statement["Condition"] = json!({ "StringEquals": equals });
         }
         statement
@@ -150,7 +152,10 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
             // The load balancers a cluster's Services made; Describe calls take no resource.
             out.push(Statement::new(
                 "ReadLoadBalancers",
-                &["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags"],
+                &[
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeTags",
+                ],
                 all(),
             ));
         }
@@ -158,27 +163,33 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
             // List calls take no resource; endpoints outside the stack are described too,
             // to keep the configs and models they use.
             out.push(Statement::new(
-                "ReadSageMaker",
+                "ListSageMaker",
                 &[
                     "sagemaker:ListEndpoints",
                     "sagemaker:ListEndpointConfigs",
                     "sagemaker:ListModels",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DescribeModel",
                     "sagemaker:ListTags",
                 ],
                 all(),
+            ));
+            out.push(Statement::new(
+                "DescribeSageMaker",
+                &[
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel",
+                ],
+                ["endpoint/*", "endpoint-config/*", "model/*"]
+                    .iter()
+                    .map(|r| arns.arn("sagemaker", r))
+                    .collect(),
             ));
         }
         if let Some(ecr) = &config.ecr {
             out.push(Statement::new(
                 "ReadRepositories",
                 &["ecr:DescribeRepositories", "ecr:ListImages", "ecr:ListTagsForResource"],
-                ecr.repositories
-                    .iter()
-                    .map(|r| arns.arn("ecr", &format!("repository/{r}")))
-                    .collect(),
+                repositories(&arns, &ecr.repositories),
             ));
         }
         if let Some((bucket, key)) = state_location(config) {
@@ -207,28 +218,7 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
                 ));
             }
         }
-        optional.push(
-            Statement::new(
-                "OptionalCostFigures",
-                &[
-                    "pricing:GetProducts",
-                    "ec2:DescribeSpotPriceHistory",
-                    "ec2:DescribeNatGateways",
-                    "ec2:DescribeVolumes",
-                    "ec2:DescribeAddresses",
-                    "eks:ListNodegroups",
-                    "eks:DescribeNodegroup",
-                    "eks:DescribeClusterVersions",
-                    "ecr:DescribeImages",
-                    "logs:DescribeLogGroups",
-                    "cloudwatch:GetMetricStatistics",
-                    "sagemaker:ListTrainingJobs",
-                    "sagemaker:DescribeTrainingJob",
-                ],
-                all(),
-            )
-            .optional(),
-        );
+        optional.extend(cost_statements(config, &arns));
     }
 
     match purpose {
@@ -252,7 +242,14 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
                 }
                 for (kind, action) in kinds {
                     out.push(Statement::new(
-                        &format!("Delete{}", if kind == "model" { "StackModels" } else { "StackEndpointConfigs" }),
+                        &format!(
+                            "Delete{}",
+                            if kind == "model" {
+                                "StackModels"
+                            } else {
+                                "StackEndpointConfigs"
+                            }
+                        ),
                         &[action],
                         arns.sagemaker(kind, &sm.endpoint_prefix).into(),
                     ));
@@ -269,10 +266,7 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
                 out.push(Statement::new(
                     "DeleteImages",
                     &["ecr:BatchDeleteImage"],
-                    ecr.repositories
-                        .iter()
-                        .map(|r| arns.arn("ecr", &format!("repository/{r}")))
-                        .collect(),
+                    repositories(&arns, &ecr.repositories),
                 ));
             }
             if let Some(topic) = &config.notify.sns_topic_arn {
@@ -284,36 +278,71 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
             out.push(Statement::new(
                 "Verify",
                 &[
-                    "budgets:ViewBudget",
-                    "ecr:GetLifecyclePolicy",
-                    "eks:ListNodegroups",
-                    "eks:DescribeNodegroup",
-                    "eks:DescribeCluster",
                     "logs:DescribeLogGroups",
-                    "s3:GetLifecycleConfiguration",
-                    "s3:GetIntelligentTieringConfiguration",
                     "sagemaker:ListTrainingJobs",
-                    "sagemaker:DescribeTrainingJob",
                     "events:ListRules",
                     "events:ListTargetsByRule",
                     "tag:GetResources",
                 ],
                 all(),
             ));
-            optional.push(Statement::new("OptionalActualSpend", &["ce:GetCostAndUsage"], all()).optional());
+            out.push(Statement::new(
+                "VerifyBudget",
+                &["budgets:ViewBudget"],
+                vec![format!("arn:{}:budgets::{}:budget/*", arns.partition, arns.account)],
+            ));
+            out.push(Statement::new(
+                "VerifyTrainingJobs",
+                &["sagemaker:DescribeTrainingJob"],
+                vec![arns.arn("sagemaker", "training-job/*")],
+            ));
+            if let Some(ecr) = &config.ecr {
+                out.push(Statement::new(
+                    "VerifyRepositories",
+                    &["ecr:GetLifecyclePolicy"],
+                    repositories(&arns, &ecr.repositories),
+                ));
+            }
+            if let Some(cluster) = cluster {
+                out.push(Statement::new(
+                    "VerifyNodeGroups",
+                    &["eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup"],
+                    node_groups(&arns, cluster),
+                ));
+            }
+            if !config.verify.buckets.is_empty() {
+                out.push(Statement::new(
+                    "VerifyBuckets",
+                    &["s3:GetLifecycleConfiguration", "s3:GetIntelligentTieringConfiguration"],
+                    config
+                        .verify
+                        .buckets
+                        .iter()
+                        .map(|b| format!("arn:{}:s3:::{b}", arns.partition))
+                        .collect(),
+                ));
+            }
         }
         Purpose::Schedule => {
-            out.push(Statement::new(
-                "ReadSchedule",
-                &[
-                    "sagemaker:ListEndpoints",
-                    "sagemaker:ListEndpointConfigs",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:ListTags",
-                ],
-                all(),
-            ));
+            if config.sagemaker.is_some() {
+                out.push(Statement::new(
+                    "ListSchedule",
+                    &[
+                        "sagemaker:ListEndpoints",
+                        "sagemaker:ListEndpointConfigs",
+                        "sagemaker:ListTags",
+                    ],
+                    all(),
+                ));
+                out.push(Statement::new(
+                    "DescribeSchedule",
+                    &["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+                    vec![
+                        arns.arn("sagemaker", "endpoint/*"),
+                        arns.arn("sagemaker", "endpoint-config/*"),
+                    ],
+                ));
+            }
             if let Some(cluster) = cluster {
                 out.push(Statement::new(
                     "ScaleNodeGroups",
@@ -324,10 +353,7 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
                         "eks:TagResource",
                         "eks:UntagResource",
                     ],
-                    vec![
-                        arns.arn("eks", &format!("cluster/{cluster}")),
-                        arns.arn("eks", &format!("nodegroup/{cluster}/*")),
-                    ],
+                    node_groups(&arns, cluster),
                 ));
             }
             if let Some(sm) = &config.sagemaker {
@@ -336,7 +362,11 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
                 // The remembering tags live on the configs, whatever their names; CreateEndpoint
                 // names its config too, and a recreated endpoint gets its config's tags.
                 with_configs.push(arns.arn("sagemaker", "endpoint-config/*"));
-                out.push(Statement::new("StopEndpoints", &["sagemaker:DeleteEndpoint"], endpoints));
+                out.push(Statement::new(
+                    "StopEndpoints",
+                    &["sagemaker:DeleteEndpoint"],
+                    endpoints,
+                ));
                 out.push(Statement::new(
                     "StartEndpointsAndRememberInTags",
                     &["sagemaker:CreateEndpoint", "sagemaker:AddTags", "sagemaker:DeleteTags"],
@@ -357,6 +387,71 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
     out
 }
 
+/// Calls that only add dollar figures: optional.
+fn cost_statements(config: &Config, arns: &Arns) -> Vec<Statement> {
+    let mut out = vec![
+        Statement::new(
+            "OptionalCostFigures",
+            &[
+                "pricing:GetProducts",
+                "ce:GetCostAndUsage",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeNatGateways",
+                "ec2:DescribeVolumes",
+                "ec2:DescribeAddresses",
+                "eks:DescribeClusterVersions",
+                "logs:DescribeLogGroups",
+                "cloudwatch:GetMetricStatistics",
+                "sagemaker:ListTrainingJobs",
+            ],
+            vec!["*".into()],
+        )
+        .optional(),
+        Statement::new(
+            "OptionalCostTrainingJobs",
+            &["sagemaker:DescribeTrainingJob"],
+            vec![arns.arn("sagemaker", "training-job/*")],
+        )
+        .optional(),
+    ];
+    if let Some(ecr) = &config.ecr {
+        out.push(
+            Statement::new(
+                "OptionalCostImages",
+                &["ecr:DescribeImages"],
+                repositories(arns, &ecr.repositories),
+            )
+            .optional(),
+        );
+    }
+    if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
+        out.push(
+            Statement::new(
+                "OptionalCostNodeGroups",
+                &["eks:ListNodegroups", "eks:DescribeNodegroup"],
+                node_groups(arns, cluster),
+            )
+            .optional(),
+        );
+    }
+    out
+}
+
+fn repositories(arns: &Arns, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|r| arns.arn("ecr", &format!("repository/{r}")))
+        .collect()
+}
+
+/// A cluster and its node groups.
+fn node_groups(arns: &Arns, cluster: &str) -> Vec<String> {
+    vec![
+        arns.arn("eks", &format!("cluster/{cluster}")),
+        arns.arn("eks", &format!("nodegroup/{cluster}/*")),
+    ]
+}
+
 /// The S3 backend's bucket and key, from the Terraform directory's backend
 /// settings (`-backend-config` files, then the module's `.tf` files).
 fn state_location(config: &Config) -> Option<(String, String)> {
@@ -373,7 +468,9 @@ fn state_location(config: &Config) -> Option<(String, String)> {
     }
     let (mut bucket, mut key) = (None, None);
     for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
         bucket = bucket.or_else(|| setting(&text, "bucket"));
         key = key.or_else(|| setting(&text, "key"));
     }
@@ -408,6 +505,7 @@ pub fn actions(config: &Config, purpose: Purpose) -> (BTreeSet<&'static str>, BT
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn repository_config() -> Config {
         Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sundown.yaml")).unwrap()
@@ -420,7 +518,10 @@ mod tests {
         let config = repository_config();
         let eks = |purpose| {
             let (required, _) = actions(&config, purpose);
-            required.into_iter().filter(|a| a.starts_with("eks:")).collect::<Vec<_>>()
+            required
+                .into_iter()
+                .filter(|a| a.starts_with("eks:"))
+                .collect::<Vec<_>>()
         };
         assert_eq!(eks(Purpose::Teardown), ["eks:DescribeCluster"]);
         assert_eq!(

@@ -12,6 +12,7 @@ pub mod config;
 pub mod confirm;
 pub mod cost;
 pub mod exit;
+pub mod iam;
 pub mod inventory;
 pub mod k8s;
 pub mod lambda;
@@ -59,6 +60,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
         Command::Cost { offline } => run_cost(&config, offline, cli.output).await,
+        Command::IamPolicy { purpose } => {
+            let purpose = match purpose {
+                cli::PolicyFor::Teardown => iam::Purpose::Teardown,
+                cli::PolicyFor::ReadOnly => iam::Purpose::ReadOnly,
+                cli::PolicyFor::Schedule => iam::Purpose::Schedule,
+            };
+            print!("{}", iam::render(&config, purpose));
+            Ok(ExitCode::from(exit::DONE))
+        }
         Command::Schedule { action } => {
             let action = match action {
                 cli::ScheduleAction::Stop => schedule::Action::Stop,

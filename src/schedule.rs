@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::aws::{Aws, describe};
 use crate::config::{Config, Protect};
-use crate::phases::sagemaker::{is_not_found, tags};
+use crate::phases::sagemaker::{TEARDOWN_TAG, is_not_found, tags};
 use crate::scope::{Owner, Verdict, name_matches};
 
 pub const SCHEMA: &str = "sundown.schedule/v1";
@@ -495,9 +495,22 @@ async fn start_endpoints(sm: &aws_sdk_sagemaker::Client, protect: &Protect, out:
         let Some(stopped) = tag(&config_tags, STOPPED_TAG) else {
             continue;
         };
+        if let Some(since) = tag(&config_tags, TEARDOWN_TAG) {
+            for name in stopped.split_whitespace() {
+                out.changes.push(Change {
+                    usd_per_hour: None,
+                    running: None,
+                    kind: "endpoint",
+                    name: name.to_owned(),
+                    changed: false,
+                    detail: format!("not recreated: a teardown of the stack started at {since}"),
+                });
+            }
+            continue;
+        }
         let mut failed = false;
         for name in stopped.split_whitespace() {
-            match start_endpoint(sm, name, config_name, &config_tags, protect).await {
+            match start_endpoint(sm, name, config_name, config_arn, &config_tags, protect).await {
                 Ok((changed, detail)) => out.changes.push(Change {
                     usd_per_hour: None,
                     running: None,
@@ -531,6 +544,7 @@ async fn start_endpoint(
     sm: &aws_sdk_sagemaker::Client,
     name: &str,
     config_name: &str,
+    config_arn: &str,
     config_tags: &Tags,
     protect: &Protect,
 ) -> Result<(bool, String)> {
@@ -562,6 +576,25 @@ async fn start_endpoint(
         .send()
         .await
         .map_err(|e| anyhow!("sagemaker CreateEndpoint: {}", describe(&e)))?;
+    // A teardown that started meanwhile has marked the config before its first deletion (or
+    // deleted it already): then this endpoint must not outlive it. Undo, failing closed.
+    let teardown = match tags(sm, config_arn).await {
+        Ok(now) => tag(&now, TEARDOWN_TAG).map(|since| format!("a teardown of the stack started at {since}")),
+        Err(e) => Some(format!("the config's tags cannot be read back ({e:#})")),
+    };
+    if let Some(why) = teardown {
+        tracing::warn!("schedule: deleting endpoint {name} again: {why}");
+        sm.delete_endpoint().endpoint_name(name).send().await.map_err(|e| {
+            anyhow!(
+                "sagemaker DeleteEndpoint {name} (undoing the start: {why}): {}",
+                describe(&e)
+            )
+        })?;
+        return Ok((
+            false,
+            format!("not recreated: {why}; the endpoint created meanwhile was deleted"),
+        ));
+    }
     Ok((true, format!("recreated from config {config_name}")))
 }
 

@@ -83,6 +83,13 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         tracing::info!("teardown: carrying out the reviewed plan {}", plan.digest);
     }
     let stopped_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &now).await);
+    let configs_to_delete: Vec<String> = now
+        .phases
+        .iter()
+        .flat_map(|p| &p.resources)
+        .filter(|r| r.kind == crate::inventory::Kind::EndpointConfig && r.action == crate::inventory::Action::Delete)
+        .map(|r| r.name.clone())
+        .collect();
 
     if confirmation == Confirmation::Ask {
         let mut plan = now;
@@ -99,6 +106,29 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let mut phases = Vec::with_capacity(4);
+
+    // Before the first deletion: `schedule start` must not recreate what this teardown deletes.
+    if let Some(s) = &config.sagemaker {
+        let sm = aws.sagemaker();
+        let marked =
+            phases::sagemaker::mark_teardown(&sm, &aws.tagging(), &s.endpoint_prefix, &configs_to_delete, &started_at)
+                .await;
+        match marked {
+            Ok(marked) if !marked.is_empty() => tracing::info!(
+                "teardown: marked {} endpoint configs against `schedule start`: {}",
+                marked.len(),
+                marked.join(", ")
+            ),
+            Ok(_) => {}
+            // Nothing is deleted yet: without the mark a `schedule start` could bring endpoints back.
+            Err(e) => {
+                return Err(refuse(format!(
+                    "cannot mark the stopped endpoint configs against `schedule start` ({e:#}); \
+                     grant what `sundown iam-policy --for teardown` prints (tag:GetResources, sagemaker:AddTags)"
+                )));
+            }
+        }
+    }
 
     phases.push(
         timed(progress, &stop, started, Phase::Kubernetes, async {

@@ -414,6 +414,88 @@ pub async fn discover(
     Ok(inventory)
 }
 
+/// On an endpoint config: the time a teardown that deletes the stack started.
+/// `schedule start` recreates no endpoint from a config that carries it, and
+/// undoes one it recreated when the tag appears meanwhile, so a start never
+/// brings back what a teardown deletes.
+pub const TEARDOWN_TAG: &str = "sundown:teardown";
+
+/// Marks, before the teardown's first deletion, every endpoint config whose
+/// `schedule stop` tag names one of the stack's endpoints (the only configs
+/// `schedule start` recreates from) with [`TEARDOWN_TAG`]: among the configs
+/// the teardown deletes (`configs`, whose tags are read), and any other
+/// config the tagging API finds with that tag. Returns the configs marked. A
+/// teardown of a stack that is not stopped changes nothing here.
+pub async fn mark_teardown(
+    sm: &Client,
+    tagging: &aws_sdk_resourcegroupstagging::Client,
+    prefix: &str,
+    configs: &[String],
+    started_at: &str,
+) -> Result<Vec<String>> {
+    let stopped_ours = |value: &str| value.split_whitespace().any(|endpoint| name_matches(prefix, endpoint));
+    // name → ARN
+    let mut arns: BTreeMap<String, String> = BTreeMap::new();
+    for name in configs {
+        let arn = match sm.describe_endpoint_config().endpoint_config_name(name).send().await {
+            Ok(d) => d.endpoint_config_arn().unwrap_or_default().to_owned(),
+            Err(e) if is_not_found(&describe(&e)) => continue,
+            Err(e) => return Err(anyhow!("sagemaker DescribeEndpointConfig {name}: {}", describe(&e))),
+        };
+        let stopped = tags(sm, &arn)
+            .await?
+            .iter()
+            .any(|(k, v)| k == crate::schedule::STOPPED_TAG && stopped_ours(v));
+        if stopped {
+            arns.insert(name.clone(), arn);
+        }
+    }
+    // Configs named otherwise, through the tagging API (which covers SageMaker on AWS).
+    let found: Vec<_> = tagging
+        .get_resources()
+        .resource_type_filters("sagemaker:endpoint-config")
+        .tag_filters(
+            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                .key(crate::schedule::STOPPED_TAG)
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow!("tagging GetResources: {}", describe(&e)))?;
+    for mapping in found {
+        let ours = mapping
+            .tags()
+            .iter()
+            .any(|t| t.key() == crate::schedule::STOPPED_TAG && stopped_ours(t.value()));
+        let arn = mapping.resource_arn().unwrap_or_default();
+        // Only a well-formed ARN (moto 5.2.5 reports SageMaker ARNs here as a Python tuple).
+        let name = arn
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split_once(":endpoint-config/"))
+            .map(|(_, name)| name);
+        if ours && let Some(name) = name {
+            arns.entry(name.to_owned()).or_insert_with(|| arn.to_owned());
+        }
+    }
+    for arn in arns.values() {
+        sm.add_tags()
+            .resource_arn(arn)
+            .tags(
+                aws_sdk_sagemaker::types::Tag::builder()
+                    .key(TEARDOWN_TAG)
+                    .value(started_at)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!("sagemaker AddTags {arn}: {}", describe(&e)))?;
+    }
+    Ok(arns.into_keys().collect())
+}
+
 /// SageMaker says "Could not find …" with a ValidationException for a missing resource.
 pub fn is_not_found(message: &str) -> bool {
     message.contains("Could not find") || message.contains("does not exist") || message.contains("ResourceNotFound")

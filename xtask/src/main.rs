@@ -47,6 +47,7 @@ tasks:
 ";
 
 fn main() -> ExitCode {
+    forget_cargo_run_env();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (task, rest) = match args.split_first() {
         Some((task, rest)) => (task.as_str(), rest),
@@ -81,6 +82,34 @@ fn main() -> ExitCode {
             eprintln!("xtask {task}: error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `cargo run` gives xtask the package variables of xtask itself
+/// (`CARGO_MANIFEST_DIR=…/xtask`, `CARGO_PKG_*`, …). A nested `cargo` would
+/// pass them on to build scripts, and ring's reruns when `CARGO_MANIFEST_DIR`
+/// changes, so every switch between `cargo xtask test` and a plain `cargo
+/// test` rebuilt ring and the whole AWS SDK above it (minutes). Dropped here,
+/// the nested builds see the same environment as the developer's own.
+fn forget_cargo_run_env() {
+    let package_vars: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            let key = key.to_string_lossy();
+            key.starts_with("CARGO_PKG_")
+                || matches!(
+                    key.as_ref(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                )
+        })
+        .collect();
+    for key in package_vars {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::remove_var(key) };
     }
 }
 
