@@ -192,3 +192,16 @@ pub fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Every node group of `cluster` (ListNodegroups, all pages), shared by the
+/// schedule, the spot check and the pricing of node groups.
+pub async fn node_group_names(eks: &aws_sdk_eks::Client, cluster: &str) -> anyhow::Result<Vec<String>> {
+    eks.list_nodegroups()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("eks ListNodegroups {cluster}: {}", describe(&e)))
+}

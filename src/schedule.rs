@@ -237,19 +237,10 @@ async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
 }
 
 async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, owner: &Owner<'_>, action: Action, out: &mut Outcome) {
-    let names: Vec<String> = match eks
-        .list_nodegroups()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-    {
+    let names = match crate::aws::node_group_names(eks, cluster).await {
         Ok(names) => names,
         Err(e) => {
-            out.errors
-                .push(format!("eks ListNodegroups {cluster}: {}", describe(&e)));
+            out.errors.push(format!("{e:#}"));
             return;
         }
     };

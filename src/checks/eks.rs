@@ -13,15 +13,7 @@ pub async fn spot(cx: &Context<'_>) -> Result<Finding> {
         ));
     };
     let eks = cx.aws.eks();
-    let names: Vec<String> = eks
-        .list_nodegroups()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("eks ListNodegroups {cluster}: {}", describe(&e)))?;
+    let names = crate::aws::node_group_names(&eks, cluster).await?;
     if names.is_empty() {
         return Ok(Finding::warn(
             format!("cluster {cluster} has no managed node groups"),

@@ -337,8 +337,9 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, plan: &Plan,
     }
 }
 
+/// To the cent; never -0.00 (a sum of nothing, or Cost Explorer's "-0.0000001", reads $0.00).
 fn round(usd: f64) -> f64 {
-    (usd * 100.0).round() / 100.0
+    (usd * 100.0).round() / 100.0 + 0.0
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -455,15 +456,7 @@ async fn eks(
                 .then(|| "version support status unknown (DescribeClusterVersions failed): standard rate".to_owned()),
         ));
     }
-    let groups: Vec<String> = eks
-        .list_nodegroups()
-        .cluster_name(cluster)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("eks ListNodegroups {cluster}: {}", describe(&e)))?;
+    let groups = crate::aws::node_group_names(&eks, cluster).await?;
     for name in groups {
         let out = eks
             .describe_nodegroup()

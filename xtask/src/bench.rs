@@ -84,6 +84,15 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// "release" or "debug": which build `sundown` is, for the figures' labels.
+pub fn build_of(sundown: &Path) -> &'static str {
+    if sundown.components().any(|c| c.as_os_str() == "release") {
+        "release"
+    } else {
+        "debug"
+    }
+}
+
 /// Builds the release binary (stripped, per Cargo.toml's release profile) and returns its path.
 fn build_release() -> Result<PathBuf> {
     let cargo = crate::cargo();
@@ -174,8 +183,9 @@ fn verify_figures(sundown: &Path, tools: &Tools, moto: &Moto, config: &Path) -> 
     let (slowest_id, slowest) = singles.iter().max_by_key(|(_, d)| *d).copied().unwrap();
     let sequential: Duration = singles.iter().map(|(_, d)| *d).sum();
     println!(
-        "verify ({} checks, median of {RUNS} runs of the release binary against moto):",
-        CHECKS.len()
+        "verify ({} checks, median of {RUNS} runs of the {} binary against moto):",
+        CHECKS.len(),
+        build_of(sundown)
     );
     println!("  whole checklist            {:>8.3}s", whole.as_secs_f64());
     println!("  slowest check ({slowest_id:<23}) {:>8.3}s", slowest.as_secs_f64());

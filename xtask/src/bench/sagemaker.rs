@@ -41,8 +41,9 @@ pub fn run(sundown: &Path, tools: &Tools, work: &Path) -> Result<()> {
     let ratio = tn.as_secs_f64() / t1.as_secs_f64();
     let bound = DELETION + Duration::from_millis(1500);
     println!(
-        "sagemaker phase with {}s deletions (latency model; median of {RUNS} runs of the release binary):",
-        DELETION.as_secs()
+        "sagemaker phase with {}s deletions (latency model; median of {RUNS} runs of the {} binary):",
+        DELETION.as_secs(),
+        super::build_of(sundown)
     );
     println!(
         "  1 endpoint                 {:>8.2}s  (target <= {:.1}s: {})",

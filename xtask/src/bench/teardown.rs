@@ -162,7 +162,7 @@ pub fn run(sundown: &Path, tools: &Tools, aws: &Path, work: &Path) -> Result<()>
         );
     }
     let minimum = minimum.expect("at least one pair");
-    print_times(&sundown_runs, &baseline_runs);
+    print_times(super::build_of(sundown), &sundown_runs, &baseline_runs);
     print_calls(&minimum, &sundown_runs, &baseline_runs);
     bench.moto.stop();
     Ok(())
@@ -421,10 +421,10 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-fn print_times(sundown: &[Run], baseline: &[Run]) {
+fn print_times(build: &str, sundown: &[Run], baseline: &[Run]) {
     println!(
         "teardown ({REPOSITORIES} repositories x {IMAGES} images, {ENDPOINTS} endpoints with configs and models, \
-         {} namespaces, {TERRAFORM_RESOURCES} Terraform resources; release binary against moto, reseeded before every run):",
+         {} namespaces, {TERRAFORM_RESOURCES} Terraform resources; {build} binary against moto, reseeded before every run):",
         NAMESPACES.len()
     );
     let mut ratios = Vec::new();
