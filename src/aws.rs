@@ -205,3 +205,19 @@ pub async fn node_group_names(eks: &aws_sdk_eks::Client, cluster: &str) -> anyho
         .await
         .map_err(|e| anyhow::anyhow!("eks ListNodegroups {cluster}: {}", describe(&e)))
 }
+
+/// Every log group under `prefix` (DescribeLogGroups, all pages), shared by the
+/// retention check and the pricing of log storage.
+pub async fn log_groups(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    prefix: &str,
+) -> anyhow::Result<Vec<aws_sdk_cloudwatchlogs::types::LogGroup>> {
+    logs.describe_log_groups()
+        .log_group_name_prefix(prefix)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("logs DescribeLogGroups {prefix}: {}", describe(&e)))
+}

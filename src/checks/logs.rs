@@ -1,9 +1,8 @@
 //! `logs.retention`: every log group under the configured prefixes expires within the maximum.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use super::{Context, Finding};
-use crate::aws::describe;
 
 pub async fn retention(cx: &Context<'_>) -> Result<Finding> {
     let verify = &cx.config.verify;
@@ -17,15 +16,7 @@ pub async fn retention(cx: &Context<'_>) -> Result<Finding> {
     let max = verify.max_log_retention_days;
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
     for prefix in &verify.log_group_prefixes {
-        let groups: Vec<_> = logs
-            .describe_log_groups()
-            .log_group_name_prefix(prefix)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow!("logs DescribeLogGroups {prefix}: {}", describe(&e)))?;
+        let groups = crate::aws::log_groups(&logs, prefix).await?;
         if groups.is_empty() {
             ok.push(format!("no log groups under {prefix}"));
         }

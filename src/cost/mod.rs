@@ -687,15 +687,7 @@ async fn logs_storage(
 ) -> Result<()> {
     let logs = aws.logs();
     for prefix in prefixes {
-        let groups: Vec<_> = logs
-            .describe_log_groups()
-            .log_group_name_prefix(prefix)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow::anyhow!("logs DescribeLogGroups {prefix}: {}", describe(&e)))?;
+        let groups = crate::aws::log_groups(&logs, prefix).await?;
         for g in groups {
             let Some(price) = prices.price(&Product::LogsStorage).await else {
                 return Ok(());
