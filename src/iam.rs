@@ -188,7 +188,12 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
         if let Some(ecr) = &config.ecr {
             out.push(Statement::new(
                 "ReadRepositories",
-                &["ecr:DescribeRepositories", "ecr:ListImages", "ecr:ListTagsForResource"],
+                &[
+                    "ecr:DescribeImages",
+                    "ecr:DescribeRepositories",
+                    "ecr:ListImages",
+                    "ecr:ListTagsForResource",
+                ],
                 repositories(&arns, &ecr.repositories),
             ));
         }
@@ -414,16 +419,6 @@ fn cost_statements(config: &Config, arns: &Arns) -> Vec<Statement> {
         )
         .optional(),
     ];
-    if let Some(ecr) = &config.ecr {
-        out.push(
-            Statement::new(
-                "OptionalCostImages",
-                &["ecr:DescribeImages"],
-                repositories(arns, &ecr.repositories),
-            )
-            .optional(),
-        );
-    }
     if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
         out.push(
             Statement::new(

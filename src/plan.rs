@@ -37,6 +37,13 @@ pub struct Plan {
     /// The Terraform state the plan read, for pricing what `terraform destroy` destroys.
     #[serde(skip)]
     pub terraform_state: Option<crate::terraform::State>,
+    /// What SageMaker discovery read (ARNs, tags, variants): the teardown
+    /// deletes from it and `sundown cost` prices from it without reading again.
+    #[serde(skip)]
+    pub sagemaker: Option<phases::sagemaker::Inventory>,
+    /// What ECR discovery read (images with their sizes), for the same reasons.
+    #[serde(skip)]
+    pub ecr: Option<Vec<phases::ecr::Repo>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -150,29 +157,34 @@ pub async fn build_with(
     };
     let sagemaker = async {
         let Some(s) = &config.sagemaker else {
-            return PhasePlan::not_configured(Phase::Sagemaker);
+            return (PhasePlan::not_configured(Phase::Sagemaker), None);
         };
-        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &crate::scope::Owner::new(config), None)
-            .await
-            .map(|i| i.resources());
-        PhasePlan::from_result(
+        let result = phases::sagemaker::discover(&aws.sagemaker(), s, &crate::scope::Owner::new(config), None).await;
+        let resources = result
+            .as_ref()
+            .map(|i| i.resources())
+            .map_err(|e| anyhow::anyhow!("{e:#}"));
+        let plan = PhasePlan::from_result(
             Phase::Sagemaker,
             Some(format!(
                 "endpoints named {0} or {0}-…{1}",
                 s.endpoint_prefix,
                 scope_note(config)
             )),
-            result,
-        )
+            resources,
+        );
+        (plan, result.ok())
     };
     let ecr = async {
         let Some(e) = &config.ecr else {
-            return PhasePlan::not_configured(Phase::Ecr);
+            return (PhasePlan::not_configured(Phase::Ecr), None);
         };
-        let result = phases::ecr::discover(&aws.ecr(), e, &config.protect)
-            .await
-            .map(|repos| repos.iter().map(|r| r.resource()).collect());
-        PhasePlan::from_result(Phase::Ecr, None, result)
+        let result = phases::ecr::discover(&aws.ecr(), e, &config.protect).await;
+        let resources = result
+            .as_ref()
+            .map(|repos| repos.iter().map(|r| r.resource()).collect())
+            .map_err(|e| anyhow::anyhow!("{e:#}"));
+        (PhasePlan::from_result(Phase::Ecr, None, resources), result.ok())
     };
     let terraform = async {
         let Some(t) = &config.terraform else {
@@ -195,7 +207,7 @@ pub async fn build_with(
         );
         (plan, state)
     };
-    let (k, s, e, (t, terraform_state)) = tokio::join!(kubernetes, sagemaker, ecr, terraform);
+    let (k, (s, sagemaker), (e, ecr), (t, terraform_state)) = tokio::join!(kubernetes, sagemaker, ecr, terraform);
     let phases = vec![k, s, e, t];
     let summary = summarize(&phases);
     let created_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -214,6 +226,8 @@ pub async fn build_with(
         summary,
         stops_usd_per_month: None,
         terraform_state,
+        sagemaker,
+        ecr,
     }
 }
 

@@ -77,26 +77,21 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     // Before any mutating request: the stack must still be what the reviewer saw,
     // and what it costs is priced while it still runs.
     let state = terraform.as_ref().map(|(_, state)| state.clone());
-    let now = crate::plan::build_with(config, &aws, &identity, state).await;
+    let mut now = crate::plan::build_with(config, &aws, &identity, state).await;
     if let Some(plan) = &reviewed {
         plan.check_drift(&now)?;
         tracing::info!("teardown: carrying out the reviewed plan {}", plan.digest);
     }
     let stopped_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &now).await);
-    let configs_to_delete: Vec<String> = now
-        .phases
-        .iter()
-        .flat_map(|p| &p.resources)
-        .filter(|r| r.kind == crate::inventory::Kind::EndpointConfig && r.action == crate::inventory::Action::Delete)
-        .map(|r| r.name.clone())
-        .collect();
-
+    let (sagemaker_inventory, ecr_inventory) = (now.sagemaker.take(), now.ecr.take());
     if confirmation == Confirmation::Ask {
-        let mut plan = now;
-        plan.stops_usd_per_month = stopped_usd_per_month;
-        eprint!("{}", plan.render_human());
+        now.stops_usd_per_month = stopped_usd_per_month;
+        eprint!("{}", now.render_human());
         confirm::ask(&config.stack, &identity.account)?;
     }
+    // The phases delete from what was read here, re-reading only what changed since;
+    // after a prompt, which may wait for a long time, they read everything again.
+    let reuse = confirmation != Confirmation::Ask;
 
     // Past the gate: from here on a signal stops the run cleanly instead of killing it.
     let stop = Stop::new();
@@ -110,9 +105,14 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     // Before the first deletion: `schedule start` must not recreate what this teardown deletes.
     if let Some(s) = &config.sagemaker {
         let sm = aws.sagemaker();
-        let marked =
-            phases::sagemaker::mark_teardown(&sm, &aws.tagging(), &s.endpoint_prefix, &configs_to_delete, &started_at)
-                .await;
+        let marked = phases::sagemaker::mark_teardown(
+            &sm,
+            &aws.tagging(),
+            &s.endpoint_prefix,
+            sagemaker_inventory.as_ref(),
+            &started_at,
+        )
+        .await;
         match marked {
             Ok(marked) if !marked.is_empty() => tracing::info!(
                 "teardown: marked {} endpoint configs against `schedule start`: {}",
@@ -143,8 +143,15 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         timed(progress, &stop, started, Phase::Sagemaker, async {
             match &config.sagemaker {
                 Some(s) => {
-                    phases::sagemaker::teardown(&aws.sagemaker(), s, &Owner::new(config), reviewed.as_ref(), &stop)
-                        .await
+                    phases::sagemaker::teardown(
+                        &aws.sagemaker(),
+                        s,
+                        &Owner::new(config),
+                        reviewed.as_ref(),
+                        sagemaker_inventory.filter(|_| reuse),
+                        &stop,
+                    )
+                    .await
                 }
                 None => PhaseReport::not_configured(Phase::Sagemaker),
             }
@@ -154,7 +161,16 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     phases.push(
         timed(progress, &stop, started, Phase::Ecr, async {
             match &config.ecr {
-                Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect, reviewed.as_ref()).await,
+                Some(e) => {
+                    phases::ecr::teardown(
+                        &aws.ecr(),
+                        e,
+                        &config.protect,
+                        reviewed.as_ref(),
+                        ecr_inventory.filter(|_| reuse),
+                    )
+                    .await
+                }
                 None => PhaseReport::not_configured(Phase::Ecr),
             }
         })

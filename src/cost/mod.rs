@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::aws::{Aws, Identity, describe};
 use crate::config::Config;
 use crate::inventory::{Action, Kind};
+use crate::phases::sagemaker::Variant;
 use crate::plan::Plan;
 use crate::scope::{Owner, Verdict};
 use prices::{Prices, Product, Unit};
@@ -570,36 +571,29 @@ async fn endpoints(
         .filter(|r| r.kind == Kind::Endpoint && r.action != Action::Absent)
         .map(|r| (r.name.clone(), r.action))
         .collect();
+    let inventory = known.plan.sagemaker.as_ref();
     for (name, action) in found {
-        let endpoint = match sm.describe_endpoint().endpoint_name(&name).send().await {
-            Ok(e) => e,
-            Err(e) => anyhow::bail!("sagemaker DescribeEndpoint {name}: {}", describe(&e)),
+        let (endpoint, config) = match variants(&sm, inventory, &name).await? {
+            Some(found) => found,
+            None => continue,
         };
-        let config_name = endpoint.endpoint_config_name().unwrap_or_default();
-        let config = sm
-            .describe_endpoint_config()
-            .endpoint_config_name(config_name)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("sagemaker DescribeEndpointConfig {config_name}: {}", describe(&e)))?;
         let mut usd = 0.0;
         let mut detail = Vec::new();
         let mut from = prices::From::PriceList;
-        for variant in config.production_variants() {
-            let Some(instance_type) = variant.instance_type().map(|t| t.as_str().to_owned()) else {
+        for variant in &config {
+            let Some(instance_type) = variant.instance_type.clone() else {
                 unpriced.push(Unpriced {
                     kind: "endpoint",
-                    name: format!("{name}/{}", variant.variant_name().unwrap_or_default()),
+                    name: format!("{name}/{}", variant.name),
                     why: "serverless inference is billed per request and compute time, not per hour".into(),
                 });
                 continue;
             };
             let count = endpoint
-                .production_variants()
                 .iter()
-                .find(|v| v.variant_name() == variant.variant_name())
-                .and_then(|v| v.current_instance_count())
-                .or(variant.initial_instance_count())
+                .find(|v| v.name == variant.name)
+                .and_then(|v| v.count)
+                .or(variant.count)
                 .unwrap_or(1);
             let Some(price) = prices.price(&Product::SageMakerHosting(instance_type.clone())).await else {
                 unpriced.push(Unpriced {
@@ -631,6 +625,53 @@ async fn endpoints(
     Ok(())
 }
 
+/// An endpoint's variants (current instance counts) and its config's
+/// (instance types): from the inventory when it has them, else from one
+/// DescribeEndpoint and one DescribeEndpointConfig. `None` when it is gone.
+async fn variants(
+    sm: &aws_sdk_sagemaker::Client,
+    inventory: Option<&crate::phases::sagemaker::Inventory>,
+    name: &str,
+) -> Result<Option<(Vec<Variant>, Vec<Variant>)>> {
+    if let Some(inventory) = inventory
+        && let Some(endpoint) = inventory.endpoints.iter().find(|e| e.name == name)
+        && let Some(config) = inventory.configs.iter().find(|c| endpoint.uses.contains(&c.name))
+    {
+        return Ok(Some((endpoint.variants.clone(), config.variants.clone())));
+    }
+    let endpoint = match sm.describe_endpoint().endpoint_name(name).send().await {
+        Ok(e) => e,
+        Err(e) if crate::phases::sagemaker::is_not_found(&describe(&e)) => return Ok(None),
+        Err(e) => anyhow::bail!("sagemaker DescribeEndpoint {name}: {}", describe(&e)),
+    };
+    let config_name = endpoint.endpoint_config_name().unwrap_or_default();
+    let config = sm
+        .describe_endpoint_config()
+        .endpoint_config_name(config_name)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("sagemaker DescribeEndpointConfig {config_name}: {}", describe(&e)))?;
+    let current = endpoint
+        .production_variants()
+        .iter()
+        .map(|v| Variant {
+            name: v.variant_name().unwrap_or_default().to_owned(),
+            instance_type: None,
+            count: v.current_instance_count(),
+        })
+        .collect();
+    let configured = config
+        .production_variants()
+        .iter()
+        .map(|v| Variant {
+            name: v.variant_name().unwrap_or_default().to_owned(),
+            instance_type: v.instance_type().map(|t| t.as_str().to_owned()),
+            count: v.initial_instance_count(),
+        })
+        .collect();
+    Ok(Some((current, configured)))
+}
+
 /// ECR storage of the configured repositories: the sizes of their images.
 async fn ecr_storage(
     aws: &Aws,
@@ -641,20 +682,35 @@ async fn ecr_storage(
 ) -> Result<()> {
     let ecr = aws.ecr();
     for repo in repositories {
-        let images: Vec<_> = match ecr
-            .describe_images()
-            .repository_name(repo)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-        {
-            Ok(images) => images,
-            Err(e) if crate::aws::code(&e) == Some("RepositoryNotFoundException") => continue,
-            Err(e) => anyhow::bail!("ecr DescribeImages {repo}: {}", describe(&e)),
+        // (images, bytes): the inventory described the images already.
+        let described = match known.plan.ecr.iter().flatten().find(|r| &r.name == repo) {
+            Some(found) if !found.exists => continue,
+            Some(found) => (
+                found.images.len(),
+                found.images.values().filter_map(|i| i.bytes).sum::<i64>(),
+            ),
+            None => {
+                let images: Vec<_> = match ecr
+                    .describe_images()
+                    .repository_name(repo)
+                    .max_results(1000)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                {
+                    Ok(images) => images,
+                    Err(e) if crate::aws::code(&e) == Some("RepositoryNotFoundException") => continue,
+                    Err(e) => anyhow::bail!("ecr DescribeImages {repo}: {}", describe(&e)),
+                };
+                (
+                    images.len(),
+                    images.iter().filter_map(|i| i.image_size_in_bytes()).sum(),
+                )
+            }
         };
-        let bytes: i64 = images.iter().filter_map(|i| i.image_size_in_bytes()).sum();
+        let (count, bytes) = described;
         let Some(price) = prices.price(&Product::EcrStorage).await else {
             continue;
         };
@@ -671,7 +727,7 @@ async fn ecr_storage(
             outcome,
             price.from,
         );
-        row.detail = format!("{} images, {}", images.len(), row.detail);
+        row.detail = format!("{count} images, {}", row.detail);
         rows.push(row);
     }
     Ok(())

@@ -1,10 +1,11 @@
 //! Phase 3: every image in the configured ECR repositories.
 //!
-//! Discovery lists each repository's image ids with pagination. The
+//! Discovery describes each repository's images with pagination (digest,
+//! tags and size: what the teardown deletes and `sundown cost` prices). The
 //! repositories themselves are left for `terraform destroy`. A repository
 //! carrying the protect tag keeps its images.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Result, anyhow};
 use aws_sdk_ecr::Client;
@@ -25,38 +26,32 @@ pub struct Repo {
     /// False when the repository does not exist.
     pub exists: bool,
     pub kept: Option<String>,
-    /// Every image id entry ListImages returned (one per tag, one per untagged digest).
-    pub image_ids: Vec<ImageIdentifier>,
+    /// Every image, by digest, as DescribeImages answered.
+    pub images: BTreeMap<String, Image>,
+}
+
+/// One image of a repository.
+#[derive(Debug, Clone, Default)]
+pub struct Image {
+    /// How many tags point at it.
+    pub tags: usize,
+    pub bytes: Option<i64>,
 }
 
 impl Repo {
     pub fn counts(&self) -> ImageCounts {
-        let mut by_digest: BTreeMap<&str, usize> = BTreeMap::new();
-        for id in &self.image_ids {
-            let tags = by_digest.entry(id.image_digest().unwrap_or_default()).or_default();
-            if id.image_tag().is_some() {
-                *tags += 1;
-            }
-        }
-        let tagged = by_digest.values().filter(|t| **t > 0).count();
+        let tagged = self.images.values().filter(|i| i.tags > 0).count();
         ImageCounts {
-            images: by_digest.len(),
+            images: self.images.len(),
             tagged,
-            untagged: by_digest.len() - tagged,
-            tags: by_digest.values().sum(),
+            untagged: self.images.len() - tagged,
+            tags: self.images.values().map(|i| i.tags).sum(),
         }
     }
 
     /// The distinct image digests, sorted.
     pub fn digests(&self) -> Vec<String> {
-        let mut digests: Vec<String> = self
-            .image_ids
-            .iter()
-            .filter_map(|id| id.image_digest().map(str::to_owned))
-            .collect();
-        digests.sort_unstable();
-        digests.dedup();
-        digests
+        self.images.keys().cloned().collect()
     }
 
     pub fn resource(&self) -> Resource {
@@ -96,6 +91,34 @@ pub async fn list_image_ids(ecr: &Client, repository: &str) -> Result<Option<Vec
     }
 }
 
+/// Describes every image of a repository (1000 a page), by digest.
+async fn describe_images(ecr: &Client, repository: &str) -> Result<BTreeMap<String, Image>> {
+    let described = ecr
+        .describe_images()
+        .repository_name(repository)
+        .max_results(1000)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let described = match described {
+        Ok(described) => described,
+        // Deleted since DescribeRepositories: no images.
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => Vec::new(),
+        Err(e) => return Err(anyhow!("ecr DescribeImages {repository}: {}", describe(&e))),
+    };
+    let mut images: BTreeMap<String, Image> = BTreeMap::new();
+    for d in described {
+        let image = images
+            .entry(d.image_digest().unwrap_or_default().to_owned())
+            .or_default();
+        image.tags += d.image_tags().len();
+        image.bytes = d.image_size_in_bytes().or(image.bytes);
+    }
+    Ok(images)
+}
+
 async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Repo> {
     let described = match ecr.describe_repositories().repository_names(name).send().await {
         Ok(d) => d,
@@ -104,7 +127,7 @@ async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Rep
                 name: name.to_owned(),
                 exists: false,
                 kept: None,
-                image_ids: Vec::new(),
+                images: BTreeMap::new(),
             });
         }
         Err(e) => return Err(anyhow!("ecr DescribeRepositories {name}: {}", describe(&e))),
@@ -123,12 +146,12 @@ async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Rep
     let kept = protect
         .matches(tags.tags().iter().map(|t| (t.key(), t.value())))
         .then(|| format!("tagged {}={}", protect.tag, protect.value));
-    let image_ids = list_image_ids(ecr, name).await?.unwrap_or_default();
+    let images = describe_images(ecr, name).await?;
     Ok(Repo {
         name: name.to_owned(),
         exists: true,
         kept,
-        image_ids,
+        images,
     })
 }
 
@@ -145,12 +168,24 @@ pub async fn discover(ecr: &Client, cfg: &config::Ecr, protect: &Protect) -> Res
 pub const BATCH_LIMIT: usize = 100;
 
 /// Deletes every image of each configured repository, in batches of at most
-/// 100 digests, then re-lists to prove the repository is empty. With a
-/// reviewed plan, only the digests it lists: an image pushed since is drift,
-/// left in place and reported.
-pub async fn teardown(ecr: &Client, cfg: &config::Ecr, protect: &Protect, reviewed: Option<&Reviewed>) -> PhaseReport {
+/// 100 digests, then re-lists to prove the repository is empty; images pushed
+/// since the inventory (`known`, read before the first deletion, else a new
+/// discovery) show up there and go too. With a reviewed plan, only the
+/// digests it lists: an image pushed since is drift, left in place and
+/// reported.
+pub async fn teardown(
+    ecr: &Client,
+    cfg: &config::Ecr,
+    protect: &Protect,
+    reviewed: Option<&Reviewed>,
+    known: Option<Vec<Repo>>,
+) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Ecr);
-    let repos = match discover(ecr, cfg, protect).await {
+    let repos = match known {
+        Some(repos) => Ok(repos),
+        None => discover(ecr, cfg, protect).await,
+    };
+    let repos = match repos {
         Ok(repos) => repos,
         Err(e) => {
             report.fail(format!("{e:#}"));
@@ -193,6 +228,7 @@ pub async fn teardown(ecr: &Client, cfg: &config::Ecr, protect: &Protect, review
         report.found += images;
         match result {
             Ok(done) => {
+                report.found += done.found_later;
                 report.deleted += done.deleted;
                 report.failed += done.failures.len();
                 let outcome = if done.failures.is_empty() && done.remaining == 0 {
@@ -250,50 +286,71 @@ struct Emptied {
     remaining: usize,
     /// Images a reviewed plan does not list, left in place.
     drift: usize,
+    /// Images the inventory did not have (pushed since), deleted too.
+    found_later: usize,
 }
+
+/// Rounds of delete-then-list per repository: images pushed during the
+/// teardown are deleted in the next round, a push loop cannot hold it forever.
+const ROUNDS: usize = 3;
 
 async fn empty_repository(ecr: &Client, repo: &Repo, reviewed: Option<&Reviewed>) -> Result<Emptied> {
     // Deleting a digest deletes every tag pointing at it, so one id per digest.
     let planned = |digest: &str| reviewed.is_none_or(|r| r.allows_image(&repo.name, digest));
-    let digests: Vec<String> = repo.digests().into_iter().filter(|d| planned(d)).collect();
+    let mut digests: Vec<String> = repo.digests().into_iter().filter(|d| planned(d)).collect();
+    let mut tried: BTreeSet<String> = BTreeSet::new();
     let mut done = Emptied::default();
-    let total = digests.len();
-    for chunk in digests.chunks(BATCH_LIMIT) {
-        let ids: Vec<ImageIdentifier> = chunk
-            .iter()
-            .map(|d| ImageIdentifier::builder().image_digest(d).build())
-            .collect();
-        let out = ecr
-            .batch_delete_image()
-            .repository_name(&repo.name)
-            .set_image_ids(Some(ids))
-            .send()
-            .await
-            .map_err(|e| anyhow!("ecr BatchDeleteImage {}: {}", repo.name, describe(&e)))?;
-        // Count by what failed: moto's answer omits untagged images it deleted.
-        let mut refused = 0;
-        for failure in out.failures() {
-            let code = failure.failure_code().map(|c| c.as_str()).unwrap_or("Unknown");
-            // Already gone (an interrupted run got to it first) is success.
-            if code == "ImageNotFound" {
-                continue;
+    for round in 1..=ROUNDS {
+        let total = tried.len() + digests.len();
+        for chunk in digests.chunks(BATCH_LIMIT) {
+            let ids: Vec<ImageIdentifier> = chunk
+                .iter()
+                .map(|d| ImageIdentifier::builder().image_digest(d).build())
+                .collect();
+            let out = ecr
+                .batch_delete_image()
+                .repository_name(&repo.name)
+                .set_image_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| anyhow!("ecr BatchDeleteImage {}: {}", repo.name, describe(&e)))?;
+            // Count by what failed: moto's answer omits untagged images it deleted.
+            let mut refused = 0;
+            for failure in out.failures() {
+                let code = failure.failure_code().map(|c| c.as_str()).unwrap_or("Unknown");
+                // Already gone (an interrupted run got to it first) is success.
+                if code == "ImageNotFound" {
+                    continue;
+                }
+                refused += 1;
+                let digest = failure.image_id().and_then(|id| id.image_digest()).unwrap_or("?");
+                done.failures
+                    .push(format!("{digest}: {code}: {}", failure.failure_reason().unwrap_or("")));
             }
-            refused += 1;
-            let digest = failure.image_id().and_then(|id| id.image_digest()).unwrap_or("?");
-            done.failures
-                .push(format!("{digest}: {code}: {}", failure.failure_reason().unwrap_or("")));
+            done.deleted += chunk.len() - refused;
+            tracing::info!("ecr: {}: deleted {}/{total} images", repo.name, done.deleted);
         }
-        done.deleted += chunk.len() - refused;
-        tracing::info!("ecr: {}: deleted {}/{total} images", repo.name, done.deleted);
+        tried.extend(digests.drain(..));
+        let left: BTreeSet<String> = list_image_ids(ecr, &repo.name)
+            .await?
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| id.image_digest().map(str::to_owned))
+            .collect();
+        let (expected, owed): (Vec<_>, Vec<_>) = left.into_iter().partition(|d| !planned(d));
+        done.drift = expected.len();
+        let (retry, pushed): (Vec<_>, Vec<_>) = owed.into_iter().partition(|d| tried.contains(d));
+        done.remaining = retry.len() + pushed.len();
+        if pushed.is_empty() || round == ROUNDS {
+            break;
+        }
+        tracing::info!(
+            "ecr: {}: {} images pushed during the teardown; deleting them too",
+            repo.name,
+            pushed.len()
+        );
+        done.found_later += pushed.len();
+        digests = pushed;
     }
-    let left = list_image_ids(ecr, &repo.name).await?.unwrap_or_default();
-    let (expected, remaining): (Vec<_>, Vec<_>) = left
-        .iter()
-        .partition(|id| !planned(id.image_digest().unwrap_or_default()));
-    done.remaining = remaining.len();
-    let mut unplanned: Vec<&str> = expected.iter().filter_map(|id| id.image_digest()).collect();
-    unplanned.sort_unstable();
-    unplanned.dedup();
-    done.drift = unplanned.len();
     Ok(done)
 }

@@ -28,7 +28,7 @@ use crate::scope::{Owner, Verdict, name_matches};
 use crate::wait;
 
 /// One SageMaker resource found, with what it uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Found {
     pub name: String,
     pub state: Option<String>,
@@ -40,6 +40,22 @@ pub struct Found {
     pub id: Option<String>,
     /// Kept because a reviewed plan does not list it (it appeared since).
     pub drift: bool,
+    /// Its ARN, when discovery learnt it.
+    pub arn: Option<String>,
+    /// Its tags, when discovery read them (judging ownership); `None` when it was judged without them.
+    pub tags: Option<Vec<(String, String)>>,
+    /// An endpoint's variants as DescribeEndpoint answered; a config's as DescribeEndpointConfig did.
+    pub variants: Vec<Variant>,
+}
+
+/// One production variant: what `sundown cost` prices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub name: String,
+    /// A config's instance type; `None` for serverless, and on an endpoint.
+    pub instance_type: Option<String>,
+    /// An endpoint's current instance count, a config's initial one.
+    pub count: Option<i32>,
 }
 
 impl Found {
@@ -62,12 +78,117 @@ fn time(t: Option<&aws_smithy_types::DateTime>) -> String {
         .unwrap_or_default()
 }
 
-/// Everything the phase would touch, in deletion order.
-#[derive(Debug, Default)]
+/// Everything the phase would touch, in deletion order, and the listing it came from.
+#[derive(Debug, Default, Clone)]
 pub struct Inventory {
     pub endpoints: Vec<Found>,
     pub configs: Vec<Found>,
     pub models: Vec<Found>,
+    /// What the List calls answered: a teardown that finds the same listing
+    /// later deletes from this inventory instead of reading every resource again.
+    pub listing: Listing,
+}
+
+/// The identity of a listing: every endpoint (the stack's and the others,
+/// whose use of a config or model keeps it) with its creation and last
+/// modification time, and the configs and models named like the stack.
+/// Two equal listings mean nothing was created, deleted, updated or
+/// replaced in between.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Listing {
+    endpoints: BTreeMap<String, (String, String)>,
+    configs: BTreeMap<String, String>,
+    models: BTreeMap<String, String>,
+}
+
+/// What the three List calls answered.
+struct Listed {
+    endpoints: Vec<aws_sdk_sagemaker::types::EndpointSummary>,
+    configs: Vec<aws_sdk_sagemaker::types::EndpointConfigSummary>,
+    models: Vec<aws_sdk_sagemaker::types::ModelSummary>,
+}
+
+impl Listed {
+    fn identity(&self) -> Listing {
+        Listing {
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(|e| {
+                    (
+                        e.endpoint_name().unwrap_or_default().to_owned(),
+                        (time(e.creation_time()), time(e.last_modified_time())),
+                    )
+                })
+                .collect(),
+            configs: self
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.endpoint_config_name().unwrap_or_default().to_owned(),
+                        time(c.creation_time()),
+                    )
+                })
+                .collect(),
+            models: self
+                .models
+                .iter()
+                .map(|m| (m.model_name().unwrap_or_default().to_owned(), time(m.creation_time())))
+                .collect(),
+        }
+    }
+}
+
+/// Every endpoint, and the configs and models whose names contain the prefix (when the phase deletes them).
+async fn list(sm: &Client, cfg: &config::SageMaker) -> Result<Listed> {
+    let prefix = cfg.endpoint_prefix.as_str();
+    let endpoints = async {
+        sm.list_endpoints()
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))
+    };
+    let configs = async {
+        if !cfg.delete_configs {
+            return Ok(Vec::new());
+        }
+        sm.list_endpoint_configs()
+            .name_contains(prefix)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))
+    };
+    // Models left by a run that stopped after their configs went are listed here, so that an
+    // inventory without endpoints or configs still finds them.
+    let models = async {
+        if !(cfg.delete_configs && cfg.delete_models) {
+            return Ok(Vec::new());
+        }
+        sm.list_models()
+            .name_contains(prefix)
+            .max_results(100)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))
+    };
+    let (endpoints, configs, models) = tokio::try_join!(endpoints, configs, models)?;
+    Ok(Listed {
+        endpoints,
+        configs,
+        models,
+    })
 }
 
 impl Inventory {
@@ -108,15 +229,17 @@ pub(crate) async fn tags(sm: &Client, arn: &str) -> Result<Vec<(String, String)>
         .collect())
 }
 
-/// Judges a resource by its tags; tags that cannot be read are an error (fail closed).
-async fn verdict(sm: &Client, arn: &str, owner: &Owner<'_>, follows: bool) -> Result<Verdict> {
+/// Judges a resource by its tags, returned with the verdict; tags that cannot
+/// be read are an error (fail closed).
+async fn verdict(sm: &Client, arn: &str, owner: &Owner<'_>, follows: bool) -> Result<(Verdict, Vec<(String, String)>)> {
     let tags = tags(sm, arn).await?;
     let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    Ok(if follows {
+    let verdict = if follows {
         owner.judge_protect(pairs)
     } else {
         owner.judge(pairs)
-    })
+    };
+    Ok((verdict, tags))
 }
 
 /// What the live endpoints outside the stack use: config → endpoint, and
@@ -187,17 +310,27 @@ pub async fn discover(
     owner: &Owner<'_>,
     reviewed: Option<&Reviewed>,
 ) -> Result<Inventory> {
-    let prefix = cfg.endpoint_prefix.as_str();
+    let listed = list(sm, cfg).await?;
+    discover_listed(sm, cfg, owner, reviewed, listed).await
+}
 
-    // One pass over every endpoint: the stack's by name, and the others, whose use of a config or model keeps it.
-    let summaries: Vec<_> = sm
-        .list_endpoints()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
+/// Discovery from what the List calls answered: describes and judges each candidate.
+async fn discover_listed(
+    sm: &Client,
+    cfg: &config::SageMaker,
+    owner: &Owner<'_>,
+    reviewed: Option<&Reviewed>,
+    listed: Listed,
+) -> Result<Inventory> {
+    let prefix = cfg.endpoint_prefix.as_str();
+    let listing = listed.identity();
+    let Listed {
+        endpoints: summaries,
+        configs: listed_configs,
+        models: listed_models,
+    } = listed;
+
+    // The stack's endpoints by name; the others' use of a config or model keeps it.
     let (ours, others): (Vec<_>, Vec<_>) = summaries
         .into_iter()
         .partition(|s| name_matches(prefix, s.endpoint_name().unwrap_or_default()));
@@ -210,9 +343,8 @@ pub async fn discover(
                 .send()
                 .await
                 .map_err(|e| anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e)))?;
-            let kept = verdict(sm, s.endpoint_arn().unwrap_or_default(), owner, false)
-                .await?
-                .kept();
+            let arn = s.endpoint_arn().unwrap_or_default().to_owned();
+            let (verdict, tags) = verdict(sm, &arn, owner, false).await?;
             let config = described.endpoint_config_name().unwrap_or_default();
             Ok::<_, anyhow::Error>(
                 Found {
@@ -223,9 +355,20 @@ pub async fn discover(
                         .into_iter()
                         .collect(),
                     id: Some(format!("created {}, config {config}", time(s.creation_time()))),
-                    kept,
+                    kept: verdict.kept(),
                     name,
                     drift: false,
+                    arn: Some(arn),
+                    tags: Some(tags),
+                    variants: described
+                        .production_variants()
+                        .iter()
+                        .map(|v| Variant {
+                            name: v.variant_name().unwrap_or_default().to_owned(),
+                            instance_type: None,
+                            count: v.current_instance_count(),
+                        })
+                        .collect(),
                 }
                 .review(Kind::Endpoint, reviewed),
             )
@@ -236,6 +379,7 @@ pub async fn discover(
     endpoints.sort_by(|a, b| a.name.cmp(&b.name));
     let mut inventory = Inventory {
         endpoints,
+        listing,
         ..Default::default()
     };
     if !cfg.delete_configs {
@@ -260,16 +404,7 @@ pub async fn discover(
             }
         }
     }
-    let leftovers: Vec<_> = sm
-        .list_endpoint_configs()
-        .name_contains(prefix)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))?;
-    for c in leftovers
+    for c in listed_configs
         .iter()
         .filter(|c| name_matches(prefix, c.endpoint_config_name().unwrap_or_default()))
     {
@@ -277,20 +412,6 @@ pub async fn discover(
             .entry(c.endpoint_config_name().unwrap_or_default().to_owned())
             .or_default();
     }
-    // Models left by a run that stopped after their configs went are listed here, so that an
-    // inventory without endpoints or configs still finds them.
-    let listed_models: Vec<_> = if cfg.delete_models {
-        sm.list_models()
-            .name_contains(prefix)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))?
-    } else {
-        Vec::new()
-    };
     if config_candidates.is_empty()
         && !listed_models
             .iter()
@@ -314,30 +435,37 @@ pub async fn discover(
                     return Err(anyhow!("sagemaker DescribeEndpointConfig {name}: {}", describe(&e)));
                 }
             };
-            let kept = match (candidate.used_by_kept, foreign.configs.get(&name)) {
-                (Some(why), _) => Some(why),
-                (None, Some(endpoint)) => Some(format!("in use by endpoint {endpoint}")),
-                (None, None) => verdict(
-                    sm,
-                    described.endpoint_config_arn().unwrap_or_default(),
-                    owner,
-                    candidate.follows,
-                )
-                .await?
-                .kept(),
+            let arn = described.endpoint_config_arn().unwrap_or_default().to_owned();
+            let (kept, tags) = match (candidate.used_by_kept, foreign.configs.get(&name)) {
+                (Some(why), _) => (Some(why), None),
+                (None, Some(endpoint)) => (Some(format!("in use by endpoint {endpoint}")), None),
+                (None, None) => {
+                    let (verdict, tags) = verdict(sm, &arn, owner, candidate.follows).await?;
+                    (verdict.kept(), Some(tags))
+                }
             };
-            let uses = described
-                .production_variants()
-                .iter()
-                .filter_map(|v| v.model_name().map(str::to_owned));
+            let variants = described.production_variants();
             Ok::<_, anyhow::Error>(Some(
                 Found {
                     name,
                     state: None,
                     kept,
-                    uses: uses.collect(),
+                    uses: variants
+                        .iter()
+                        .filter_map(|v| v.model_name().map(str::to_owned))
+                        .collect(),
                     id: Some(format!("created {}", time(described.creation_time()))),
                     drift: false,
+                    arn: Some(arn),
+                    tags,
+                    variants: variants
+                        .iter()
+                        .map(|v| Variant {
+                            name: v.variant_name().unwrap_or_default().to_owned(),
+                            instance_type: v.instance_type().map(|t| t.as_str().to_owned()),
+                            count: v.initial_instance_count(),
+                        })
+                        .collect(),
                 }
                 .review(Kind::EndpointConfig, reviewed),
             ))
@@ -389,10 +517,13 @@ pub async fn discover(
                     }
                 },
             };
-            let kept = match (candidate.used_by_kept, foreign.models.get(&name)) {
-                (Some(why), _) => Some(why),
-                (None, Some(through)) => Some(format!("in use by endpoint {through}")),
-                (None, None) => verdict(sm, &arn, owner, candidate.follows).await?.kept(),
+            let (kept, tags) = match (candidate.used_by_kept, foreign.models.get(&name)) {
+                (Some(why), _) => (Some(why), None),
+                (None, Some(through)) => (Some(format!("in use by endpoint {through}")), None),
+                (None, None) => {
+                    let (verdict, tags) = verdict(sm, &arn, owner, candidate.follows).await?;
+                    (verdict.kept(), Some(tags))
+                }
             };
             Ok::<_, anyhow::Error>(Some(
                 Found {
@@ -402,6 +533,9 @@ pub async fn discover(
                     uses: Vec::new(),
                     id: Some(format!("created {created}")),
                     drift: false,
+                    arn: Some(arn),
+                    tags,
+                    variants: Vec::new(),
                 }
                 .review(Kind::Model, reviewed),
             ))
@@ -414,6 +548,50 @@ pub async fn discover(
     Ok(inventory)
 }
 
+/// The inventory the phase deletes from: `known` (read before the first
+/// deletion) when a fresh listing is the same as the one it came from, with
+/// each endpoint's status brought up to date; otherwise a new discovery from
+/// that listing. Ownership is judged from the tags read for `known`; a
+/// resource created, replaced or updated since is read and judged afresh.
+async fn current(
+    sm: &Client,
+    cfg: &config::SageMaker,
+    owner: &Owner<'_>,
+    reviewed: Option<&Reviewed>,
+    known: Option<Inventory>,
+) -> Result<Inventory> {
+    let listed = list(sm, cfg).await?;
+    match known {
+        Some(mut inventory) if inventory.listing == listed.identity() => {
+            let status: BTreeMap<&str, &str> = listed
+                .endpoints
+                .iter()
+                .filter_map(|e| Some((e.endpoint_name()?, e.endpoint_status()?.as_str())))
+                .collect();
+            for e in &mut inventory.endpoints {
+                e.state = status.get(e.name.as_str()).map(|s| (*s).to_owned());
+            }
+            for (kind, found) in [
+                (Kind::Endpoint, &mut inventory.endpoints),
+                (Kind::EndpointConfig, &mut inventory.configs),
+                (Kind::Model, &mut inventory.models),
+            ] {
+                for f in found.iter_mut() {
+                    *f = std::mem::take(f).review(kind, reviewed);
+                }
+            }
+            Ok(inventory)
+        }
+        Some(_) => {
+            tracing::info!(
+                "sagemaker: the endpoints, configs or models changed since the inventory; reading them again"
+            );
+            discover_listed(sm, cfg, owner, reviewed, listed).await
+        }
+        None => discover_listed(sm, cfg, owner, reviewed, listed).await,
+    }
+}
+
 /// On an endpoint config: the time a teardown that deletes the stack started.
 /// `schedule start` recreates no endpoint from a config that carries it, and
 /// undoes one it recreated when the tag appears meanwhile, so a start never
@@ -423,31 +601,27 @@ pub const TEARDOWN_TAG: &str = "sundown:teardown";
 /// Marks, before the teardown's first deletion, every endpoint config whose
 /// `schedule stop` tag names one of the stack's endpoints (the only configs
 /// `schedule start` recreates from) with [`TEARDOWN_TAG`]: among the configs
-/// the teardown deletes (`configs`, whose tags are read), and any other
-/// config the tagging API finds with that tag. Returns the configs marked. A
-/// teardown of a stack that is not stopped changes nothing here.
+/// the teardown deletes (judged from the tags the inventory read), and any
+/// other config the tagging API finds with that tag. Returns the configs
+/// marked. A teardown of a stack that is not stopped changes nothing here.
 pub async fn mark_teardown(
     sm: &Client,
     tagging: &aws_sdk_resourcegroupstagging::Client,
     prefix: &str,
-    configs: &[String],
+    inventory: Option<&Inventory>,
     started_at: &str,
 ) -> Result<Vec<String>> {
     let stopped_ours = |value: &str| value.split_whitespace().any(|endpoint| name_matches(prefix, endpoint));
     // name → ARN
     let mut arns: BTreeMap<String, String> = BTreeMap::new();
-    for name in configs {
-        let arn = match sm.describe_endpoint_config().endpoint_config_name(name).send().await {
-            Ok(d) => d.endpoint_config_arn().unwrap_or_default().to_owned(),
-            Err(e) if is_not_found(&describe(&e)) => continue,
-            Err(e) => return Err(anyhow!("sagemaker DescribeEndpointConfig {name}: {}", describe(&e))),
-        };
-        let stopped = tags(sm, &arn)
-            .await?
+    for c in inventory.iter().flat_map(|i| &i.configs).filter(|c| c.kept.is_none()) {
+        let stopped = c
+            .tags
             .iter()
+            .flatten()
             .any(|(k, v)| k == crate::schedule::STOPPED_TAG && stopped_ours(v));
-        if stopped {
-            arns.insert(name.clone(), arn);
+        if stopped && let Some(arn) = &c.arn {
+            arns.insert(c.name.clone(), arn.clone());
         }
     }
     // Configs named otherwise, through the tagging API (which covers SageMaker on AWS).
@@ -501,7 +675,9 @@ pub fn is_not_found(message: &str) -> bool {
     message.contains("Could not find") || message.contains("does not exist") || message.contains("ResourceNotFound")
 }
 
-/// Deletes every endpoint (at most `CONCURRENCY` requests in flight), then
+/// Deletes every endpoint of the inventory (`known`, read before the first
+/// deletion, when nothing changed since; see [`current`]; at most
+/// `CONCURRENCY` requests in flight), then
 /// waits for all of them at once, with one paginated ListEndpoints per round,
 /// against one deadline for the whole phase (`sagemaker.wait`). A config goes
 /// as soon as the endpoints that use it are gone, a model as soon as the
@@ -514,11 +690,12 @@ pub async fn teardown(
     cfg: &config::SageMaker,
     owner: &Owner<'_>,
     reviewed: Option<&Reviewed>,
+    known: Option<Inventory>,
     stop: &Stop,
 ) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Sagemaker);
     let started = tokio::time::Instant::now();
-    let inventory = match discover(sm, cfg, owner, reviewed).await {
+    let inventory = match current(sm, cfg, owner, reviewed, known).await {
         Ok(inventory) => inventory,
         Err(e) => {
             report.fail(format!("{e:#}"));

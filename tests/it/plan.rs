@@ -112,7 +112,10 @@ fn plan_lists_the_seeded_stack_and_sends_only_reads() {
         recording.iter().any(|r| r.operation == "ListEndpoints"),
         "{recording:#?}"
     );
-    assert!(recording.iter().any(|r| r.operation == "ListImages"), "{recording:#?}");
+    assert!(
+        recording.iter().any(|r| r.operation == "DescribeImages"),
+        "{recording:#?}"
+    );
     let writes: Vec<_> = recording.iter().filter(|r| !r.is_read()).collect();
     assert!(writes.is_empty(), "plan sent non-read requests: {writes:#?}");
     assert_eq!(

@@ -74,6 +74,21 @@ async fn teardown_deletes_everything_in_order_and_keeps_the_protected_endpoint()
     assert!(last("DeleteEndpoint") < position("DeleteEndpointConfig"));
     assert!(last("DeleteEndpointConfig") < position("DeleteModel"));
     assert!(last("DeleteModel") < position("BatchDeleteImage"));
+    // Read once, before the first deletion: each endpoint, config and repository described
+    // once, each tag set read once (the protected endpoint's config and model are kept
+    // through it, unread), each repository listed once more to prove it empty.
+    let count = |op: &str| recording.iter().filter(|r| r.operation == op).count();
+    for (op, once) in [
+        ("DescribeEndpoint", 4),
+        ("DescribeEndpointConfig", 4),
+        ("ListTags", 4 + 3 + 3),
+        ("DescribeRepositories", 2),
+        ("ListTagsForResource", 2),
+        ("DescribeImages", 2),
+        ("ListImages", 2),
+    ] {
+        assert_eq!(count(op), once, "{op}");
+    }
     // The namespace went through the fake's API, deleted once and polled until gone.
     let kube = world.kube().requests();
     assert_eq!(
@@ -306,6 +321,53 @@ async fn models_left_by_a_stopped_run_are_found_without_their_configs() {
     assert_eq!(out.code, 0, "{out:#?}");
     let left = world.leftovers(&REPOS).await;
     assert_eq!(left.models, ["other-svc-model"], "{left:#?}");
+}
+
+/// The teardown deletes from what it read before its first deletion, but
+/// what appears while it waits for the namespace still goes: the SageMaker
+/// listing differs, so that phase reads again; the re-list that proves a
+/// repository empty finds the image pushed meanwhile, which goes too.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_arrives_while_the_namespace_terminates_still_goes() {
+    let (world, _) = seeded_world();
+    world.kube().set_termination(Duration::from_secs(4));
+    let config = world.stack_config("60s", "");
+    let report_path = world.path("report.json");
+    let teardown = world
+        .sundown()
+        .config(&config)
+        .args(&[
+            "teardown",
+            "--confirm",
+            "destroy",
+            "--report",
+            report_path.to_str().unwrap(),
+        ])
+        .start();
+    teardown.wait_for_line("kubernetes: deleting namespace", Duration::from_secs(60));
+    world.seed(&[
+        "--sagemaker",
+        r#"[{"model": "retail-forecast-late-model", "config": "retail-forecast-late-config", "endpoint": "retail-forecast-late"}]"#,
+        "--push-image",
+        "retail-forecast:900",
+    ]);
+    assert!(
+        world.kube().removed_at("retail-forecast").is_none(),
+        "the arrivals came after the namespace phase: the test needs a slower termination"
+    );
+    let (code, _, lines) = teardown.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{lines:#?}");
+    assert!(
+        lines.iter().any(|(_, l)| l.contains("changed since the inventory")),
+        "{lines:#?}"
+    );
+    let left = world.leftovers(&REPOS).await;
+    assert_eq!(left.endpoints.len(), 1, "only the protected endpoint: {left:#?}");
+    assert!(!left.endpoints.iter().any(|e| e.contains("late")), "{left:#?}");
+    assert_eq!((left.images, left.namespaces, left.terraform), (0, 0, 0), "{left:#?}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(phase(&report, "sagemaker")["deleted"], 9 + 3, "{report:#}");
+    assert_eq!(phase(&report, "ecr")["deleted"], 270 + 1, "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
