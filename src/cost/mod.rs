@@ -651,25 +651,10 @@ async fn variants(
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("sagemaker DescribeEndpointConfig {config_name}: {}", describe(&e)))?;
-    let current = endpoint
-        .production_variants()
-        .iter()
-        .map(|v| Variant {
-            name: v.variant_name().unwrap_or_default().to_owned(),
-            instance_type: None,
-            count: v.current_instance_count(),
-        })
-        .collect();
-    let configured = config
-        .production_variants()
-        .iter()
-        .map(|v| Variant {
-            name: v.variant_name().unwrap_or_default().to_owned(),
-            instance_type: v.instance_type().map(|t| t.as_str().to_owned()),
-            count: v.initial_instance_count(),
-        })
-        .collect();
-    Ok(Some((current, configured)))
+    Ok(Some((
+        Variant::running(endpoint.production_variants()),
+        Variant::configured(config.production_variants()),
+    )))
 }
 
 /// ECR storage of the configured repositories: the sizes of their images.

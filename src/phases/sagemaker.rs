@@ -58,6 +58,32 @@ pub struct Variant {
     pub count: Option<i32>,
 }
 
+impl Variant {
+    /// An endpoint's variants, as DescribeEndpoint answers them.
+    pub fn running(variants: &[aws_sdk_sagemaker::types::ProductionVariantSummary]) -> Vec<Variant> {
+        variants
+            .iter()
+            .map(|v| Variant {
+                name: v.variant_name().unwrap_or_default().to_owned(),
+                instance_type: None,
+                count: v.current_instance_count(),
+            })
+            .collect()
+    }
+
+    /// A config's variants, as DescribeEndpointConfig answers them.
+    pub fn configured(variants: &[aws_sdk_sagemaker::types::ProductionVariant]) -> Vec<Variant> {
+        variants
+            .iter()
+            .map(|v| Variant {
+                name: v.variant_name().unwrap_or_default().to_owned(),
+                instance_type: v.instance_type().map(|t| t.as_str().to_owned()),
+                count: v.initial_instance_count(),
+            })
+            .collect()
+    }
+}
+
 impl Found {
     /// Keeps it when a reviewed plan does not list it (with this identity).
     fn review(mut self, kind: Kind, reviewed: Option<&Reviewed>) -> Found {
@@ -360,15 +386,7 @@ async fn discover_listed(
                     drift: false,
                     arn: Some(arn),
                     tags: Some(tags),
-                    variants: described
-                        .production_variants()
-                        .iter()
-                        .map(|v| Variant {
-                            name: v.variant_name().unwrap_or_default().to_owned(),
-                            instance_type: None,
-                            count: v.current_instance_count(),
-                        })
-                        .collect(),
+                    variants: Variant::running(described.production_variants()),
                 }
                 .review(Kind::Endpoint, reviewed),
             )
@@ -458,14 +476,7 @@ async fn discover_listed(
                     drift: false,
                     arn: Some(arn),
                     tags,
-                    variants: variants
-                        .iter()
-                        .map(|v| Variant {
-                            name: v.variant_name().unwrap_or_default().to_owned(),
-                            instance_type: v.instance_type().map(|t| t.as_str().to_owned()),
-                            count: v.initial_instance_count(),
-                        })
-                        .collect(),
+                    variants: Variant::configured(variants),
                 }
                 .review(Kind::EndpointConfig, reviewed),
             ))
