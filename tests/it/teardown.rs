@@ -324,13 +324,14 @@ async fn models_left_by_a_stopped_run_are_found_without_their_configs() {
 }
 
 /// The teardown deletes from what it read before its first deletion, but
-/// what appears while it waits for the namespace still goes: the SageMaker
+/// what appears while it waits for the namespace (8 s here) still goes: the SageMaker
 /// listing differs, so that phase reads again; the re-list that proves a
 /// repository empty finds the image pushed meanwhile, which goes too.
 #[tokio::test(flavor = "multi_thread")]
 async fn what_arrives_while_the_namespace_terminates_still_goes() {
     let (world, _) = seeded_world();
-    world.kube().set_termination(Duration::from_secs(4));
+    // Long enough for the seeding below (a Python start and five requests) on a loaded 2-core runner.
+    world.kube().set_termination(Duration::from_secs(8));
     let config = world.stack_config("60s", "");
     let report_path = world.path("report.json");
     let teardown = world

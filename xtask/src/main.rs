@@ -92,6 +92,9 @@ fn main() -> ExitCode {
 /// test` rebuilt ring and the whole AWS SDK above it (minutes). Dropped here,
 /// the nested builds see the same environment as the developer's own.
 fn forget_cargo_run_env() {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        let _ = RUN_FROM.set(PathBuf::from(dir));
+    }
     let package_vars: Vec<std::ffi::OsString> = std::env::vars_os()
         .map(|(key, _)| key)
         .filter(|key| {
@@ -113,9 +116,19 @@ fn forget_cargo_run_env() {
     }
 }
 
-/// The repository root, from this crate's manifest directory (never the cwd).
+/// xtask's directory as `cargo run` named it, read before it is forgotten.
+static RUN_FROM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The repository root, from this crate's manifest directory (never the cwd):
+/// the one `cargo run` names, else the one compiled in. Two checkouts that
+/// share a CARGO_TARGET_DIR share `target/debug/xtask`, and cargo does not copy
+/// it again when its own build is fresh: the compiled-in path may name the
+/// other checkout (a bench once built and timed the other checkout's code).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    RUN_FROM
+        .get()
+        .map(PathBuf::as_path)
+        .unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("xtask lives in the repository")
         .to_owned()
