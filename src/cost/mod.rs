@@ -667,35 +667,17 @@ async fn ecr_storage(
 ) -> Result<()> {
     let ecr = aws.ecr();
     for repo in repositories {
-        // (images, bytes): the inventory described the images already.
+        // The inventory described the images already; else describe them here.
         let described = match known.plan.ecr.iter().flatten().find(|r| &r.name == repo) {
             Some(found) if !found.exists => continue,
-            Some(found) => (
-                found.images.len(),
-                found.images.values().filter_map(|i| i.bytes).sum::<i64>(),
-            ),
-            None => {
-                let images: Vec<_> = match ecr
-                    .describe_images()
-                    .repository_name(repo)
-                    .max_results(1000)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                {
-                    Ok(images) => images,
-                    Err(e) if crate::aws::code(&e) == Some("RepositoryNotFoundException") => continue,
-                    Err(e) => anyhow::bail!("ecr DescribeImages {repo}: {}", describe(&e)),
-                };
-                (
-                    images.len(),
-                    images.iter().filter_map(|i| i.image_size_in_bytes()).sum(),
-                )
-            }
+            Some(found) => found.images.clone(),
+            None => match crate::phases::ecr::describe_images(&ecr, repo).await? {
+                Some(images) => images,
+                None => continue,
+            },
         };
-        let (count, bytes) = described;
+        let count = described.len();
+        let bytes: i64 = described.values().filter_map(|i| i.bytes).sum();
         let Some(price) = prices.price(&Product::EcrStorage).await else {
             continue;
         };

@@ -91,8 +91,10 @@ pub async fn list_image_ids(ecr: &Client, repository: &str) -> Result<Option<Vec
     }
 }
 
-/// Describes every image of a repository (1000 a page), by digest.
-async fn describe_images(ecr: &Client, repository: &str) -> Result<BTreeMap<String, Image>> {
+/// Describes every image of a repository (1000 a page), by digest; `None`
+/// when the repository does not exist. Discovery and the pricing of ECR
+/// storage both read images through it.
+pub async fn describe_images(ecr: &Client, repository: &str) -> Result<Option<BTreeMap<String, Image>>> {
     let described = ecr
         .describe_images()
         .repository_name(repository)
@@ -104,8 +106,7 @@ async fn describe_images(ecr: &Client, repository: &str) -> Result<BTreeMap<Stri
         .await;
     let described = match described {
         Ok(described) => described,
-        // Deleted since DescribeRepositories: no images.
-        Err(e) if code(&e) == Some("RepositoryNotFoundException") => Vec::new(),
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => return Ok(None),
         Err(e) => return Err(anyhow!("ecr DescribeImages {repository}: {}", describe(&e))),
     };
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
@@ -116,7 +117,7 @@ async fn describe_images(ecr: &Client, repository: &str) -> Result<BTreeMap<Stri
         image.tags += d.image_tags().len();
         image.bytes = d.image_size_in_bytes().or(image.bytes);
     }
-    Ok(images)
+    Ok(Some(images))
 }
 
 async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Repo> {
@@ -146,7 +147,8 @@ async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Rep
     let kept = protect
         .matches(tags.tags().iter().map(|t| (t.key(), t.value())))
         .then(|| format!("tagged {}={}", protect.tag, protect.value));
-    let images = describe_images(ecr, name).await?;
+    // Deleted since DescribeRepositories: no images.
+    let images = describe_images(ecr, name).await?.unwrap_or_default();
     Ok(Repo {
         name: name.to_owned(),
         exists: true,
