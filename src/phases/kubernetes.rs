@@ -298,8 +298,29 @@ pub async fn cluster_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<Load
         .collect())
 }
 
+/// The tags of load balancers listed a moment ago. One of them deleted since (its
+/// controller finishing, which is what the wait is for) fails the whole DescribeTags
+/// call with LoadBalancerNotFound; then each is asked alone, and those not found are
+/// gone. `describe_tags` answers `None` for LoadBalancerNotFound.
+async fn tags_of_listed<T, F, Fut>(batch: Vec<String>, describe_tags: F) -> Result<Vec<T>>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Option<Vec<T>>>>,
+{
+    if let Some(tags) = describe_tags(batch.clone()).await? {
+        return Ok(tags);
+    }
+    let mut tags = Vec::new();
+    if batch.len() > 1 {
+        for one in batch {
+            tags.extend(describe_tags(vec![one]).await?.unwrap_or_default());
+        }
+    }
+    Ok(tags)
+}
+
 async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<LoadBalancer>> {
-    let elb = aws.elbv2();
+    let elb = &aws.elbv2();
     let lbs: Vec<_> = elb
         .describe_load_balancers()
         .into_paginator()
@@ -316,13 +337,20 @@ async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<LoadBalanc
             .iter()
             .filter_map(|lb| lb.load_balancer_arn().map(str::to_owned))
             .collect();
-        let tags = elb
-            .describe_tags()
-            .set_resource_arns(Some(arns))
-            .send()
-            .await
-            .map_err(|e| anyhow!("elbv2 DescribeTags: {}", describe(&e)))?;
-        for description in tags.tag_descriptions() {
+        let tags = tags_of_listed(arns, |arns| async move {
+            match elb.describe_tags().set_resource_arns(Some(arns)).send().await {
+                Ok(out) => Ok(Some(out.tag_descriptions.unwrap_or_default())),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_load_balancer_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(anyhow!("elbv2 DescribeTags: {}", describe(&e))),
+            }
+        })
+        .await?;
+        for description in &tags {
             let owned = description.tags().iter().any(|t| {
                 (t.key() == Some("elbv2.k8s.aws/cluster") && t.value() == Some(cluster)) || t.key() == Some(&legacy_key)
             });
@@ -343,7 +371,7 @@ async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<LoadBalanc
 }
 
 async fn classic_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>> {
-    let elb = aws.elb();
+    let elb = &aws.elb();
     let lbs: Vec<_> = elb
         .describe_load_balancers()
         .into_paginator()
@@ -360,13 +388,20 @@ async fn classic_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>>
             .iter()
             .filter_map(|lb| lb.load_balancer_name().map(str::to_owned))
             .collect();
-        let tags = elb
-            .describe_tags()
-            .set_load_balancer_names(Some(batch))
-            .send()
-            .await
-            .map_err(|e| anyhow!("elb DescribeTags: {}", describe(&e)))?;
-        for description in tags.tag_descriptions() {
+        let tags = tags_of_listed(batch, |names| async move {
+            match elb.describe_tags().set_load_balancer_names(Some(names)).send().await {
+                Ok(out) => Ok(Some(out.tag_descriptions.unwrap_or_default())),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_access_point_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(anyhow!("elb DescribeTags: {}", describe(&e))),
+            }
+        })
+        .await?;
+        for description in &tags {
             if description.tags().iter().any(|t| t.key() == key.as_str()) {
                 names.push(description.load_balancer_name().unwrap_or_default().to_owned());
             }

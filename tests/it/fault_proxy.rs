@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,33 @@ pub struct Faults {
     pub seed: u64,
     /// SageMaker endpoints take time to delete (the latency model).
     pub endpoint_deletion: Option<EndpointDeletion>,
+    /// The first request whose body or target contains `.0` waits for `.1` to run before it
+    /// is forwarded: a change in the world at a known point between two of sundown's requests.
+    pub before_first: Option<(&'static str, Hook)>,
+}
+
+/// Something the proxy runs once (see `Faults::before_first`).
+#[derive(Clone)]
+pub struct Hook {
+    run: Arc<dyn Fn() + Send + Sync>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Hook {
+    pub fn new(run: impl Fn() + Send + Sync + 'static) -> Hook {
+        Hook {
+            run: Arc::new(run),
+            fired: Arc::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hook")
+            .field("fired", &self.fired)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How long each SageMaker endpoint stays `Deleting` after DeleteEndpoint.
@@ -372,6 +399,12 @@ fn ok_json(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Whether the request's target header or body contains `needle`.
+fn names(req: &Request, needle: &str) -> bool {
+    header(&req.head, "x-amz-target").is_some_and(|t| t.contains(needle))
+        || String::from_utf8_lossy(&req.body).contains(needle)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn serve(
     stream: TcpStream,
@@ -400,12 +433,17 @@ fn serve(
         forwarded.fetch_add(1, Ordering::Relaxed);
         return out.write_all(&response);
     }
-    if let Some((needle, status, code)) = faults.always {
-        let target = header(&req.head, "x-amz-target").unwrap_or("");
-        if target.contains(needle) || String::from_utf8_lossy(&req.body).contains(needle) {
-            injected.fetch_add(1, Ordering::Relaxed);
-            return out.write_all(&error_response(&req, status, code));
-        }
+    if let Some((needle, hook)) = &faults.before_first
+        && names(&req, needle)
+        && !hook.fired.swap(true, Ordering::SeqCst)
+    {
+        (hook.run)();
+    }
+    if let Some((needle, status, code)) = faults.always
+        && names(&req, needle)
+    {
+        injected.fetch_add(1, Ordering::Relaxed);
+        return out.write_all(&error_response(&req, status, code));
     }
     let r = roll(dice);
     let share = faults.rate / 3.0;

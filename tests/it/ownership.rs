@@ -4,10 +4,12 @@
 //! stack's cluster, protected resources in Terraform's state, Classic ELBs,
 //! and a cluster whose teardown deletes no namespace.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::fault_proxy::{FaultProxy, Faults, Hook};
 use crate::support::World;
 
 const SCOPED: &str = "scope:\n  tags: { Project: acme-churn, Environment: dev }\n";
@@ -346,6 +348,65 @@ fn a_classic_elb_that_stays_is_named_and_terraform_is_skipped() {
     );
     assert_eq!(report["phases"][3]["status"], "skipped");
     assert_eq!(world.state_list().len(), 1);
+}
+
+/// A load balancer's controller deletes it between sundown's DescribeLoadBalancers and its
+/// DescribeTags: on AWS this is the moment the wait is for, and the tag read of the whole
+/// batch then fails with LoadBalancerNotFound ("The specified load balancer does not
+/// exist", the ELB API reference's DescribeTags errors). The proxy deletes one of two
+/// Classic ELBs just before the first DescribeTags reaches moto, which answers the same
+/// way. The deleted one counts as gone, and the wait goes on for the other.
+#[test]
+fn a_load_balancer_deleted_between_list_and_tag_read_counts_as_gone() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--classic-elb", "a1b2c3d4e5", "--classic-elb", "f6a7b8c9d0"]);
+    world.terraform(&["resources=1"]);
+    let config = world.stack_config("30s", "");
+    let delete = Mutex::new(world.delete_classic_elb("a1b2c3d4e5"));
+    const CLASSIC_TAGS: &str = "Action=DescribeTags&Version=2012-06-01";
+    let proxy = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            before_first: Some((
+                CLASSIC_TAGS,
+                Hook::new(move || assert!(delete.lock().unwrap().status().unwrap().success())),
+            )),
+            ..Faults::default()
+        },
+    );
+    let started = Instant::now();
+    let releaser = world.delete_classic_elb_after("f6a7b8c9d0", Duration::from_secs(3));
+    let out = world
+        .sundown()
+        .config(&config)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    let took = started.elapsed();
+    releaser.join().unwrap();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "returned before f6a7b8c9d0 was gone: {took:?}"
+    );
+    let report = out.json();
+    assert_eq!(report["phases"][0]["errors"], json!([]), "{report:#}");
+    assert_eq!(report["phases"][3]["status"], "done");
+    assert!(world.state_list().is_empty());
+    // The batch of both failed; then each alone: the deleted one not found, the other still tagged.
+    let reads: Vec<String> = proxy
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, body)| body.contains(CLASSIC_TAGS))
+        .map(|(_, _, body)| body.clone())
+        .collect();
+    assert!(reads.len() >= 3, "{reads:#?}");
+    let names = |body: &str| ["a1b2c3d4e5", "f6a7b8c9d0"].map(|n| body.contains(n));
+    assert_eq!(names(&reads[0]), [true, true], "{reads:#?}");
+    assert_eq!(names(&reads[1]), [true, false], "{reads:#?}");
+    assert_eq!(names(&reads[2]), [false, true], "{reads:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
