@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::aws::{Aws, describe};
 use crate::config::{Config, Protect};
-use crate::phases::sagemaker::{TEARDOWN_TAG, is_not_found, tags};
+use crate::inventory::Kind;
+use crate::phases::sagemaker::{TEARDOWN_TAG, is_not_found, tags, unless_gone};
 use crate::scope::{Owner, Verdict, name_matches};
 
 pub const SCHEMA: &str = "sundown.schedule/v1";
@@ -268,13 +269,22 @@ async fn node_group(
     owner: &Owner<'_>,
     action: Action,
 ) -> Result<(bool, String, Option<crate::cost::Running>)> {
-    let described = eks
+    let described = match eks
         .describe_nodegroup()
         .cluster_name(cluster)
         .nodegroup_name(name)
         .send()
         .await
-        .map_err(|e| anyhow!("eks DescribeNodegroup: {}", describe(&e)))?;
+    {
+        Ok(described) => described,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok((false, "unchanged: deleted since it was listed".into(), None));
+        }
+        Err(e) => return Err(anyhow!("eks DescribeNodegroup: {}", describe(&e))),
+    };
     let group = described
         .nodegroup()
         .ok_or_else(|| anyhow!("DescribeNodegroup returned nothing"))?;
@@ -406,7 +416,17 @@ async fn stop_endpoints(
                 changed,
                 detail,
             }),
-            Err(e) => out.errors.push(format!("endpoint {name}: {e:#}")),
+            Err(e) => match unless_gone(sm, Kind::Endpoint, name, e).await {
+                Ok(()) => out.changes.push(Change {
+                    usd_per_hour: None,
+                    running: None,
+                    kind: "endpoint",
+                    name: name.to_owned(),
+                    changed: false,
+                    detail: "unchanged: deleted since it was listed".into(),
+                }),
+                Err(e) => out.errors.push(format!("endpoint {name}: {e:#}")),
+            },
         }
     }
     Ok(())
@@ -479,7 +499,10 @@ async fn start_endpoints(sm: &aws_sdk_sagemaker::Client, protect: &Protect, out:
         let config_tags = match tags(sm, config_arn).await {
             Ok(t) => t,
             Err(e) => {
-                out.errors.push(format!("endpoint config {config_name}: {e:#}"));
+                // One deleted since the listing remembers nothing.
+                if let Err(e) = unless_gone(sm, Kind::EndpointConfig, config_name, e).await {
+                    out.errors.push(format!("endpoint config {config_name}: {e:#}"));
+                }
                 continue;
             }
         };

@@ -459,13 +459,23 @@ async fn eks(
     }
     let groups = crate::aws::node_group_names(&eks, cluster).await?;
     for name in groups {
-        let out = eks
+        let out = match eks
             .describe_nodegroup()
             .cluster_name(cluster)
             .nodegroup_name(&name)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("eks DescribeNodegroup {name}: {}", describe(&e)))?;
+        {
+            Ok(out) => out,
+            // Deleted since ListNodegroups: it costs nothing.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                continue;
+            }
+            Err(e) => anyhow::bail!("eks DescribeNodegroup {name}: {}", describe(&e)),
+        };
         let Some(group) = out.nodegroup() else { continue };
         let types: Vec<String> = group.instance_types().to_vec();
         let desired = group.scaling_config().and_then(|s| s.desired_size()).unwrap_or(0);
@@ -574,7 +584,15 @@ async fn endpoints(
     let inventory = known.plan.sagemaker.as_ref();
     for (name, action) in found {
         let (endpoint, config) = match variants(&sm, inventory, &name).await? {
-            Some(found) => found,
+            Some((endpoint, Some(config))) => (endpoint, config),
+            Some((_, None)) => {
+                unpriced.push(Unpriced {
+                    kind: "endpoint",
+                    name: name.clone(),
+                    why: "its endpoint config is deleted, so its instance types cannot be read".into(),
+                });
+                continue;
+            }
             None => continue,
         };
         let mut usd = 0.0;
@@ -627,17 +645,18 @@ async fn endpoints(
 
 /// An endpoint's variants (current instance counts) and its config's
 /// (instance types): from the inventory when it has them, else from one
-/// DescribeEndpoint and one DescribeEndpointConfig. `None` when it is gone.
+/// DescribeEndpoint and one DescribeEndpointConfig. `None` when it is gone;
+/// the config's variants `None` when the endpoint runs from a deleted config.
 async fn variants(
     sm: &aws_sdk_sagemaker::Client,
     inventory: Option<&crate::phases::sagemaker::Inventory>,
     name: &str,
-) -> Result<Option<(Vec<Variant>, Vec<Variant>)>> {
+) -> Result<Option<(Vec<Variant>, Option<Vec<Variant>>)>> {
     if let Some(inventory) = inventory
         && let Some(endpoint) = inventory.endpoints.iter().find(|e| e.name == name)
         && let Some(config) = inventory.configs.iter().find(|c| endpoint.uses.contains(&c.name))
     {
-        return Ok(Some((endpoint.variants.clone(), config.variants.clone())));
+        return Ok(Some((endpoint.variants.clone(), Some(config.variants.clone()))));
     }
     let endpoint = match sm.describe_endpoint().endpoint_name(name).send().await {
         Ok(e) => e,
@@ -645,16 +664,18 @@ async fn variants(
         Err(e) => anyhow::bail!("sagemaker DescribeEndpoint {name}: {}", describe(&e)),
     };
     let config_name = endpoint.endpoint_config_name().unwrap_or_default();
-    let config = sm
+    let config = match sm
         .describe_endpoint_config()
         .endpoint_config_name(config_name)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("sagemaker DescribeEndpointConfig {config_name}: {}", describe(&e)))?;
-    Ok(Some((
-        Variant::running(endpoint.production_variants()),
-        Variant::configured(config.production_variants()),
-    )))
+    {
+        Ok(config) => Some(Variant::configured(config.production_variants())),
+        // AWS lets a config be deleted while its endpoint runs.
+        Err(e) if crate::phases::sagemaker::is_not_found(&describe(&e)) => None,
+        Err(e) => anyhow::bail!("sagemaker DescribeEndpointConfig {config_name}: {}", describe(&e)),
+    };
+    Ok(Some((Variant::running(endpoint.production_variants()), config)))
 }
 
 /// ECR storage of the configured repositories: the sizes of their images.

@@ -121,16 +121,15 @@ pub async fn describe_images(ecr: &Client, repository: &str) -> Result<Option<BT
 }
 
 async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Repo> {
+    let absent = || Repo {
+        name: name.to_owned(),
+        exists: false,
+        kept: None,
+        images: BTreeMap::new(),
+    };
     let described = match ecr.describe_repositories().repository_names(name).send().await {
         Ok(d) => d,
-        Err(e) if code(&e) == Some("RepositoryNotFoundException") => {
-            return Ok(Repo {
-                name: name.to_owned(),
-                exists: false,
-                kept: None,
-                images: BTreeMap::new(),
-            });
-        }
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => return Ok(absent()),
         Err(e) => return Err(anyhow!("ecr DescribeRepositories {name}: {}", describe(&e))),
     };
     let arn = described
@@ -138,12 +137,12 @@ async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Rep
         .first()
         .and_then(|r| r.repository_arn())
         .unwrap_or_default();
-    let tags = ecr
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .map_err(|e| anyhow!("ecr ListTagsForResource {name}: {}", describe(&e)))?;
+    let tags = match ecr.list_tags_for_resource().resource_arn(arn).send().await {
+        Ok(tags) => tags,
+        // Deleted since DescribeRepositories.
+        Err(e) if code(&e) == Some("RepositoryNotFoundException") => return Ok(absent()),
+        Err(e) => return Err(anyhow!("ecr ListTagsForResource {name}: {}", describe(&e))),
+    };
     let kept = protect
         .matches(tags.tags().iter().map(|t| (t.key(), t.value())))
         .then(|| format!("tagged {}={}", protect.tag, protect.value));
@@ -309,13 +308,21 @@ async fn empty_repository(ecr: &Client, repo: &Repo, reviewed: Option<&Reviewed>
                 .iter()
                 .map(|d| ImageIdentifier::builder().image_digest(d).build())
                 .collect();
-            let out = ecr
+            let out = match ecr
                 .batch_delete_image()
                 .repository_name(&repo.name)
                 .set_image_ids(Some(ids))
                 .send()
                 .await
-                .map_err(|e| anyhow!("ecr BatchDeleteImage {}: {}", repo.name, describe(&e)))?;
+            {
+                Ok(out) => out,
+                // Deleted since it was read, images and all: nothing is left to delete.
+                Err(e) if code(&e) == Some("RepositoryNotFoundException") => {
+                    tracing::info!("ecr: {}: the repository was deleted meanwhile", repo.name);
+                    return Ok(done);
+                }
+                Err(e) => return Err(anyhow!("ecr BatchDeleteImage {}: {}", repo.name, describe(&e))),
+            };
             // Count by what failed: moto's answer omits untagged images it deleted.
             let mut refused = 0;
             for failure in out.failures() {

@@ -255,17 +255,65 @@ pub(crate) async fn tags(sm: &Client, arn: &str) -> Result<Vec<(String, String)>
         .collect())
 }
 
-/// Judges a resource by its tags, returned with the verdict; tags that cannot
-/// be read are an error (fail closed).
-async fn verdict(sm: &Client, arn: &str, owner: &Owner<'_>, follows: bool) -> Result<(Verdict, Vec<(String, String)>)> {
-    let tags = tags(sm, arn).await?;
+/// Judges a resource by its tags, returned with the verdict; `None` when the
+/// resource was deleted since it was listed. Tags that cannot be read of a
+/// resource that is there are an error (fail closed).
+async fn verdict(
+    sm: &Client,
+    (kind, name, arn): (Kind, &str, &str),
+    owner: &Owner<'_>,
+    follows: bool,
+) -> Result<Option<(Verdict, Vec<(String, String)>)>> {
+    let tags = match tags(sm, arn).await {
+        Ok(tags) => tags,
+        Err(e) => return unless_gone(sm, kind, name, e).await.map(|()| None),
+    };
     let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     let verdict = if follows {
         owner.judge_protect(pairs)
     } else {
         owner.judge(pairs)
     };
-    Ok((verdict, tags))
+    Ok(Some((verdict, tags)))
+}
+
+/// A call on a SageMaker resource listed a moment ago failed with `err`: `Ok`
+/// when the resource is gone since (an endpoint finishing its deletion, a
+/// config or model someone else deleted; there is nothing left to do), else
+/// `err`. AWS answers a missing resource with a ValidationException whose
+/// wording varies by call (ListTags, AddTags), so the Describe call decides.
+pub(crate) async fn unless_gone(sm: &Client, kind: Kind, name: &str, err: anyhow::Error) -> Result<()> {
+    let described = match kind {
+        Kind::Endpoint => sm
+            .describe_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| describe(&e)),
+        Kind::EndpointConfig => sm
+            .describe_endpoint_config()
+            .endpoint_config_name(name)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| describe(&e)),
+        Kind::Model => sm
+            .describe_model()
+            .model_name(name)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| describe(&e)),
+        _ => return Err(err),
+    };
+    match described {
+        Err(message) if is_not_found(&message) => {
+            tracing::debug!("sagemaker: {kind:?} {name} is gone since it was listed ({err:#})");
+            Ok(())
+        }
+        _ => Err(err),
+    }
 }
 
 /// What the live endpoints outside the stack use: config → endpoint, and
@@ -275,12 +323,20 @@ async fn verdict(sm: &Client, arn: &str, owner: &Owner<'_>, follows: bool) -> Re
 struct Foreign {
     configs: BTreeMap<String, String>,
     models: BTreeMap<String, String>,
+    /// Why no model can be shown unused: a live endpoint outside the stack runs
+    /// from a config deleted since it was created (AWS allows that), so the
+    /// models it uses cannot be read.
+    unknown: Option<String>,
 }
 
 async fn foreign_usage(sm: &Client, endpoints: &[String]) -> Result<Foreign> {
     let configs: Vec<(String, Option<String>)> = stream::iter(endpoints)
         .map(|name| async move {
             match sm.describe_endpoint().endpoint_name(name).send().await {
+                // Being deleted, it will use nothing.
+                Ok(d) if d.endpoint_status() == Some(&aws_sdk_sagemaker::types::EndpointStatus::Deleting) => {
+                    Ok((name.clone(), None))
+                }
                 Ok(d) => Ok((name.clone(), d.endpoint_config_name().map(str::to_owned))),
                 // Gone since the listing: it uses nothing any more.
                 Err(e) if is_not_found(&describe(&e)) => Ok((name.clone(), None)),
@@ -299,17 +355,19 @@ async fn foreign_usage(sm: &Client, endpoints: &[String]) -> Result<Foreign> {
                 .or_insert_with(|| endpoint.clone());
         }
     }
-    let models: Vec<(String, Vec<String>)> = stream::iter(foreign.configs.keys())
+    let models: Vec<(String, Option<Vec<String>>)> = stream::iter(foreign.configs.keys())
         .map(|config| async move {
             match sm.describe_endpoint_config().endpoint_config_name(config).send().await {
                 Ok(d) => Ok((
                     config.clone(),
-                    d.production_variants()
-                        .iter()
-                        .filter_map(|v| v.model_name().map(str::to_owned))
-                        .collect(),
+                    Some(
+                        d.production_variants()
+                            .iter()
+                            .filter_map(|v| v.model_name().map(str::to_owned))
+                            .collect(),
+                    ),
                 )),
-                Err(e) if is_not_found(&describe(&e)) => Ok((config.clone(), Vec::new())),
+                Err(e) if is_not_found(&describe(&e)) => Ok((config.clone(), None)),
                 Err(e) => Err(anyhow!("sagemaker DescribeEndpointConfig {config}: {}", describe(&e))),
             }
         })
@@ -318,6 +376,13 @@ async fn foreign_usage(sm: &Client, endpoints: &[String]) -> Result<Foreign> {
         .await?;
     for (config, used) in models {
         let endpoint = foreign.configs[&config].clone();
+        let Some(used) = used else {
+            foreign.unknown = Some(format!(
+                "endpoint {endpoint} outside the stack runs from endpoint config {config}, which is deleted, \
+                 so the models it uses cannot be read"
+            ));
+            continue;
+        };
         for model in used {
             foreign
                 .models
@@ -360,19 +425,21 @@ async fn discover_listed(
     let (ours, others): (Vec<_>, Vec<_>) = summaries
         .into_iter()
         .partition(|s| name_matches(prefix, s.endpoint_name().unwrap_or_default()));
-    let mut endpoints: Vec<Found> = stream::iter(ours)
+    let endpoints: Vec<Option<Found>> = stream::iter(ours)
         .map(|s| async move {
             let name = s.endpoint_name().unwrap_or_default().to_owned();
-            let described = sm
-                .describe_endpoint()
-                .endpoint_name(&name)
-                .send()
-                .await
-                .map_err(|e| anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e)))?;
+            let described = match sm.describe_endpoint().endpoint_name(&name).send().await {
+                Ok(d) => d,
+                // Gone since the listing (an endpoint finishing its deletion): nothing to do.
+                Err(e) if is_not_found(&describe(&e)) => return Ok(None),
+                Err(e) => return Err(anyhow!("sagemaker DescribeEndpoint {name}: {}", describe(&e))),
+            };
             let arn = s.endpoint_arn().unwrap_or_default().to_owned();
-            let (verdict, tags) = verdict(sm, &arn, owner, false).await?;
+            let Some((verdict, tags)) = verdict(sm, (Kind::Endpoint, &name, &arn), owner, false).await? else {
+                return Ok(None);
+            };
             let config = described.endpoint_config_name().unwrap_or_default();
-            Ok::<_, anyhow::Error>(
+            Ok::<_, anyhow::Error>(Some(
                 Found {
                     state: s.endpoint_status().map(|st| st.as_str().to_owned()),
                     uses: described
@@ -389,11 +456,12 @@ async fn discover_listed(
                     variants: Variant::running(described.production_variants()),
                 }
                 .review(Kind::Endpoint, reviewed),
-            )
+            ))
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
+    let mut endpoints: Vec<Found> = endpoints.into_iter().flatten().collect();
     endpoints.sort_by(|a, b| a.name.cmp(&b.name));
     let mut inventory = Inventory {
         endpoints,
@@ -458,7 +526,10 @@ async fn discover_listed(
                 (Some(why), _) => (Some(why), None),
                 (None, Some(endpoint)) => (Some(format!("in use by endpoint {endpoint}")), None),
                 (None, None) => {
-                    let (verdict, tags) = verdict(sm, &arn, owner, candidate.follows).await?;
+                    let judged = verdict(sm, (Kind::EndpointConfig, &name, &arn), owner, candidate.follows).await?;
+                    let Some((verdict, tags)) = judged else {
+                        return Ok(None);
+                    };
                     (verdict.kept(), Some(tags))
                 }
             };
@@ -531,8 +602,12 @@ async fn discover_listed(
             let (kept, tags) = match (candidate.used_by_kept, foreign.models.get(&name)) {
                 (Some(why), _) => (Some(why), None),
                 (None, Some(through)) => (Some(format!("in use by endpoint {through}")), None),
+                (None, None) if foreign.unknown.is_some() => (foreign.unknown.clone(), None),
                 (None, None) => {
-                    let (verdict, tags) = verdict(sm, &arn, owner, candidate.follows).await?;
+                    let judged = verdict(sm, (Kind::Model, &name, &arn), owner, candidate.follows).await?;
+                    let Some((verdict, tags)) = judged else {
+                        return Ok(None);
+                    };
                     (verdict.kept(), Some(tags))
                 }
             };
@@ -665,9 +740,11 @@ pub async fn mark_teardown(
             arns.entry(name.to_owned()).or_insert_with(|| arn.to_owned());
         }
     }
-    for arn in arns.values() {
-        sm.add_tags()
-            .resource_arn(arn)
+    let mut marked = Vec::new();
+    for (name, arn) in arns {
+        let tagged = sm
+            .add_tags()
+            .resource_arn(&arn)
             .tags(
                 aws_sdk_sagemaker::types::Tag::builder()
                     .key(TEARDOWN_TAG)
@@ -675,10 +752,23 @@ pub async fn mark_teardown(
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| anyhow!("sagemaker AddTags {arn}: {}", describe(&e)))?;
+            .await;
+        match tagged {
+            Ok(_) => marked.push(name),
+            // The tagging API still lists resources for a while after their deletion;
+            // a config that is gone needs no mark.
+            Err(e) => {
+                unless_gone(
+                    sm,
+                    Kind::EndpointConfig,
+                    &name,
+                    anyhow!("sagemaker AddTags {arn}: {}", describe(&e)),
+                )
+                .await?
+            }
+        }
     }
-    Ok(arns.into_keys().collect())
+    Ok(marked)
 }
 
 /// SageMaker says "Could not find …" with a ValidationException for a missing resource.

@@ -20,6 +20,7 @@ mod iam;
 mod infra;
 mod ownership;
 mod plan;
+mod races;
 mod schedule;
 mod teardown;
 mod terraform;

@@ -362,7 +362,7 @@ fn a_load_balancer_deleted_between_list_and_tag_read_counts_as_gone() {
     world.seed(&["--classic-elb", "a1b2c3d4e5", "--classic-elb", "f6a7b8c9d0"]);
     world.terraform(&["resources=1"]);
     let config = world.stack_config("30s", "");
-    let delete = Mutex::new(world.delete_classic_elb("a1b2c3d4e5"));
+    let delete = Mutex::new(world.deleting("classic-elb:a1b2c3d4e5"));
     const CLASSIC_TAGS: &str = "Action=DescribeTags&Version=2012-06-01";
     let proxy = FaultProxy::start(
         world.moto.port,

@@ -92,18 +92,18 @@ impl World {
     /// Latency for load balancers: deletes the Classic ELB `name` after `after`, as the
     /// cloud provider does some time after its Service's namespace is gone.
     pub fn delete_classic_elb_after(&self, name: &str, after: std::time::Duration) -> std::thread::JoinHandle<()> {
-        let mut cmd = self.delete_classic_elb(name);
+        let mut cmd = self.deleting(&format!("classic-elb:{name}"));
         std::thread::spawn(move || {
             std::thread::sleep(after);
             assert!(cmd.status().unwrap().success(), "deleting the Classic ELB");
         })
     }
 
-    /// The command that deletes the Classic ELB `name` at the emulator.
-    pub fn delete_classic_elb(&self, name: &str) -> Command {
+    /// The command that deletes `kind:name` at the emulator (see seed.py's `--delete`).
+    pub fn deleting(&self, what: &str) -> Command {
         let mut cmd = Command::new(self.tools.python());
         cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed.py"))
-            .args(["--delete-classic-elb", name])
+            .args(["--delete", what])
             .stdout(Stdio::null());
         self.env(&mut cmd);
         cmd
