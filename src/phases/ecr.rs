@@ -146,8 +146,10 @@ async fn discover_one(ecr: &Client, name: &str, protect: &Protect) -> Result<Rep
     let kept = protect
         .matches(tags.tags().iter().map(|t| (t.key(), t.value())))
         .then(|| format!("tagged {}={}", protect.tag, protect.value));
-    // Deleted since DescribeRepositories: no images.
-    let images = describe_images(ecr, name).await?.unwrap_or_default();
+    let Some(images) = describe_images(ecr, name).await? else {
+        // Deleted since ListTagsForResource.
+        return Ok(absent());
+    };
     Ok(Repo {
         name: name.to_owned(),
         exists: true,

@@ -128,6 +128,30 @@ async fn a_repository_deleted_during_the_teardown_is_not_an_error() {
     assert!(world.state_list().is_empty());
 }
 
+/// The repository is deleted between the read of its tags and DescribeImages:
+/// the plan shows it not found, as one deleted before DescribeRepositories,
+/// not as an empty repository that exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_deleted_before_its_images_are_read_is_not_found() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&["--repo", "retail-forecast:3"]);
+    world.terraform(&["resources=1"]);
+    let proxy = deleting_before(&world, "DescribeImages", "repository:retail-forecast");
+    let config = world.stack_config("20s", "");
+    let plan = world
+        .sundown()
+        .config(&config)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+        .args(&["plan", "--output", "json"])
+        .run();
+    assert_eq!(plan.code, 0, "{plan:#?}");
+    let ecr = plan.json()["phases"][2].clone();
+    let repo = &ecr["resources"][0];
+    assert_eq!(repo["name"], "retail-forecast", "{ecr:#}");
+    assert_eq!(repo["action"], "absent", "{ecr:#}");
+    assert_eq!(repo["reason"], "repository not found", "{ecr:#}");
+}
+
 /// An endpoint outside the stack runs from a config deleted since (AWS allows
 /// it): which models it uses cannot be read, so no model of the stack is
 /// shown unused, and all are kept with the reason.
