@@ -67,8 +67,28 @@ pub fn free_port() -> std::io::Result<u16> {
 /// `BillableTimeInSeconds`, which AWS fills in for every completed job: a
 /// job seeded with the tags `sundown-test:training-seconds` and
 /// `sundown-test:billable-seconds` reports them. Everything else is moto as released.
+///
+/// Unless the server is meant to outlast its starter (`xtask emulator start`),
+/// it ends when the process that started it is gone, even by SIGKILL, where no
+/// `Drop` runs: a watcher thread compares `getppid()` with the starter's pid
+/// (passed in `SUNDOWN_MOTO_PARENT`, so a starter that died before the watch
+/// began is caught too) once a second. PR_SET_PDEATHSIG would not do here: it
+/// fires when the spawning *thread* exits, and a test's thread ends with the test.
 const GAP_FILLER: &str = r#"
-import sys
+import os, sys, threading, time
+
+def _end_with_parent(parent):
+    while os.getppid() == parent:
+        time.sleep(1)
+    try:
+        os.remove(os.environ["MOTO_RECORDER_FILEPATH"])
+    except OSError:
+        pass
+    os._exit(0)
+
+if os.environ.get("SUNDOWN_MOTO_PARENT"):
+    threading.Thread(target=_end_with_parent, args=(int(os.environ["SUNDOWN_MOTO_PARENT"]),), daemon=True).start()
+
 from moto.eks.models import EKSBackend
 
 def _nodegroup(backend, arn):
@@ -120,8 +140,19 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server` and waits until it answers.
+    /// Starts `moto_server` and waits until it answers. The server ends with
+    /// this process, however this process ends (on Unix: on Windows a process
+    /// keeps its recorded parent pid, so only `Drop` stops it).
     pub fn start(moto_server: &Path, log: Option<&Path>) -> Result<Moto, String> {
+        Moto::launch(moto_server, log, true)
+    }
+
+    /// Starts a server meant to outlive this process (see [`Moto::detach`]).
+    pub fn start_lasting(moto_server: &Path, log: Option<&Path>) -> Result<Moto, String> {
+        Moto::launch(moto_server, log, false)
+    }
+
+    fn launch(moto_server: &Path, log: Option<&Path>, end_with_parent: bool) -> Result<Moto, String> {
         if !moto_server.exists() {
             return Err(format!(
                 "{} not found: run `cargo xtask emulator install` (or `cargo xtask test`, which does it)",
@@ -137,7 +168,13 @@ impl Moto {
         // which servers running side by side would share).
         let recording = std::env::temp_dir().join(format!("sundown-moto-{port}.recording"));
         let python = moto_server.with_file_name("python");
-        let child = Command::new(python)
+        let mut cmd = Command::new(python);
+        if end_with_parent {
+            cmd.env("SUNDOWN_MOTO_PARENT", std::process::id().to_string());
+        } else {
+            cmd.env_remove("SUNDOWN_MOTO_PARENT");
+        }
+        let child = cmd
             .args(["-c", GAP_FILLER, "-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::null())

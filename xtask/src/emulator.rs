@@ -21,7 +21,7 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             let tools = tools::ensure()?;
             let log = tools.root.join("emulator.log");
-            let moto = Moto::start(&tools.moto_server(), Some(&log)).map_err(anyhow::Error::msg)?;
+            let moto = Moto::start_lasting(&tools.moto_server(), Some(&log)).map_err(anyhow::Error::msg)?;
             let port = moto.port;
             let pid = moto.detach();
             std::fs::write(&state, serde_json::json!({"pid": pid, "port": port}).to_string())?;
