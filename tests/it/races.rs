@@ -30,14 +30,21 @@ fn deleting_before(world: &World, before: &'static str, what: &str) -> FaultProx
     )
 }
 
-fn teardown(world: &World, proxy: &FaultProxy) -> crate::support::Outcome {
+/// `sundown ARGS --output json` on the stack's config, through the proxy.
+fn sundown(world: &World, proxy: &FaultProxy, args: &[&str]) -> crate::support::Outcome {
     let config = world.stack_config("20s", "");
+    let mut args = args.to_vec();
+    args.extend(["--output", "json"]);
     world
         .sundown()
         .config(&config)
         .env("AWS_ENDPOINT_URL", &proxy.endpoint())
-        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .args(&args)
         .run()
+}
+
+fn teardown(world: &World, proxy: &FaultProxy) -> crate::support::Outcome {
+    sundown(world, proxy, &["teardown", "--confirm", "destroy"])
 }
 
 /// ListEndpoints shows an endpoint still `Deleting` (an earlier run's, or a
@@ -61,13 +68,7 @@ async fn endpoint_gone_before(request: &'static str) {
     world.seed(&["--endpoints", "1", "--repo", "retail-forecast:3"]);
     world.terraform(&["resources=1"]);
     let proxy = deleting_before(&world, request, "endpoint:retail-forecast-ep-0");
-    let config = world.stack_config("20s", "");
-    let plan = world
-        .sundown()
-        .config(&config)
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
-        .args(&["plan", "--output", "json"])
-        .run();
+    let plan = sundown(&world, &proxy, &["plan"]);
     assert_eq!(plan.code, 0, "{plan:#?}");
     let sagemaker = plan.json()["phases"][1].clone();
     assert_eq!(sagemaker["status"], "ready", "{sagemaker:#}");
@@ -137,13 +138,7 @@ async fn a_repository_deleted_before_its_images_are_read_is_not_found() {
     world.seed(&["--repo", "retail-forecast:3"]);
     world.terraform(&["resources=1"]);
     let proxy = deleting_before(&world, "DescribeImages", "repository:retail-forecast");
-    let config = world.stack_config("20s", "");
-    let plan = world
-        .sundown()
-        .config(&config)
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
-        .args(&["plan", "--output", "json"])
-        .run();
+    let plan = sundown(&world, &proxy, &["plan"]);
     assert_eq!(plan.code, 0, "{plan:#?}");
     let ecr = plan.json()["phases"][2].clone();
     let repo = &ecr["resources"][0];
