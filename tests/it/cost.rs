@@ -327,6 +327,40 @@ async fn the_stack_is_priced_from_the_price_list_and_cost_explorer_and_the_price
     assert_eq!(again["totals"], cost["totals"]);
 }
 
+/// AWS lets an endpoint config be deleted while its endpoint runs. The
+/// endpoint's instance types cannot be read then: it is listed unpriced, with
+/// the reason, and every other endpoint is still priced.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_running_from_a_deleted_config_is_listed_unpriced() {
+    let world = World::start();
+    let config = stack(&world);
+    let deleted = world
+        .deleting("endpoint-config:retail-forecast-3-config")
+        .status()
+        .unwrap();
+    assert!(deleted.success());
+    let (server, _) = price_list(true).await;
+    let cost = cost(&world, &config, &server);
+    let unpriced: Vec<&Value> = cost["unpriced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["name"] == "retail-forecast-3")
+        .collect();
+    assert_eq!(unpriced.len(), 1, "{cost:#}");
+    assert_eq!(unpriced[0]["kind"], "endpoint");
+    assert!(
+        unpriced[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("endpoint config is deleted"),
+        "{cost:#}"
+    );
+    for priced in ["retail-forecast-0", "retail-forecast-4", "retail-forecast-6"] {
+        assert_eq!(row(&cost, priced)["price_from"], "built_in", "{cost:#}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_price_list_the_built_in_table_prices_it_and_says_so() {
     let world = World::start();

@@ -31,13 +31,13 @@ pub struct Faults {
     pub rate: f64,
     /// Added before every forwarded request.
     pub latency: Duration,
-    /// Requests whose body or target contains `.0` get status `.1` with error code `.2`, always.
+    /// Requests whose target, request line or body contains `.0` get status `.1` with error code `.2`, always.
     pub always: Option<(&'static str, u16, &'static str)>,
     /// Seed of the dice, so a failing run can be replayed.
     pub seed: u64,
     /// SageMaker endpoints take time to delete (the latency model).
     pub endpoint_deletion: Option<EndpointDeletion>,
-    /// The first request whose body or target contains `.0` waits for `.1` to run before it
+    /// The first request whose target, request line or body contains `.0` waits for `.1` to run before it
     /// is forwarded: a change in the world at a known point between two of sundown's requests.
     pub before_first: Option<(&'static str, Hook)>,
 }
@@ -399,9 +399,11 @@ fn ok_json(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Whether the request's target header or body contains `needle`.
+/// Whether the request's target header, request line (REST APIs such as EKS:
+/// `GET /clusters/C/node-groups/G`) or body contains `needle`.
 fn names(req: &Request, needle: &str) -> bool {
     header(&req.head, "x-amz-target").is_some_and(|t| t.contains(needle))
+        || req.head.lines().next().is_some_and(|line| line.contains(needle))
         || String::from_utf8_lossy(&req.body).contains(needle)
 }
 

@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::fault_proxy::{FaultProxy, Faults, Hook};
 use crate::support::World;
@@ -145,6 +145,75 @@ async fn a_repository_deleted_before_its_images_are_read_is_not_found() {
     assert_eq!(repo["name"], "retail-forecast", "{ecr:#}");
     assert_eq!(repo["action"], "absent", "{ecr:#}");
     assert_eq!(repo["reason"], "repository not found", "{ecr:#}");
+}
+
+const SCHEDULE: &str = "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+                        kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: [retail-forecast]\n\
+                        sagemaker:\n  endpoint_prefix: retail-forecast\n";
+
+/// `schedule stop` through the proxy, which must succeed; its changes by name.
+fn schedule_stop(world: &World, proxy: &FaultProxy) -> std::collections::BTreeMap<String, Value> {
+    let config = world.config(SCHEDULE);
+    let out = world
+        .sundown()
+        .config(&config)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+        .args(&["--output", "json", "schedule", "stop"])
+        .run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    out.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c.clone()))
+        .collect()
+}
+
+/// `schedule stop` lists the endpoints, then stops each; one deleted in
+/// between (a teardown, a colleague) is passed over, and the rest is stopped.
+#[test]
+fn schedule_stop_passes_over_an_endpoint_gone_since_the_listing() {
+    let world = World::start();
+    world.seed(&["--endpoints", "2", "--nodegroup", "spot-a:1:2:5"]);
+    let proxy = deleting_before(&world, "SageMaker.DescribeEndpoint", "endpoint:retail-forecast-ep-0");
+    let changes = schedule_stop(&world, &proxy);
+    let gone = &changes["retail-forecast-ep-0"];
+    assert_eq!(gone["changed"], false, "{changes:#?}");
+    assert_eq!(gone["detail"], "unchanged: deleted since it was listed", "{changes:#?}");
+    assert_eq!(changes["retail-forecast-ep-1"]["changed"], true, "{changes:#?}");
+    assert_eq!(
+        changes["retail-forecast-cluster/spot-a"]["changed"], true,
+        "{changes:#?}"
+    );
+}
+
+/// The same for a node group deleted between ListNodegroups and its
+/// DescribeNodegroup (EKS answers ResourceNotFoundException).
+#[test]
+fn schedule_stop_passes_over_a_node_group_gone_since_the_listing() {
+    let world = World::start();
+    world.seed(&[
+        "--endpoints",
+        "1",
+        "--nodegroup",
+        "spot-a:1:2:5",
+        "--nodegroup",
+        "spot-b:0:3:6",
+    ]);
+    let proxy = deleting_before(
+        &world,
+        "GET /clusters/retail-forecast-cluster/node-groups/spot-a HTTP",
+        "nodegroup:retail-forecast-cluster/spot-a",
+    );
+    let changes = schedule_stop(&world, &proxy);
+    let gone = &changes["retail-forecast-cluster/spot-a"];
+    assert_eq!(gone["changed"], false, "{changes:#?}");
+    assert_eq!(gone["detail"], "unchanged: deleted since it was listed", "{changes:#?}");
+    assert_eq!(
+        changes["retail-forecast-cluster/spot-b"]["changed"], true,
+        "{changes:#?}"
+    );
+    assert_eq!(changes["retail-forecast-ep-0"]["changed"], true, "{changes:#?}");
 }
 
 /// An endpoint outside the stack runs from a config deleted since (AWS allows
