@@ -16,6 +16,12 @@
 //! (the proxy sends moto the original request then), or shows `Failed` with
 //! a `FailureReason` and stays. AWS documents the states in the
 //! DescribeEndpoint API reference (`EndpointStatus`: … `Deleting`, `Failed`).
+//!
+//! It also makes node-group updates take time (`Faults::node_group_update`):
+//! moto applies UpdateNodegroupConfig at once and never shows `UPDATING`; EKS
+//! shows the node group `UPDATING` until the update ends, and refuses another
+//! update meanwhile with 409 ResourceInUseException (EKS API reference,
+//! UpdateNodegroupConfig, Errors; `Nodegroup.status`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,6 +46,9 @@ pub struct Faults {
     /// The first request whose target, request line or body contains `.0` waits for `.1` to run before it
     /// is forwarded: a change in the world at a known point between two of sundown's requests.
     pub before_first: Option<(&'static str, Hook)>,
+    /// Each node-group update takes this long: the node group shows `UPDATING`
+    /// meanwhile and a second update is refused (the latency model).
+    pub node_group_update: Option<Duration>,
 }
 
 /// Something the proxy runs once (see `Faults::before_first`).
@@ -74,6 +83,9 @@ pub struct EndpointDeletion {
     pub slow: Vec<(String, Duration)>,
     /// Endpoints (by name) that end `Failed` with this reason instead of gone.
     pub fail: Vec<(String, String)>,
+    /// Every deletion stays `Deleting` until `FaultProxy::release` ends it, whatever `delay` says:
+    /// a test then acts while an endpoint is surely still being deleted, however loaded the machine.
+    pub hold: bool,
 }
 
 impl EndpointDeletion {
@@ -94,9 +106,13 @@ impl EndpointDeletion {
 struct Deleting {
     until: Instant,
     failure: Option<String>,
+    /// A held deletion's DeleteEndpoint, sent to moto on release.
+    held: Option<(String, Vec<u8>)>,
 }
 
 type Pending = Arc<Mutex<HashMap<String, Deleting>>>;
+/// Node groups (`cluster/group`) whose update the latency model is playing out, until when.
+type Updating = Arc<Mutex<HashMap<String, Instant>>>;
 
 pub struct FaultProxy {
     pub port: u16,
@@ -106,6 +122,9 @@ pub struct FaultProxy {
     pub received: Arc<Mutex<Vec<(Instant, String, String)>>>,
     /// Endpoints the latency model holds in `Deleting` (or `Failed`) now.
     pending: Pending,
+    /// Node groups the latency model shows `UPDATING`.
+    updating: Updating,
+    upstream: u16,
 }
 
 impl FaultProxy {
@@ -119,20 +138,28 @@ impl FaultProxy {
             faults.seed.wrapping_mul(6364136223846793005).wrapping_add(1),
         ));
         let pending: Pending = Arc::default();
+        let updating: Updating = Arc::default();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (inj, fwd, pend, recv) = (injected.clone(), forwarded.clone(), pending.clone(), received.clone());
+        let (inj, fwd, pend, upd, recv) = (
+            injected.clone(),
+            forwarded.clone(),
+            pending.clone(),
+            updating.clone(),
+            received.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (faults, dice, inj, fwd, pend, recv) = (
+                let (faults, dice, inj, fwd, pend, upd, recv) = (
                     faults.clone(),
                     dice.clone(),
                     inj.clone(),
                     fwd.clone(),
                     pend.clone(),
+                    upd.clone(),
                     recv.clone(),
                 );
                 std::thread::spawn(move || {
-                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, &pend, &recv);
+                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, (&pend, &upd), &recv);
                 });
             }
         });
@@ -142,6 +169,8 @@ impl FaultProxy {
             forwarded,
             received,
             pending,
+            updating,
+            upstream,
         }
     }
 
@@ -154,6 +183,41 @@ impl FaultProxy {
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Ends every held endpoint deletion (they are gone at moto when this
+    /// returns) and every node-group update in progress.
+    pub fn release(&self) {
+        let held: Vec<(String, (String, Vec<u8>))> = self
+            .pending
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .filter_map(|(name, d)| Some((name.clone(), d.held.take()?)))
+            .collect();
+        for (name, (head, body)) in held {
+            forward(&Request { head, body }, self.upstream).expect("forward a held DeleteEndpoint");
+            self.pending.lock().unwrap().remove(&name);
+        }
+        let now = Instant::now();
+        for until in self.updating.lock().unwrap().values_mut() {
+            *until = now;
+        }
+    }
+
+    /// Node groups (`cluster/group`) the latency model shows `UPDATING` now.
+    pub fn updating(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut names: Vec<String> = self
+            .updating
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 }
 
@@ -333,14 +397,16 @@ fn endpoint_deletion(
             }
             let delay = model.delay_of(&name);
             let failure = model.failure_of(&name);
+            let held = (model.hold && failure.is_none()).then(|| (req.head.clone(), req.body.clone()));
             pending.lock().unwrap().insert(
                 name.clone(),
                 Deleting {
                     until: Instant::now() + delay,
                     failure: failure.clone(),
+                    held: held.clone(),
                 },
             );
-            if failure.is_none() {
+            if failure.is_none() && held.is_none() {
                 let (original, pending) = (
                     Request {
                         head: req.head.clone(),
@@ -391,6 +457,61 @@ fn endpoint_deletion(
     }
 }
 
+/// The latency model's part of an EKS node-group request (REST: the request
+/// line names it): `Some(response)` when it answers or rewrites it.
+fn node_group_update(
+    req: &Request,
+    upstream: u16,
+    delay: Duration,
+    updating: &Updating,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let line = req.head.lines().next().unwrap_or_default();
+    let mut words = line.split_whitespace();
+    let (method, path) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+    let parts: Vec<&str> = path.split('?').next().unwrap_or_default().split('/').collect();
+    // ["", "clusters", C, "node-groups", G] or [..., G, "update-config"]
+    let (cluster, group, rest) = match parts.as_slice() {
+        ["", "clusters", c, "node-groups", g, rest @ ..] => (*c, *g, rest),
+        _ => return Ok(None),
+    };
+    let key = format!("{cluster}/{group}");
+    let busy = updating
+        .lock()
+        .unwrap()
+        .get(&key)
+        .is_some_and(|until| Instant::now() < *until);
+    match (method, rest) {
+        ("POST", ["update-config"]) => {
+            if busy {
+                let body = format!(
+                    "{{\"message\":\"Nodegroup {group} is currently UPDATING; wait for its update to finish\",\"clusterName\":\"{cluster}\",\"nodegroupName\":\"{group}\"}}"
+                );
+                return Ok(Some(
+                    format!(
+                        "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nx-amzn-ErrorType: ResourceInUseException\r\nx-amzn-RequestId: latency-model\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .into_bytes(),
+                ));
+            }
+            let response = forward(req, upstream)?;
+            if String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200") {
+                updating.lock().unwrap().insert(key, Instant::now() + delay);
+            }
+            Ok(Some(response))
+        }
+        ("GET", []) if busy => {
+            let response = forward(req, upstream)?;
+            let Some((head, mut body)) = response_json(&response) else {
+                return Ok(Some(response));
+            };
+            body["nodegroup"]["status"] = "UPDATING".into();
+            Ok(Some(with_json(&head, &body)))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn ok_json(body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: latency-model\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -415,7 +536,7 @@ fn serve(
     dice: &Mutex<u64>,
     injected: &AtomicU64,
     forwarded: &AtomicU64,
-    pending: &Pending,
+    (pending, updating): (&Pending, &Updating),
     received: &Mutex<Vec<(Instant, String, String)>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -431,6 +552,12 @@ fn serve(
     let mut out = stream;
     if let Some(model) = &faults.endpoint_deletion
         && let Some(response) = endpoint_deletion(&req, upstream, model, pending)?
+    {
+        forwarded.fetch_add(1, Ordering::Relaxed);
+        return out.write_all(&response);
+    }
+    if let Some(delay) = faults.node_group_update
+        && let Some(response) = node_group_update(&req, upstream, delay, updating)?
     {
         forwarded.fetch_add(1, Ordering::Relaxed);
         return out.write_all(&response);

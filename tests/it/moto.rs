@@ -332,6 +332,8 @@ pub struct Recorded {
     pub url: String,
     /// `ListEndpoints`, `GetCallerIdentity`, or `GET /clusters/x` for REST APIs.
     pub operation: String,
+    /// The request's body, decoded: the names it acts on.
+    pub body: String,
 }
 
 impl Recorded {
@@ -361,7 +363,17 @@ impl Recorded {
                 format!("{method} /{path}")
             }
         };
-        Recorded { method, url, operation }
+        Recorded {
+            method,
+            url,
+            operation,
+            body,
+        }
+    }
+
+    /// Whether the request names `text` in its URL or body.
+    pub fn names(&self, text: &str) -> bool {
+        self.url.contains(text) || self.body.contains(text)
     }
 
     /// Whether this request only reads: a List/Describe/Get operation, or a REST GET/HEAD.

@@ -89,7 +89,7 @@ fn slow_endpoints(world: &World) -> FaultProxy {
                 slow: ["retail-forecast-ep-2", "retail-forecast-ep-3"]
                     .map(|n| (n.to_owned(), Duration::from_secs(20)))
                     .into(),
-                fail: Vec::new(),
+                ..EndpointDeletion::default()
             }),
             ..Faults::default()
         },
@@ -185,6 +185,7 @@ async fn an_endpoint_that_fails_to_delete_is_reported_with_its_reason() {
                     "retail-forecast-ep-1".into(),
                     "Unable to delete the endpoint: the VPC endpoint service is in use".into(),
                 )],
+                ..EndpointDeletion::default()
             }),
             ..Faults::default()
         },
