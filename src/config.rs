@@ -22,9 +22,10 @@ pub const DEFAULT_PATH: &str = "sundown.yaml";
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Name shown in reports and notifications.
-    #[serde(deserialize_with = "non_empty")]
-    #[schemars(length(min = 1))]
+    /// Name shown in reports and notifications, and the stack's part of the tags
+    /// `schedule stop` remembers in: letters, digits, spaces and `_ . : / = + - @`.
+    #[serde(deserialize_with = "stack_name")]
+    #[schemars(length(min = 1, max = 102))]
     pub stack: String,
     /// The AWS region of the stack (e.g. us-east-1).
     #[serde(deserialize_with = "non_empty")]
@@ -51,6 +52,9 @@ pub struct Config {
     /// Where the report goes after a teardown.
     #[serde(default)]
     pub notify: Notify,
+    /// How `sundown schedule stop|start` runs.
+    #[serde(default)]
+    pub schedule: Schedule,
     /// What `sundown verify` expects; every key has a default.
     #[serde(default)]
     pub verify: Verify,
@@ -207,6 +211,24 @@ pub enum GithubComment {
     Off,
 }
 
+/// How `sundown schedule stop|start` runs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Bound of one run's waits: for an endpoint still Deleting before `start`
+    /// recreates it, and for a node group mid-update before it is scaled.
+    /// Keep it below the scheduler Lambda's timeout.
+    #[serde(default = "ten_minutes", deserialize_with = "duration")]
+    #[schemars(with = "String", extend("default" = "10m"))]
+    pub wait: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule { wait: ten_minutes() }
+    }
+}
+
 /// Expectations of `sundown verify`. The lifecycle rules themselves are fixed
 /// (see `checks::s3`); these are the values a stack chooses.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -329,6 +351,15 @@ fn twenty_minutes() -> Duration {
 }
 fn sixty_minutes() -> Duration {
     Duration::from_secs(60 * 60)
+}
+
+/// A stack name that fits in the schedule's tag keys (`markers::unfit_stack_name`).
+fn stack_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = non_empty(d)?;
+    match crate::markers::unfit_stack_name(&s) {
+        Some(why) => Err(de::Error::custom(why)),
+        None => Ok(s),
+    }
 }
 
 fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

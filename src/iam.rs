@@ -339,6 +339,8 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
                     ],
                     all(),
                 ));
+                // `start` finds the configs named otherwise that remember the stack's endpoints.
+                out.push(Statement::new("FindStoppedConfigs", &["tag:GetResources"], all()));
                 out.push(Statement::new(
                     "DescribeSchedule",
                     &["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],

@@ -16,6 +16,7 @@ pub mod iam;
 pub mod inventory;
 pub mod k8s;
 pub mod lambda;
+pub mod markers;
 pub mod notify;
 pub mod phases;
 pub mod plan;

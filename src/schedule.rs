@@ -4,29 +4,39 @@
 //! on the node group before EKS UpdateNodegroupConfig scales it to 0 (never
 //! the Auto Scaling group behind EKS's back); each endpoint's name goes into
 //! a tag on its endpoint config before the endpoint is deleted (the config
-//! and its model stay). `start` restores what the tags say, then removes the
-//! tags. Tag first and untag last, so an interrupted run is resumed by the
-//! next one; a node group already at 0 with its tag, or a config without a
-//! tag, is left alone, which makes both commands idempotent.
+//! and its model stay). `start` restores what the tags say, then removes
+//! from them what it has brought back. Tag first and untag last, so an
+//! interrupted run is resumed by the next one; a node group already at 0
+//! with its tag, or a config without a tag, is left alone, which makes both
+//! commands idempotent.
+//!
+//! The memory is the stack's own (`markers::Memory`, keyed by the stack's
+//! name): a `start` reads only its own stack's, and only on node groups of
+//! its cluster and endpoint configs that are the stack's (named by the rule,
+//! or found by the tagging API under its key), so one stack's morning start
+//! never brings back another's endpoints. What is still changing when a run
+//! meets it (an endpoint still Deleting, a node group mid-update) is waited
+//! for, within `schedule.wait`; past that it is left remembered for the next
+//! run, and the run fails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{Result, anyhow};
-use aws_sdk_eks::types::NodegroupScalingConfig;
+use aws_sdk_eks::types::{Nodegroup, NodegroupScalingConfig, NodegroupStatus};
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::aws::{Aws, describe};
+use crate::cancel::Stop;
 use crate::config::{Config, Protect};
 use crate::inventory::Kind;
-use crate::phases::sagemaker::{TEARDOWN_TAG, is_not_found, tags, unless_gone};
+use crate::markers::{self, Memory, Scaling};
+use crate::phases::sagemaker::{config_name_of, is_not_found, list_endpoints, tags, unless_gone};
 use crate::scope::{Owner, Verdict, name_matches};
+use crate::wait::Rounds;
 
 pub const SCHEMA: &str = "sundown.schedule/v1";
-/// On a node group: its scaling before `stop`, as `min=1 desired=2 max=5`.
-pub const SCALING_TAG: &str = "sundown:scaling";
-/// On an endpoint config: the endpoints `stop` deleted, space-separated.
-pub const STOPPED_TAG: &str = "sundown:stopped-endpoints";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,30 +165,28 @@ impl Outcome {
     }
 }
 
-/// Node-group scaling, as remembered in `SCALING_TAG`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scaling {
-    pub min: i32,
-    pub desired: i32,
-    pub max: i32,
+/// One run of the schedule: whose memory it reads and writes, and until when it may wait.
+struct Run<'a> {
+    stack: &'a str,
+    owner: Owner<'a>,
+    protect: &'a Protect,
+    wait: std::time::Duration,
+    deadline: Instant,
+    stop: Stop,
 }
 
-impl Scaling {
-    pub fn to_tag(self) -> String {
-        format!("min={} desired={} max={}", self.min, self.desired, self.max)
+impl Run<'_> {
+    /// The rounds of a wait that ends at the run's deadline.
+    fn rounds(&self) -> Rounds<'_> {
+        Rounds::new(self.deadline.saturating_duration_since(Instant::now()), &self.stop)
     }
 
-    pub fn from_tag(text: &str) -> Option<Scaling> {
-        let mut fields = BTreeMap::new();
-        for part in text.split_whitespace() {
-            let (k, v) = part.split_once('=')?;
-            fields.insert(k, v.parse::<i32>().ok()?);
-        }
-        Some(Scaling {
-            min: *fields.get("min")?,
-            desired: *fields.get("desired")?,
-            max: *fields.get("max")?,
-        })
+    /// Said of what was still changing when the run's wait ran out.
+    fn still(&self, status: &str) -> String {
+        format!(
+            "still {status} after schedule.wait ({})",
+            crate::report::short_duration(self.wait)
+        )
     }
 }
 
@@ -195,15 +203,23 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
         errors: Vec::new(),
         night_saves_usd: None,
     };
-    let owner = Owner::new(config);
+    let run = Run {
+        stack: &config.stack,
+        owner: Owner::new(config),
+        protect: &config.protect,
+        wait: config.schedule.wait,
+        deadline: Instant::now() + config.schedule.wait,
+        stop: Stop::new(),
+    };
     if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
-        node_groups(&aws.eks(), cluster, &owner, action, &mut outcome).await;
+        node_groups(&aws.eks(), cluster, &run, action, &mut outcome).await;
     }
     if let Some(sm) = &config.sagemaker {
         let client = aws.sagemaker();
+        let prefix = &sm.endpoint_prefix;
         let result = match action {
-            Action::Stop => stop_endpoints(&client, &sm.endpoint_prefix, &owner, &mut outcome).await,
-            Action::Start => start_endpoints(&client, &config.protect, &mut outcome).await,
+            Action::Stop => stop_endpoints(&client, prefix, &run, &mut outcome).await,
+            Action::Start => start_endpoints(&client, &aws.tagging(), prefix, &run, &mut outcome).await,
         };
         if let Err(e) = result {
             outcome.errors.push(format!("{e:#}"));
@@ -237,7 +253,14 @@ async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
     outcome.night_saves_usd = Some((per_hour * window.hours_per_stop() * 100.0).round() / 100.0);
 }
 
-async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, owner: &Owner<'_>, action: Action, out: &mut Outcome) {
+/// What happened to one node group or endpoint: (changed, detail, what ran, for pricing).
+type Done = (bool, String, Option<crate::cost::Running>);
+
+fn unchanged(detail: impl Into<String>) -> Done {
+    (false, detail.into(), None)
+}
+
+async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, run: &Run<'_>, action: Action, out: &mut Outcome) {
     let names = match crate::aws::node_group_names(eks, cluster).await {
         Ok(names) => names,
         Err(e) => {
@@ -247,7 +270,7 @@ async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, owner: &Owner<'_>
     };
     for name in names {
         let label = format!("{cluster}/{name}");
-        match node_group(eks, cluster, &name, owner, action).await {
+        match node_group(eks, cluster, &name, run, action).await {
             Ok((changed, detail, running)) => out.changes.push(Change {
                 usd_per_hour: None,
                 running,
@@ -261,51 +284,111 @@ async fn node_groups(eks: &aws_sdk_eks::Client, cluster: &str, owner: &Owner<'_>
     }
 }
 
-/// Stops or starts one node group; returns (changed, what happened).
-async fn node_group(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    name: &str,
-    owner: &Owner<'_>,
-    action: Action,
-) -> Result<(bool, String, Option<crate::cost::Running>)> {
-    let described = match eks
+/// One DescribeNodegroup; `None` when the node group is gone.
+async fn describe_node_group(eks: &aws_sdk_eks::Client, cluster: &str, name: &str) -> Result<Option<Nodegroup>> {
+    match eks
         .describe_nodegroup()
         .cluster_name(cluster)
         .nodegroup_name(name)
         .send()
         .await
     {
-        Ok(described) => described,
+        Ok(described) => described
+            .nodegroup()
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| anyhow!("DescribeNodegroup returned nothing")),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            return Ok((false, "unchanged: deleted since it was listed".into(), None));
+            Ok(None)
         }
-        Err(e) => return Err(anyhow!("eks DescribeNodegroup: {}", describe(&e))),
-    };
-    let group = described
-        .nodegroup()
-        .ok_or_else(|| anyhow!("DescribeNodegroup returned nothing"))?;
-    let arn = group.nodegroup_arn().unwrap_or_default();
-    let tags = group.tags().cloned().unwrap_or_default();
-    if let Verdict::Kept(why) = owner.judge(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        return Ok((false, format!("kept ({why})"), None));
+        Err(e) => Err(anyhow!("eks DescribeNodegroup: {}", describe(&e))),
     }
+}
+
+/// The node group once no update of its own is under way: EKS refuses an
+/// update while one runs (ResourceInUseException), and the sizes to remember
+/// are those it ends with. Waits within the run's deadline; `None` when the
+/// node group is gone meanwhile.
+async fn settled(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    run: &Run<'_>,
+    group: Nodegroup,
+) -> Result<Option<Nodegroup>> {
+    let busy = |g: &Nodegroup| matches!(g.status(), Some(NodegroupStatus::Creating | NodegroupStatus::Updating));
+    if !busy(&group) {
+        return Ok(Some(group));
+    }
+    let name = group.nodegroup_name().unwrap_or_default().to_owned();
+    tracing::info!(
+        "schedule: node group {cluster}/{name} is {}; waiting for its update to end",
+        group.status().map(|s| s.as_str()).unwrap_or_default()
+    );
+    let mut last = group;
+    let mut rounds = run.rounds();
+    rounds.next().await?; // the first round is the Describe already made
+    while rounds.next().await? {
+        match describe_node_group(eks, cluster, &name).await? {
+            None => return Ok(None),
+            Some(g) if !busy(&g) => return Ok(Some(g)),
+            Some(g) => last = g,
+        }
+    }
+    Err(anyhow!(
+        "{}; left as it is, with what it remembers, for the next run",
+        run.still(last.status().map(|s| s.as_str()).unwrap_or_default())
+    ))
+}
+
+fn scaling_of(group: &Nodegroup) -> Scaling {
     let sc = group.scaling_config();
-    let now = Scaling {
+    Scaling {
         min: sc.and_then(|s| s.min_size()).unwrap_or(0),
         desired: sc.and_then(|s| s.desired_size()).unwrap_or(0),
         max: sc.and_then(|s| s.max_size()).unwrap_or(1),
+    }
+}
+
+/// Stops or starts one node group.
+async fn node_group(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+    run: &Run<'_>,
+    action: Action,
+) -> Result<Done> {
+    const GONE: &str = "unchanged: deleted since it was listed";
+    let Some(group) = describe_node_group(eks, cluster, name).await? else {
+        return Ok(unchanged(GONE));
     };
-    let remembered = tags.get(SCALING_TAG).and_then(|t| Scaling::from_tag(t));
+    let tags = group.tags().cloned().unwrap_or_default();
+    let pairs = || tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Verdict::Kept(why) = run.owner.judge(pairs()) {
+        return Ok(unchanged(format!("kept ({why})")));
+    }
+    if group.status() == Some(&NodegroupStatus::Deleting) {
+        return Ok(unchanged("unchanged: being deleted"));
+    }
+    let arn = group.nodegroup_arn().unwrap_or_default().to_owned();
     match action {
-        Action::Stop if now.min == 0 && now.desired == 0 => Ok((false, "unchanged: already at 0".into(), None)),
         Action::Stop => {
+            let at_zero = |s: Scaling| s.min == 0 && s.desired == 0;
+            if at_zero(scaling_of(&group)) {
+                return Ok(unchanged("unchanged: already at 0"));
+            }
+            let Some(group) = settled(eks, cluster, run, group).await? else {
+                return Ok(unchanged(GONE));
+            };
+            let now = scaling_of(&group);
+            if at_zero(now) {
+                return Ok(unchanged("unchanged: already at 0"));
+            }
             eks.tag_resource()
-                .resource_arn(arn)
-                .tags(SCALING_TAG, now.to_tag())
+                .resource_arn(&arn)
+                .tags(Memory::Scaling.key(run.stack), now.to_tag())
                 .send()
                 .await
                 .map_err(|e| anyhow!("eks TagResource: {}", describe(&e)))?;
@@ -328,15 +411,21 @@ async fn node_group(
             Ok((true, format!("scaled to 0 (was {})", now.to_tag()), Some(running)))
         }
         Action::Start => {
-            let Some(target) = remembered else {
-                return Ok((false, "unchanged: not stopped by sundown".into(), None));
+            let remembered = Memory::Scaling.read(run.stack, pairs());
+            let Some((target, legacy)) = remembered.and_then(|m| Some((Scaling::from_tag(m.value)?, m.legacy))) else {
+                return Ok(unchanged("unchanged: not stopped by this stack's schedule"));
             };
-            if now != target {
+            let Some(group) = settled(eks, cluster, run, group).await? else {
+                return Ok(unchanged(GONE));
+            };
+            if scaling_of(&group) != target {
                 scale(eks, cluster, name, target).await?;
             }
+            let mut keys = vec![Memory::Scaling.key(run.stack)];
+            keys.extend(legacy.then(|| Memory::Scaling.legacy_key().to_owned()));
             eks.untag_resource()
-                .resource_arn(arn)
-                .tag_keys(SCALING_TAG)
+                .resource_arn(&arn)
+                .set_tag_keys(Some(keys))
                 .send()
                 .await
                 .map_err(|e| anyhow!("eks UntagResource: {}", describe(&e)))?;
@@ -369,16 +458,26 @@ fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+fn pairs(tags: &Tags) -> impl Iterator<Item = (&str, &str)> + Clone {
+    tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
 fn sm_tag(key: &str, value: &str) -> aws_sdk_sagemaker::types::Tag {
     aws_sdk_sagemaker::types::Tag::builder().key(key).value(value).build()
 }
 
-async fn stop_endpoints(
-    sm: &aws_sdk_sagemaker::Client,
-    prefix: &str,
-    owner: &Owner<'_>,
-    out: &mut Outcome,
-) -> Result<()> {
+fn endpoint_change(name: &str, (changed, detail, running): Done) -> Change {
+    Change {
+        usd_per_hour: None,
+        running,
+        kind: "endpoint",
+        name: name.to_owned(),
+        changed,
+        detail,
+    }
+}
+
+async fn stop_endpoints(sm: &aws_sdk_sagemaker::Client, prefix: &str, run: &Run<'_>, out: &mut Outcome) -> Result<()> {
     let summaries: Vec<_> = sm
         .list_endpoints()
         .name_contains(prefix)
@@ -396,35 +495,24 @@ async fn stop_endpoints(
         let status = s.endpoint_status().map(|st| st.as_str()).unwrap_or_default();
         let result = async {
             if status == "Deleting" {
-                return Ok((false, "unchanged: already being deleted".to_string(), None));
+                return Ok(unchanged("unchanged: already being deleted"));
             }
             let endpoint_tags = tags(sm, s.endpoint_arn().unwrap_or_default()).await?;
-            if let Verdict::Kept(why) = owner.judge(endpoint_tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                return Ok((false, format!("kept ({why})"), None));
+            if let Verdict::Kept(why) = run.owner.judge(pairs(&endpoint_tags)) {
+                return Ok(unchanged(format!("kept ({why})")));
             }
-            stop_endpoint(sm, name)
+            stop_endpoint(sm, name, run.stack)
                 .await
                 .map(|(detail, running)| (true, detail, Some(running)))
         }
         .await;
         match result {
-            Ok((changed, detail, running)) => out.changes.push(Change {
-                usd_per_hour: None,
-                running,
-                kind: "endpoint",
-                name: name.to_owned(),
-                changed,
-                detail,
-            }),
+            Ok(done) => out.changes.push(endpoint_change(name, done)),
             Err(e) => match unless_gone(sm, Kind::Endpoint, name, e).await {
-                Ok(()) => out.changes.push(Change {
-                    usd_per_hour: None,
-                    running: None,
-                    kind: "endpoint",
-                    name: name.to_owned(),
-                    changed: false,
-                    detail: "unchanged: deleted since it was listed".into(),
-                }),
+                Ok(()) => out.changes.push(endpoint_change(
+                    name,
+                    unchanged("unchanged: deleted since it was listed"),
+                )),
                 Err(e) => out.errors.push(format!("endpoint {name}: {e:#}")),
             },
         }
@@ -432,8 +520,12 @@ async fn stop_endpoints(
     Ok(())
 }
 
-/// Remembers the endpoint on its config, then deletes the endpoint.
-async fn stop_endpoint(sm: &aws_sdk_sagemaker::Client, name: &str) -> Result<(String, crate::cost::Running)> {
+/// Remembers the endpoint on its config, under the stack's key, then deletes the endpoint.
+async fn stop_endpoint(
+    sm: &aws_sdk_sagemaker::Client,
+    name: &str,
+    stack: &str,
+) -> Result<(String, crate::cost::Running)> {
     let endpoint = sm
         .describe_endpoint()
         .endpoint_name(name)
@@ -449,15 +541,14 @@ async fn stop_endpoint(sm: &aws_sdk_sagemaker::Client, name: &str) -> Result<(St
         .map_err(|e| anyhow!("sagemaker DescribeEndpointConfig {config_name}: {}", describe(&e)))?;
     let config_arn = config.endpoint_config_arn().unwrap_or_default();
     let config_tags = tags(sm, config_arn).await?;
-    let mut stopped: Vec<&str> = tag(&config_tags, STOPPED_TAG)
-        .map(|v| v.split_whitespace().collect())
-        .unwrap_or_default();
+    let key = Memory::StoppedEndpoints.key(stack);
+    let mut stopped = tag(&config_tags, &key).map(markers::endpoints).unwrap_or_default();
     if !stopped.contains(&name) {
         stopped.push(name);
     }
     sm.add_tags()
         .resource_arn(config_arn)
-        .tags(sm_tag(STOPPED_TAG, &stopped.join(" ")))
+        .tags(sm_tag(&key, &markers::endpoints_value(stopped)))
         .send()
         .await
         .map_err(|e| anyhow!("sagemaker AddTags {config_name}: {}", describe(&e)))?;
@@ -483,117 +574,293 @@ async fn stop_endpoint(sm: &aws_sdk_sagemaker::Client, name: &str) -> Result<(St
     ))
 }
 
-/// Recreates every endpoint a config remembers, then forgets it.
-async fn start_endpoints(sm: &aws_sdk_sagemaker::Client, protect: &Protect, out: &mut Outcome) -> Result<()> {
-    let configs: Vec<_> = sm
+/// An endpoint config that holds the stack's memory of stopped endpoints.
+struct Remembering {
+    config: String,
+    arn: String,
+    tags: Tags,
+    /// The endpoints it remembers, as written.
+    names: Vec<String>,
+    /// Remembered under the key without the stack (sundown before 0.2).
+    legacy: bool,
+}
+
+/// The endpoint configs that are the stack's and remember its endpoints:
+/// those named by the rule (listed, then their tags read) and those named
+/// otherwise that the tagging API finds under the stack's key. A config
+/// named otherwise and remembering only another stack's endpoints is never
+/// read; one remembering under the legacy key counts only when its name and
+/// `scope.tags` make it the stack's.
+async fn remembering(
+    sm: &aws_sdk_sagemaker::Client,
+    tagging: &aws_sdk_resourcegroupstagging::Client,
+    prefix: &str,
+    run: &Run<'_>,
+    out: &mut Outcome,
+) -> Result<Vec<Remembering>> {
+    let listed: Vec<_> = sm
         .list_endpoint_configs()
+        .max_results(100)
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await
         .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))?;
-    for c in &configs {
-        let config_name = c.endpoint_config_name().unwrap_or_default();
-        let config_arn = c.endpoint_config_arn().unwrap_or_default();
-        let config_tags = match tags(sm, config_arn).await {
+    // name → ARN
+    let mut candidates: BTreeMap<String, String> = listed
+        .iter()
+        .filter_map(|c| {
+            let name = c.endpoint_config_name()?;
+            name_matches(prefix, name)
+                .then(|| (name.to_owned(), c.endpoint_config_arn().unwrap_or_default().to_owned()))
+        })
+        .collect();
+    let key = Memory::StoppedEndpoints.key(run.stack);
+    let found: Vec<_> = tagging
+        .get_resources()
+        .resource_type_filters("sagemaker:endpoint-config")
+        .tag_filters(
+            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                .key(&key)
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow!("tagging GetResources: {}", describe(&e)))?;
+    for mapping in &found {
+        let arn = mapping.resource_arn().unwrap_or_default();
+        if let Some(name) = config_name_of(arn) {
+            candidates.entry(name.to_owned()).or_insert_with(|| arn.to_owned());
+        }
+    }
+    let mut configs = Vec::new();
+    for (config, arn) in candidates {
+        let config_tags = match tags(sm, &arn).await {
             Ok(t) => t,
             Err(e) => {
-                // One deleted since the listing remembers nothing.
-                if let Err(e) = unless_gone(sm, Kind::EndpointConfig, config_name, e).await {
-                    out.errors.push(format!("endpoint config {config_name}: {e:#}"));
+                // One deleted since the listing remembers nothing; the tagging API lists
+                // deleted resources for a while too.
+                if let Err(e) = unless_gone(sm, Kind::EndpointConfig, &config, e).await {
+                    out.errors.push(format!("endpoint config {config}: {e:#}"));
                 }
                 continue;
             }
         };
-        let Some(stopped) = tag(&config_tags, STOPPED_TAG) else {
+        let Some(memory) = Memory::StoppedEndpoints.read(run.stack, pairs(&config_tags)) else {
             continue;
         };
-        if let Some(since) = tag(&config_tags, TEARDOWN_TAG) {
-            for name in stopped.split_whitespace() {
-                out.changes.push(Change {
-                    usd_per_hour: None,
-                    running: None,
-                    kind: "endpoint",
-                    name: name.to_owned(),
-                    changed: false,
-                    detail: format!("not recreated: a teardown of the stack started at {since}"),
-                });
+        if memory.legacy && !(name_matches(prefix, &config) && run.owner.judge(pairs(&config_tags)) == Verdict::Ours) {
+            continue;
+        }
+        let (names, legacy) = (
+            markers::endpoints(memory.value)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            memory.legacy,
+        );
+        configs.push(Remembering {
+            config,
+            arn,
+            tags: config_tags,
+            names,
+            legacy,
+        });
+    }
+    Ok(configs)
+}
+
+/// The stack's endpoints and their status, once none that `wanted` names is
+/// still Deleting (it cannot be recreated before it is gone), or at the run's
+/// deadline: one paginated ListEndpoints per round.
+async fn endpoint_status(
+    sm: &aws_sdk_sagemaker::Client,
+    prefix: &str,
+    wanted: &BTreeSet<&str>,
+    run: &Run<'_>,
+) -> Result<BTreeMap<String, String>> {
+    let mut status = BTreeMap::new();
+    let mut rounds = run.rounds();
+    while rounds.next().await? {
+        status = list_endpoints(sm, prefix).await?;
+        let deleting: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|n| status.get(*n).is_some_and(|s| s == "Deleting"))
+            .collect();
+        if deleting.is_empty() {
+            break;
+        }
+        tracing::info!(
+            "schedule: waiting for {} to finish deleting before recreating",
+            deleting.join(", ")
+        );
+    }
+    Ok(status)
+}
+
+/// Recreates every endpoint of the stack its configs remember, then forgets
+/// each one that is back (or there), and only those.
+async fn start_endpoints(
+    sm: &aws_sdk_sagemaker::Client,
+    tagging: &aws_sdk_resourcegroupstagging::Client,
+    prefix: &str,
+    run: &Run<'_>,
+    out: &mut Outcome,
+) -> Result<()> {
+    let configs = remembering(sm, tagging, prefix, run, out).await?;
+    let wanted: BTreeSet<&str> = configs
+        .iter()
+        .filter(|c| tag(&c.tags, markers::TEARDOWN).is_none())
+        .flat_map(|c| c.names.iter().map(String::as_str))
+        .filter(|n| name_matches(prefix, n))
+        .collect();
+    let status = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        endpoint_status(sm, prefix, &wanted, run).await?
+    };
+    for c in &configs {
+        if let Some(since) = tag(&c.tags, markers::TEARDOWN) {
+            for name in &c.names {
+                out.changes.push(endpoint_change(
+                    name,
+                    unchanged(format!("not recreated: a teardown of the stack started at {since}")),
+                ));
             }
             continue;
         }
-        let mut failed = false;
-        for name in stopped.split_whitespace() {
-            match start_endpoint(sm, name, config_name, config_arn, &config_tags, protect).await {
-                Ok((changed, detail)) => out.changes.push(Change {
-                    usd_per_hour: None,
-                    running: None,
-                    kind: "endpoint",
-                    name: name.to_owned(),
-                    changed,
-                    detail,
-                }),
-                Err(e) => {
-                    failed = true;
-                    out.errors.push(format!("endpoint {name}: {e:#}"));
+        let mut back = BTreeSet::new();
+        for name in &c.names {
+            let kept = || format!("config {} still remembers it", c.config);
+            if !name_matches(prefix, name) {
+                out.changes.push(endpoint_change(
+                    name,
+                    unchanged(format!("not recreated: not named {prefix} or {prefix}-…; {}", kept())),
+                ));
+                continue;
+            }
+            match status.get(name.as_str()).map(String::as_str) {
+                None => match start_endpoint(sm, name, c, run.protect).await {
+                    Ok(Started::Created) => {
+                        back.insert(name.as_str());
+                        out.changes
+                            .push(endpoint_change(name, (true, format!("recreated from config {}", c.config), None)));
+                    }
+                    Ok(Started::Exists) => {
+                        back.insert(name.as_str());
+                        out.changes.push(endpoint_change(name, unchanged("unchanged: exists")));
+                    }
+                    Ok(Started::Undone(why)) => out.changes.push(endpoint_change(
+                        name,
+                        unchanged(format!("not recreated: {why}; the endpoint created meanwhile was deleted")),
+                    )),
+                    Err(e) => out.errors.push(format!("endpoint {name}: {e:#}; {}", kept())),
+                },
+                Some("Deleting") => out.errors.push(format!(
+                    "endpoint {name}: {}, so not recreated yet; {}, so the next start recreates it",
+                    run.still("Deleting"),
+                    kept()
+                )),
+                Some("Failed") => out.errors.push(format!(
+                    "endpoint {name}: exists as Failed, so it cannot be recreated; delete it, then run `sundown schedule start` again ({})",
+                    kept()
+                )),
+                Some(other) => {
+                    back.insert(name.as_str());
+                    out.changes
+                        .push(endpoint_change(name, unchanged(format!("unchanged: exists ({other})"))));
                 }
             }
         }
-        if !failed
-            && let Err(e) = sm
-                .delete_tags()
-                .resource_arn(config_arn)
-                .tag_keys(STOPPED_TAG)
-                .send()
-                .await
-        {
-            out.errors
-                .push(format!("sagemaker DeleteTags {config_name}: {}", describe(&e)));
+        if let Err(e) = forget(sm, c, &back, run.stack).await {
+            out.errors.push(format!("{e:#}"));
         }
     }
     Ok(())
 }
 
+/// Removes from a config's memory the endpoints that are back; keeps the rest.
+async fn forget(sm: &aws_sdk_sagemaker::Client, c: &Remembering, back: &BTreeSet<&str>, stack: &str) -> Result<()> {
+    let left: Vec<&str> = c
+        .names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !back.contains(n))
+        .collect();
+    let key = Memory::StoppedEndpoints.key(stack);
+    let mut remove = Vec::new();
+    if c.legacy {
+        remove.push(Memory::StoppedEndpoints.legacy_key().to_owned());
+    }
+    if left.is_empty() {
+        if !c.legacy {
+            remove.push(key);
+        }
+    } else if left.len() < c.names.len() || c.legacy {
+        sm.add_tags()
+            .resource_arn(&c.arn)
+            .tags(sm_tag(&key, &markers::endpoints_value(left)))
+            .send()
+            .await
+            .map_err(|e| anyhow!("sagemaker AddTags {}: {}", c.config, describe(&e)))?;
+    }
+    if !remove.is_empty() {
+        sm.delete_tags()
+            .resource_arn(&c.arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(|e| anyhow!("sagemaker DeleteTags {}: {}", c.config, describe(&e)))?;
+    }
+    Ok(())
+}
+
+/// What one CreateEndpoint came to.
+enum Started {
+    Created,
+    /// Created meanwhile by someone else.
+    Exists,
+    /// Created, then deleted again: a teardown started meanwhile (why).
+    Undone(String),
+}
+
 async fn start_endpoint(
     sm: &aws_sdk_sagemaker::Client,
     name: &str,
-    config_name: &str,
-    config_arn: &str,
-    config_tags: &Tags,
+    c: &Remembering,
     protect: &Protect,
-) -> Result<(bool, String)> {
-    match sm.describe_endpoint().endpoint_name(name).send().await {
-        Ok(e) => {
-            return Ok((
-                false,
-                format!(
-                    "unchanged: exists ({})",
-                    e.endpoint_status().map(|s| s.as_str()).unwrap_or("unknown")
-                ),
-            ));
-        }
-        Err(e) if is_not_found(&describe(&e)) => {}
-        Err(e) => return Err(anyhow!("sagemaker DescribeEndpoint: {}", describe(&e))),
-    }
+) -> Result<Started> {
     // The endpoint gets its config's tags (minus sundown's and AWS's own); the
     // protect tag is not carried over: protection is a decision per resource.
-    let carried: Vec<_> = config_tags
+    let carried: Vec<_> = c
+        .tags
         .iter()
-        .filter(|(k, _)| k != STOPPED_TAG && !k.starts_with("aws:") && *k != protect.tag)
+        .filter(|(k, _)| !Memory::StoppedEndpoints.is_key(k) && !k.starts_with("aws:") && *k != protect.tag)
         .map(|(k, v)| sm_tag(k, v))
         .collect();
-    tracing::info!("schedule: creating endpoint {name} from config {config_name}");
-    sm.create_endpoint()
+    tracing::info!("schedule: creating endpoint {name} from config {}", c.config);
+    let created = sm
+        .create_endpoint()
         .endpoint_name(name)
-        .endpoint_config_name(config_name)
+        .endpoint_config_name(&c.config)
         .set_tags(Some(carried).filter(|t| !t.is_empty()))
         .send()
-        .await
-        .map_err(|e| anyhow!("sagemaker CreateEndpoint: {}", describe(&e)))?;
+        .await;
+    match created {
+        Ok(_) => {}
+        // SageMaker: "Cannot create already existing endpoint".
+        Err(e) if describe(&e).contains("already existing") => return Ok(Started::Exists),
+        Err(e) => return Err(anyhow!("sagemaker CreateEndpoint: {}", describe(&e))),
+    }
     // A teardown that started meanwhile has marked the config before its first deletion (or
     // deleted it already): then this endpoint must not outlive it. Undo, failing closed.
-    let teardown = match tags(sm, config_arn).await {
-        Ok(now) => tag(&now, TEARDOWN_TAG).map(|since| format!("a teardown of the stack started at {since}")),
+    let teardown = match tags(sm, &c.arn).await {
+        Ok(now) => tag(&now, markers::TEARDOWN).map(|since| format!("a teardown of the stack started at {since}")),
         Err(e) => Some(format!("the config's tags cannot be read back ({e:#})")),
     };
     if let Some(why) = teardown {
@@ -604,28 +871,7 @@ async fn start_endpoint(
                 describe(&e)
             )
         })?;
-        return Ok((
-            false,
-            format!("not recreated: {why}; the endpoint created meanwhile was deleted"),
-        ));
+        return Ok(Started::Undone(why));
     }
-    Ok((true, format!("recreated from config {config_name}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scaling_round_trips_through_its_tag() {
-        let s = Scaling {
-            min: 1,
-            desired: 2,
-            max: 5,
-        };
-        assert_eq!(s.to_tag(), "min=1 desired=2 max=5");
-        assert_eq!(Scaling::from_tag(&s.to_tag()), Some(s));
-        assert_eq!(Scaling::from_tag("min=1 desired=2"), None);
-        assert_eq!(Scaling::from_tag("min=x desired=2 max=3"), None);
-    }
+    Ok(Started::Created)
 }

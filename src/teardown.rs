@@ -103,12 +103,12 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let mut phases = Vec::with_capacity(4);
 
     // Before the first deletion: `schedule start` must not recreate what this teardown deletes.
-    if let Some(s) = &config.sagemaker {
+    if config.sagemaker.is_some() {
         let sm = aws.sagemaker();
         let marked = phases::sagemaker::mark_teardown(
             &sm,
             &aws.tagging(),
-            &s.endpoint_prefix,
+            &config.stack,
             sagemaker_inventory.as_ref(),
             &started_at,
         )

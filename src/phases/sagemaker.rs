@@ -22,6 +22,7 @@ use crate::aws::describe;
 use crate::cancel::Stop;
 use crate::config;
 use crate::inventory::{Kind, Phase, Resource};
+use crate::markers::{self, Memory};
 use crate::report::{Outcome, PhaseReport};
 use crate::reviewed::{DRIFT, Reviewed};
 use crate::scope::{Owner, Verdict, name_matches};
@@ -682,31 +683,29 @@ async fn current(
 /// `schedule start` recreates no endpoint from a config that carries it, and
 /// undoes one it recreated when the tag appears meanwhile, so a start never
 /// brings back what a teardown deletes.
-pub const TEARDOWN_TAG: &str = "sundown:teardown";
-
-/// Marks, before the teardown's first deletion, every endpoint config whose
-/// `schedule stop` tag names one of the stack's endpoints (the only configs
-/// `schedule start` recreates from) with [`TEARDOWN_TAG`]: among the configs
-/// the teardown deletes (judged from the tags the inventory read), and any
-/// other config the tagging API finds with that tag. Returns the configs
-/// marked. A teardown of a stack that is not stopped changes nothing here.
+/// Marks, before the teardown's first deletion, every endpoint config that
+/// remembers endpoints `schedule stop` deleted for this stack (the only
+/// configs `schedule start` recreates from) with `markers::TEARDOWN`: among
+/// the configs the teardown deletes (judged from the tags the inventory
+/// read), and any other config the tagging API finds under the stack's key.
+/// Returns the configs marked. A teardown of a stack that is not stopped
+/// changes nothing here.
 pub async fn mark_teardown(
     sm: &Client,
     tagging: &aws_sdk_resourcegroupstagging::Client,
-    prefix: &str,
+    stack: &str,
     inventory: Option<&Inventory>,
     started_at: &str,
 ) -> Result<Vec<String>> {
-    let stopped_ours = |value: &str| value.split_whitespace().any(|endpoint| name_matches(prefix, endpoint));
     // name → ARN
     let mut arns: BTreeMap<String, String> = BTreeMap::new();
     for c in inventory.iter().flat_map(|i| &i.configs).filter(|c| c.kept.is_none()) {
-        let stopped = c
-            .tags
-            .iter()
-            .flatten()
-            .any(|(k, v)| k == crate::schedule::STOPPED_TAG && stopped_ours(v));
-        if stopped && let Some(arn) = &c.arn {
+        // These are the stack's (by name and tags, or by an endpoint of the stack):
+        // legacy memory counts here, as `schedule start` reads it on such configs.
+        let pairs = c.tags.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+        if Memory::StoppedEndpoints.read(stack, pairs).is_some()
+            && let Some(arn) = &c.arn
+        {
             arns.insert(c.name.clone(), arn.clone());
         }
     }
@@ -716,7 +715,7 @@ pub async fn mark_teardown(
         .resource_type_filters("sagemaker:endpoint-config")
         .tag_filters(
             aws_sdk_resourcegroupstagging::types::TagFilter::builder()
-                .key(crate::schedule::STOPPED_TAG)
+                .key(Memory::StoppedEndpoints.key(stack))
                 .build(),
         )
         .into_paginator()
@@ -726,17 +725,8 @@ pub async fn mark_teardown(
         .await
         .map_err(|e| anyhow!("tagging GetResources: {}", describe(&e)))?;
     for mapping in found {
-        let ours = mapping
-            .tags()
-            .iter()
-            .any(|t| t.key() == crate::schedule::STOPPED_TAG && stopped_ours(t.value()));
         let arn = mapping.resource_arn().unwrap_or_default();
-        // Only a well-formed ARN (moto 5.2.5 reports SageMaker ARNs here as a Python tuple).
-        let name = arn
-            .strip_prefix("arn:")
-            .and_then(|rest| rest.split_once(":endpoint-config/"))
-            .map(|(_, name)| name);
-        if ours && let Some(name) = name {
+        if let Some(name) = config_name_of(arn) {
             arns.entry(name.to_owned()).or_insert_with(|| arn.to_owned());
         }
     }
@@ -747,7 +737,7 @@ pub async fn mark_teardown(
             .resource_arn(&arn)
             .tags(
                 aws_sdk_sagemaker::types::Tag::builder()
-                    .key(TEARDOWN_TAG)
+                    .key(markers::TEARDOWN)
                     .value(started_at)
                     .build(),
             )
@@ -769,6 +759,14 @@ pub async fn mark_teardown(
         }
     }
     Ok(marked)
+}
+
+/// The name in an endpoint config's ARN; `None` for anything else (moto 5.2.5
+/// reports SageMaker ARNs in the tagging API as a Python tuple).
+pub(crate) fn config_name_of(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":endpoint-config/"))
+        .map(|(_, name)| name)
 }
 
 /// SageMaker says "Could not find …" with a ValidationException for a missing resource.
@@ -1021,7 +1019,7 @@ async fn delete_all(sm: &Client, kind: Kind, names: &[String]) -> Vec<(String, R
 }
 
 /// The stack's endpoints and their status: one paginated ListEndpoints (100 a page).
-async fn list_endpoints(sm: &Client, prefix: &str) -> Result<BTreeMap<String, String>> {
+pub(crate) async fn list_endpoints(sm: &Client, prefix: &str) -> Result<BTreeMap<String, String>> {
     let summaries: Vec<_> = sm
         .list_endpoints()
         .name_contains(prefix)

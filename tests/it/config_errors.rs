@@ -97,6 +97,11 @@ const CASES: &[Case] = &[
         expect: &["sundown.yaml:4:", "kubernetes.namespaces", "\"web\" is listed twice"],
     },
     Case {
+        name: "a stack name that cannot be part of a tag key",
+        input: Input::Yaml("stack: \"retail#forecast\"\nregion: us-east-1\n"),
+        expect: &["sundown.yaml:1:", "stack: may hold only letters, digits", "not \"#\""],
+    },
+    Case {
         name: "empty endpoint prefix (would match every endpoint)",
         input: Input::Yaml("stack: s\nregion: us-east-1\nsagemaker:\n  endpoint_prefix: \"\"\n"),
         expect: &["sagemaker.endpoint_prefix", "must not be empty"],

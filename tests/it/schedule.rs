@@ -2,40 +2,51 @@
 //! the exact sizes and endpoints come back, and a second run changes nothing.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::World;
+use crate::fault_proxy::{EndpointDeletion, FaultProxy, Faults};
+use crate::support::{Outcome, World};
 
 const CONFIG: &str = "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
                       kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: [retail-forecast]\n\
                       sagemaker:\n  endpoint_prefix: retail-forecast\n";
 
-/// What the schedule touches, as the emulator lists it.
+/// What the schedule touches, as the emulator lists it, with sundown's memory tags.
 #[derive(Debug, Clone, PartialEq)]
 struct Snapshot {
-    /// name → (min, desired, max, remembered-scaling tag)
-    node_groups: BTreeMap<String, (i32, i32, i32, Option<String>)>,
+    /// name → (min, desired, max, sundown's tags on it)
+    node_groups: BTreeMap<String, (i32, i32, i32, Memory)>,
     /// endpoint → its config
     endpoints: BTreeMap<String, String>,
-    configs: Vec<String>,
+    /// config → sundown's tags on it
+    configs: BTreeMap<String, Memory>,
     models: Vec<String>,
 }
 
+/// The `sundown:…` tags of one resource.
+type Memory = BTreeMap<String, String>;
+
+fn memory<'a>(tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> Memory {
+    tags.into_iter()
+        .filter(|(k, _)| k.starts_with("sundown:") && k.as_str() != "sundown:protect")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 async fn snapshot(world: &World) -> Snapshot {
+    snapshot_of(world, "retail-forecast-cluster").await
+}
+
+async fn snapshot_of(world: &World, cluster: &str) -> Snapshot {
     let sdk = world.sdk().await;
     let eks = aws_sdk_eks::Client::new(&sdk);
     let sm = aws_sdk_sagemaker::Client::new(&sdk);
-    let cluster = "retail-forecast-cluster";
     let mut node_groups = BTreeMap::new();
-    for name in eks
-        .list_nodegroups()
-        .cluster_name(cluster)
-        .send()
-        .await
-        .unwrap()
-        .nodegroups()
-    {
+    let listed = eks.list_nodegroups().cluster_name(cluster).send().await;
+    for name in listed.iter().flat_map(|l| l.nodegroups()) {
         let out = eks
             .describe_nodegroup()
             .cluster_name(cluster)
@@ -45,14 +56,13 @@ async fn snapshot(world: &World) -> Snapshot {
             .unwrap();
         let g = out.nodegroup().unwrap();
         let s = g.scaling_config().unwrap();
-        let tag = g.tags().and_then(|t| t.get("sundown:scaling")).cloned();
         node_groups.insert(
             name.clone(),
             (
                 s.min_size().unwrap(),
                 s.desired_size().unwrap(),
                 s.max_size().unwrap(),
-                tag,
+                memory(g.tags().into_iter().flatten()),
             ),
         );
     }
@@ -62,16 +72,24 @@ async fn snapshot(world: &World) -> Snapshot {
         let d = sm.describe_endpoint().endpoint_name(name).send().await.unwrap();
         endpoints.insert(name.to_owned(), d.endpoint_config_name().unwrap().to_owned());
     }
-    let mut configs: Vec<String> = sm
-        .list_endpoint_configs()
-        .send()
-        .await
-        .unwrap()
-        .endpoint_configs()
-        .iter()
-        .map(|c| c.endpoint_config_name().unwrap().to_owned())
-        .collect();
-    configs.sort();
+    let mut configs = BTreeMap::new();
+    for c in sm.list_endpoint_configs().send().await.unwrap().endpoint_configs() {
+        let tags = sm
+            .list_tags()
+            .resource_arn(c.endpoint_config_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let tags: Vec<(String, String)> = tags
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+            .collect();
+        configs.insert(
+            c.endpoint_config_name().unwrap().to_owned(),
+            memory(tags.iter().map(|(k, v)| (k, v))),
+        );
+    }
     let mut models: Vec<String> = sm
         .list_models()
         .send()
@@ -88,6 +106,10 @@ async fn snapshot(world: &World) -> Snapshot {
         configs,
         models,
     }
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Memory {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// Two endpoints and a protected one; two spot node groups and a protected one.
@@ -113,14 +135,15 @@ fn seeded() -> World {
 /// protected one as it was; only the protected endpoint; every config and model kept.
 fn assert_stopped(before: &Snapshot, after: &Snapshot) {
     let groups = &after.node_groups;
+    let key = "sundown:scaling:retail-forecast";
     assert_eq!(
         groups["spot-a"],
-        (0, 0, 5, Some("min=1 desired=2 max=5".into())),
+        (0, 0, 5, tags(&[(key, "min=1 desired=2 max=5")])),
         "{groups:?}"
     );
     assert_eq!(
         groups["spot-b"],
-        (0, 0, 6, Some("min=0 desired=3 max=6".into())),
+        (0, 0, 6, tags(&[(key, "min=0 desired=3 max=6")])),
         "{groups:?}"
     );
     assert_eq!(groups["spot-keep"], before.node_groups["spot-keep"]);
@@ -129,7 +152,15 @@ fn assert_stopped(before: &Snapshot, after: &Snapshot) {
         ["retail-forecast-keep-2"],
         "{after:?}"
     );
-    assert_eq!(after.configs, before.configs);
+    assert_eq!(
+        after.configs.keys().collect::<Vec<_>>(),
+        before.configs.keys().collect::<Vec<_>>()
+    );
+    // Each stopped endpoint is remembered on its config, under the stack's key.
+    let key = "sundown:stopped-endpoints:retail-forecast";
+    for e in ["retail-forecast-ep-0", "retail-forecast-ep-1"] {
+        assert_eq!(after.configs[&format!("{e}-config")], tags(&[(key, e)]), "{after:?}");
+    }
     assert_eq!(after.models, before.models);
 }
 
@@ -282,4 +313,309 @@ async fn schedule_start_during_or_after_a_teardown_recreates_nothing() {
     assert!(creates.is_empty(), "a start recreated an endpoint: {creates:#?}");
     let left = world.leftovers(&["retail-forecast"]).await;
     assert!(left.is_empty(), "{left:#?}");
+}
+
+/// `stack`'s config for the tests with several stacks: its endpoints are named `stack` or `stack-…`.
+fn stack_config(world: &World, stack: &str, extra: &str) -> PathBuf {
+    let path = world.path(&format!("{stack}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "stack: {stack}\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+             sagemaker:\n  endpoint_prefix: {stack}\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs `schedule ACTION` for `config` while the recorder records; returns the
+/// outcome and the requests it made.
+fn recorded(world: &World, config: &std::path::Path, action: &str) -> (Outcome, Vec<crate::moto::Recorded>) {
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(config)
+        .args(&["--output", "json", "schedule", action])
+        .run();
+    (out, world.moto.recording())
+}
+
+/// Asserts that no request of `requests` names one of `names` (`mutating`: no
+/// mutating one; the rest may read what the name rule cannot tell apart).
+fn untouched(requests: &[crate::moto::Recorded], names: &[&str], mutating: bool) {
+    let touching: Vec<_> = requests
+        .iter()
+        .filter(|r| !(mutating && r.is_read()))
+        .filter(|r| names.iter().any(|n| r.names(n)))
+        .collect();
+    assert!(
+        touching.is_empty(),
+        "requests on another stack's resources: {touching:#?}"
+    );
+}
+
+/// Three stacks in one account: `acme` and `acme-churn` share an EKS cluster
+/// and a name prefix (`acme-churn-e0` is named like an `acme` endpoint too),
+/// told apart by `scope.tags`; `other-svc` has a prefix of its own. Each
+/// stack's stop and start leaves the others exactly as they were, and makes
+/// no request on their resources (none at all for `other-svc`, whose names
+/// the others' name rule never matches; no mutating one between the two
+/// `acme` stacks, whose tags must be read to tell them apart).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_stacks_schedule_leaves_the_other_stacks_as_they_were() {
+    let world = World::start();
+    world.seed(&[
+        "--stack",
+        "acme",
+        "--nodegroup",
+        "acme-ng:1:2:4",
+        "--nodegroup",
+        "churn-ng:1:3:5:Project=acme-churn",
+    ]);
+    let spec = |endpoint: &str, project: &str| {
+        json!({"endpoint": endpoint, "config": format!("{endpoint}-config"),
+               "model": format!("{endpoint}-model"), "tags": {"Project": project}})
+    };
+    let specs = json!([
+        spec("acme-e0", "acme"),
+        spec("acme-e1", "acme"),
+        spec("acme-churn-e0", "acme-churn"),
+        spec("acme-churn-e1", "acme-churn"),
+        spec("other-svc", "other-svc"),
+    ]);
+    world.seed(&["--sagemaker", &specs.to_string()]);
+    let cluster = "kubernetes:\n  cluster: acme-cluster\n  namespaces: []\n";
+    let acme = stack_config(
+        &world,
+        "acme",
+        &format!("scope:\n  tags: {{ Project: acme }}\n{cluster}"),
+    );
+    let churn = stack_config(
+        &world,
+        "acme-churn",
+        &format!("scope:\n  tags: {{ Project: acme-churn }}\n{cluster}"),
+    );
+    let other = stack_config(&world, "other-svc", "");
+    let world_now = || snapshot_of(&world, "acme-cluster");
+    let before = world_now().await;
+    assert_eq!(before.endpoints.len(), 5, "{before:?}");
+    let changed = |out: &Outcome| {
+        let mut names: Vec<String> = out.json()["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["changed"] == true)
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    let (stop, _) = recorded(&world, &other, "stop");
+    assert_eq!(stop.code, 0, "{stop:#?}");
+    assert_eq!(changed(&stop), ["other-svc"]);
+    let other_stopped = world_now().await;
+    let (stop, requests) = recorded(&world, &churn, "stop");
+    assert_eq!(stop.code, 0, "{stop:#?}");
+    assert_eq!(
+        changed(&stop),
+        ["acme-churn-e0", "acme-churn-e1", "acme-cluster/churn-ng"]
+    );
+    untouched(&requests, &["other-svc"], false);
+    untouched(&requests, &["acme-e0", "acme-e1", "acme-ng"], true);
+    let both_stopped = world_now().await;
+    assert_eq!(
+        both_stopped.configs["acme-churn-e0-config"],
+        tags(&[("sundown:stopped-endpoints:acme-churn", "acme-churn-e0")])
+    );
+
+    // acme's night: its stop and start bring back exactly its own.
+    for action in ["stop", "start"] {
+        let (out, requests) = recorded(&world, &acme, action);
+        assert_eq!(out.code, 0, "acme {action}: {out:#?}");
+        assert_eq!(
+            changed(&out),
+            ["acme-cluster/acme-ng", "acme-e0", "acme-e1"],
+            "acme {action}: {}",
+            out.stdout
+        );
+        untouched(&requests, &["other-svc"], false);
+        untouched(&requests, &["acme-churn-e0", "acme-churn-e1", "churn-ng"], true);
+    }
+    assert_eq!(
+        world_now().await,
+        both_stopped,
+        "acme's stop and start changed another stack"
+    );
+
+    // acme-churn's morning: its own back, other-svc still stopped.
+    let (start, requests) = recorded(&world, &churn, "start");
+    assert_eq!(start.code, 0, "{start:#?}");
+    assert_eq!(
+        changed(&start),
+        ["acme-churn-e0", "acme-churn-e1", "acme-cluster/churn-ng"]
+    );
+    untouched(&requests, &["other-svc"], false);
+    untouched(&requests, &["acme-e0", "acme-e1", "acme-ng"], true);
+    assert_eq!(world_now().await, other_stopped);
+
+    let (start, requests) = recorded(&world, &other, "start");
+    assert_eq!(start.code, 0, "{start:#?}");
+    assert_eq!(changed(&start), ["other-svc"]);
+    untouched(&requests, &["acme"], false);
+    assert_eq!(world_now().await, before, "the three stacks are not as they were");
+}
+
+const ENDPOINTS_ONLY: &str = "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+                              sagemaker:\n  endpoint_prefix: retail-forecast\n";
+
+/// On AWS a stopped endpoint stays Deleting for minutes, and cannot be
+/// recreated before it is gone. A `start` in that window waits for it, within
+/// `schedule.wait`; past the bound it fails naming each endpoint and keeps
+/// every one remembered, so no endpoint is ever forgotten. The latency model
+/// holds the deletions until the test releases them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_while_endpoints_are_still_deleting_waits_for_them_and_forgets_none() {
+    let world = World::start();
+    world.seed(&["--endpoints", "7"]);
+    let proxy = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            endpoint_deletion: Some(EndpointDeletion {
+                hold: true,
+                ..EndpointDeletion::default()
+            }),
+            ..Faults::default()
+        },
+    );
+    let before = snapshot(&world).await;
+    assert_eq!(before.endpoints.len(), 7);
+    let schedule = |action: &str, wait: &str| {
+        let config = world.path(&format!("wait-{wait}.yaml"));
+        std::fs::write(&config, format!("{ENDPOINTS_ONLY}schedule:\n  wait: {wait}\n")).unwrap();
+        world
+            .sundown()
+            .config(&config)
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+            .args(&["schedule", action])
+    };
+
+    let stop = schedule("stop", "1m").run();
+    assert_eq!(stop.code, 0, "{stop:#?}");
+    assert_eq!(proxy.deleting().len(), 7, "the deletions are held");
+    let stopped = snapshot(&world).await.configs;
+
+    // Too short a wait: exit 1, each endpoint named, every memory kept.
+    let short = schedule("start", "1s").run();
+    assert_eq!(short.code, 1, "{short:#?}");
+    for e in &before.endpoints {
+        assert!(
+            short.stdout.contains(&format!(
+                "error: endpoint {}: still Deleting after schedule.wait (1s)",
+                e.0
+            )),
+            "{}",
+            short.stdout
+        );
+    }
+    assert_eq!(
+        snapshot(&world).await.configs,
+        stopped,
+        "a failed start forgot an endpoint"
+    );
+
+    // A start that can wait: it meets them Deleting, waits, and recreates all 7 once they are gone.
+    let waiting = schedule("start", "2m").start();
+    waiting.wait_for_line("to finish deleting before recreating", Duration::from_secs(60));
+    proxy.release();
+    let (code, _, lines) = waiting.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{lines:#?}");
+    assert_eq!(
+        snapshot(&world).await,
+        before,
+        "not every endpoint is back, or memory is left"
+    );
+    let creates = proxy
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, op, _)| op == "CreateEndpoint")
+        .count();
+    assert_eq!(
+        creates, 7,
+        "one CreateEndpoint per endpoint, none while it was Deleting"
+    );
+}
+
+/// A node group mid-update (EKS refuses a second update meanwhile with
+/// ResourceInUseException) is waited for before it is scaled; past
+/// `schedule.wait` the run fails and the node group keeps its memory. The
+/// latency model holds the stop's update until the test releases it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_group_still_updating_is_waited_for_and_keeps_its_memory_meanwhile() {
+    let world = World::start();
+    world.seed(&["--nodegroup", "spot-a:1:2:5"]);
+    let proxy = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            node_group_update: Some(Duration::from_secs(3600)),
+            ..Faults::default()
+        },
+    );
+    let before = snapshot(&world).await;
+    let schedule = |action: &str, wait: &str| {
+        let config = world.path(&format!("wait-{wait}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+                 kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n\
+                 schedule:\n  wait: {wait}\n"
+            ),
+        )
+        .unwrap();
+        world
+            .sundown()
+            .config(&config)
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+            .args(&["schedule", action])
+    };
+
+    let stop = schedule("stop", "1m").run();
+    assert_eq!(stop.code, 0, "{stop:#?}");
+    assert_eq!(proxy.updating(), ["retail-forecast-cluster/spot-a"]);
+    let stopped = snapshot(&world).await;
+    assert_eq!(
+        stopped.node_groups["spot-a"],
+        (
+            0,
+            0,
+            5,
+            tags(&[("sundown:scaling:retail-forecast", "min=1 desired=2 max=5")])
+        )
+    );
+
+    let short = schedule("start", "1s").run();
+    assert_eq!(short.code, 1, "{short:#?}");
+    assert!(
+        short
+            .stdout
+            .contains("error: node group retail-forecast-cluster/spot-a: still UPDATING after schedule.wait (1s)"),
+        "{}",
+        short.stdout
+    );
+    assert_eq!(
+        snapshot(&world).await,
+        stopped,
+        "a failed start changed or forgot the node group"
+    );
+
+    let waiting = schedule("start", "2m").start();
+    waiting.wait_for_line("waiting for its update to end", Duration::from_secs(60));
+    proxy.release();
+    let (code, _, lines) = waiting.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{lines:#?}");
+    assert_eq!(snapshot(&world).await, before);
 }

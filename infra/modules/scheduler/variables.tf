@@ -34,9 +34,9 @@ variable "architecture" {
 }
 
 variable "timeout" {
-  description = "Function timeout in seconds."
+  description = "Function timeout in seconds: above sundown.yaml's schedule.wait (10m by default), which bounds one run's waits. Lambda allows at most 900."
   type        = number
-  default     = 120
+  default     = 900
 }
 
 variable "memory_size" {
