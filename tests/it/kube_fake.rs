@@ -123,6 +123,17 @@ impl KubeFake {
         self.state.lock().unwrap().held.push(name.to_owned());
     }
 
+    /// Ends a held termination: `name`, if Terminating, is gone from now on.
+    pub fn release(&self, name: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.held.retain(|n| n != name);
+        if let Some(ns) = state.namespaces.get_mut(name)
+            && ns.terminating.is_some()
+        {
+            ns.terminating = Some(Some(Instant::now()));
+        }
+    }
+
     /// How long a deleted namespace stays Terminating (default 300 ms).
     pub fn set_termination(&self, time: Duration) {
         self.state.lock().unwrap().termination = time;

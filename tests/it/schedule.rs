@@ -259,8 +259,8 @@ async fn schedule_start_during_or_after_a_teardown_recreates_nothing() {
     let world = World::start().with_namespaces(&["retail-forecast"]);
     world.seed(&["--endpoints", "2", "--repo", "retail-forecast:3"]);
     world.terraform(&["resources=1"]);
-    // The namespace takes 6 s to go: the start below runs while the teardown waits for it.
-    world.kube().set_termination(std::time::Duration::from_secs(6));
+    // The namespace stays Terminating until released: the start below runs while the teardown waits for it.
+    world.kube().hold_terminating("retail-forecast");
     let config = world.stack_config("60s", "");
 
     // Night: the endpoints are stopped; their configs remember them.
@@ -282,10 +282,7 @@ async fn schedule_start_during_or_after_a_teardown_recreates_nothing() {
         .args(&["--output", "json", "schedule", "start"])
         .run();
     assert_eq!(during.code, 0, "{during:#?}");
-    assert!(
-        world.kube().removed_at("retail-forecast").is_none(),
-        "the start ran after the namespace phase: the test needs a slower termination"
-    );
+    assert!(world.kube().removed_at("retail-forecast").is_none());
     let endpoints: Vec<_> = during.json()["changes"]
         .as_array()
         .unwrap()
@@ -298,6 +295,7 @@ async fn schedule_start_during_or_after_a_teardown_recreates_nothing() {
         assert_eq!(change["changed"], false, "{change:#}");
         assert!(change["detail"].as_str().unwrap().contains("teardown"), "{change:#}");
     }
+    world.kube().release("retail-forecast");
     let (code, _, lines) = teardown.finish(std::time::Duration::from_secs(120));
     assert_eq!(code, 0, "{lines:#?}");
 
