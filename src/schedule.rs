@@ -32,7 +32,7 @@ use crate::cancel::Stop;
 use crate::config::{Config, Protect};
 use crate::inventory::Kind;
 use crate::markers::{self, Memory, Scaling};
-use crate::phases::sagemaker::{config_name_of, is_not_found, list_endpoints, tags, unless_gone};
+use crate::phases::sagemaker::{configs_remembering, is_not_found, list_endpoints, tags, unless_gone};
 use crate::scope::{Owner, Verdict, name_matches};
 use crate::wait::Rounds;
 
@@ -616,26 +616,8 @@ async fn remembering(
                 .then(|| (name.to_owned(), c.endpoint_config_arn().unwrap_or_default().to_owned()))
         })
         .collect();
-    let key = Memory::StoppedEndpoints.key(run.stack);
-    let found: Vec<_> = tagging
-        .get_resources()
-        .resource_type_filters("sagemaker:endpoint-config")
-        .tag_filters(
-            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
-                .key(&key)
-                .build(),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("tagging GetResources: {}", describe(&e)))?;
-    for mapping in &found {
-        let arn = mapping.resource_arn().unwrap_or_default();
-        if let Some(name) = config_name_of(arn) {
-            candidates.entry(name.to_owned()).or_insert_with(|| arn.to_owned());
-        }
+    for (name, arn) in configs_remembering(tagging, run.stack).await? {
+        candidates.entry(name).or_insert(arn);
     }
     let mut configs = Vec::new();
     for (config, arn) in candidates {

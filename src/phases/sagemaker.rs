@@ -710,25 +710,8 @@ pub async fn mark_teardown(
         }
     }
     // Configs named otherwise, through the tagging API (which covers SageMaker on AWS).
-    let found: Vec<_> = tagging
-        .get_resources()
-        .resource_type_filters("sagemaker:endpoint-config")
-        .tag_filters(
-            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
-                .key(Memory::StoppedEndpoints.key(stack))
-                .build(),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("tagging GetResources: {}", describe(&e)))?;
-    for mapping in found {
-        let arn = mapping.resource_arn().unwrap_or_default();
-        if let Some(name) = config_name_of(arn) {
-            arns.entry(name.to_owned()).or_insert_with(|| arn.to_owned());
-        }
+    for (name, arn) in configs_remembering(tagging, stack).await? {
+        arns.entry(name).or_insert(arn);
     }
     let mut marked = Vec::new();
     for (name, arn) in arns {
@@ -761,9 +744,39 @@ pub async fn mark_teardown(
     Ok(marked)
 }
 
+/// The endpoint configs the tagging API finds with `stack`'s memory of stopped
+/// endpoints, as (name, ARN): whatever their names. Like every GetResources
+/// answer it may lag behind the tags and list configs deleted a moment ago.
+pub(crate) async fn configs_remembering(
+    tagging: &aws_sdk_resourcegroupstagging::Client,
+    stack: &str,
+) -> Result<Vec<(String, String)>> {
+    let found: Vec<_> = tagging
+        .get_resources()
+        .resource_type_filters("sagemaker:endpoint-config")
+        .tag_filters(
+            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                .key(Memory::StoppedEndpoints.key(stack))
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| anyhow!("tagging GetResources: {}", describe(&e)))?;
+    Ok(found
+        .iter()
+        .filter_map(|mapping| {
+            let arn = mapping.resource_arn()?;
+            Some((config_name_of(arn)?.to_owned(), arn.to_owned()))
+        })
+        .collect())
+}
+
 /// The name in an endpoint config's ARN; `None` for anything else (moto 5.2.5
 /// reports SageMaker ARNs in the tagging API as a Python tuple).
-pub(crate) fn config_name_of(arn: &str) -> Option<&str> {
+fn config_name_of(arn: &str) -> Option<&str> {
     arn.strip_prefix("arn:")
         .and_then(|rest| rest.split_once(":endpoint-config/"))
         .map(|(_, name)| name)

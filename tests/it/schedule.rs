@@ -465,6 +465,33 @@ async fn each_stacks_schedule_leaves_the_other_stacks_as_they_were() {
     assert_eq!(world_now().await, before, "the three stacks are not as they were");
 }
 
+/// `schedule ACTION` through the latency model, with `config` and `schedule.wait: WAIT`.
+fn through_the_model(
+    world: &World,
+    proxy: &FaultProxy,
+    config: &str,
+    action: &str,
+    wait: &str,
+) -> crate::support::Sundown {
+    let path = world.path(&format!("wait-{wait}.yaml"));
+    std::fs::write(&path, format!("{config}schedule:\n  wait: {wait}\n")).unwrap();
+    world
+        .sundown()
+        .config(&path)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+        .args(&["schedule", action])
+}
+
+/// Starts `start`, sees it say it waits (`line`), releases what the latency
+/// model holds, and expects it to finish with exit 0.
+fn waits_until_released(start: crate::support::Sundown, line: &str, proxy: &FaultProxy) {
+    let waiting = start.start();
+    waiting.wait_for_line(line, Duration::from_secs(60));
+    proxy.release();
+    let (code, _, lines) = waiting.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{lines:#?}");
+}
+
 const ENDPOINTS_ONLY: &str = "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
                               sagemaker:\n  endpoint_prefix: retail-forecast\n";
 
@@ -489,15 +516,7 @@ async fn a_start_while_endpoints_are_still_deleting_waits_for_them_and_forgets_n
     );
     let before = snapshot(&world).await;
     assert_eq!(before.endpoints.len(), 7);
-    let schedule = |action: &str, wait: &str| {
-        let config = world.path(&format!("wait-{wait}.yaml"));
-        std::fs::write(&config, format!("{ENDPOINTS_ONLY}schedule:\n  wait: {wait}\n")).unwrap();
-        world
-            .sundown()
-            .config(&config)
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint())
-            .args(&["schedule", action])
-    };
+    let schedule = |action, wait| through_the_model(&world, &proxy, ENDPOINTS_ONLY, action, wait);
 
     let stop = schedule("stop", "1m").run();
     assert_eq!(stop.code, 0, "{stop:#?}");
@@ -524,11 +543,7 @@ async fn a_start_while_endpoints_are_still_deleting_waits_for_them_and_forgets_n
     );
 
     // A start that can wait: it meets them Deleting, waits, and recreates all 7 once they are gone.
-    let waiting = schedule("start", "2m").start();
-    waiting.wait_for_line("to finish deleting before recreating", Duration::from_secs(60));
-    proxy.release();
-    let (code, _, lines) = waiting.finish(Duration::from_secs(120));
-    assert_eq!(code, 0, "{lines:#?}");
+    waits_until_released(schedule("start", "2m"), "to finish deleting before recreating", &proxy);
     assert_eq!(
         snapshot(&world).await,
         before,
@@ -563,23 +578,9 @@ async fn a_node_group_still_updating_is_waited_for_and_keeps_its_memory_meanwhil
         },
     );
     let before = snapshot(&world).await;
-    let schedule = |action: &str, wait: &str| {
-        let config = world.path(&format!("wait-{wait}.yaml"));
-        std::fs::write(
-            &config,
-            format!(
-                "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
-                 kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n\
-                 schedule:\n  wait: {wait}\n"
-            ),
-        )
-        .unwrap();
-        world
-            .sundown()
-            .config(&config)
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint())
-            .args(&["schedule", action])
-    };
+    let config = "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+                  kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n";
+    let schedule = |action, wait| through_the_model(&world, &proxy, config, action, wait);
 
     let stop = schedule("stop", "1m").run();
     assert_eq!(stop.code, 0, "{stop:#?}");
@@ -610,10 +611,6 @@ async fn a_node_group_still_updating_is_waited_for_and_keeps_its_memory_meanwhil
         "a failed start changed or forgot the node group"
     );
 
-    let waiting = schedule("start", "2m").start();
-    waiting.wait_for_line("waiting for its update to end", Duration::from_secs(60));
-    proxy.release();
-    let (code, _, lines) = waiting.finish(Duration::from_secs(120));
-    assert_eq!(code, 0, "{lines:#?}");
+    waits_until_released(schedule("start", "2m"), "waiting for its update to end", &proxy);
     assert_eq!(snapshot(&world).await, before);
 }
