@@ -51,11 +51,16 @@ pub struct Faults {
     pub node_group_update: Option<Duration>,
 }
 
-/// Something the proxy runs once (see `Faults::before_first`).
+/// Something the proxy runs once (see `Faults::before_first`). It runs on the
+/// proxy's thread, where a failed assertion cannot fail the test; so the hook
+/// keeps its outcome, and the proxy's owner fails the test when the hook
+/// failed or never ran (the race it stages did not happen): see `Drop for FaultProxy`.
 #[derive(Clone)]
 pub struct Hook {
     run: Arc<dyn Fn() + Send + Sync>,
     fired: Arc<AtomicBool>,
+    /// `Some(Err(panic message))` when it failed.
+    outcome: Arc<Mutex<Option<Result<(), String>>>>,
 }
 
 impl Hook {
@@ -63,6 +68,31 @@ impl Hook {
         Hook {
             run: Arc::new(run),
             fired: Arc::default(),
+            outcome: Arc::default(),
+        }
+    }
+
+    /// Runs it the first time only, keeping what came of it.
+    fn fire(&self) {
+        if self.fired.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.run)())).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the hook panicked".to_owned())
+        });
+        *self.outcome.lock().unwrap() = Some(result);
+    }
+
+    /// Why the hook did not do its part: it never ran, or it failed.
+    pub fn failure(&self) -> Option<String> {
+        match &*self.outcome.lock().unwrap() {
+            None => Some("it never ran: no request named its trigger".to_owned()),
+            Some(Err(why)) => Some(format!("it failed: {why}")),
+            Some(Ok(())) => None,
         }
     }
 }
@@ -125,6 +155,20 @@ pub struct FaultProxy {
     /// Node groups the latency model shows `UPDATING`.
     updating: Updating,
     upstream: u16,
+    /// The staged change (`Faults::before_first`), checked when the proxy is dropped.
+    hook: Option<(&'static str, Hook)>,
+}
+
+impl Drop for FaultProxy {
+    /// A staged change that failed, or never happened, fails the test that staged it.
+    fn drop(&mut self) {
+        if let Some((trigger, hook)) = &self.hook
+            && let Some(why) = hook.failure()
+            && !std::thread::panicking()
+        {
+            panic!("the fault proxy's hook before the first {trigger:?} did not do its part: {why}");
+        }
+    }
 }
 
 impl FaultProxy {
@@ -139,6 +183,7 @@ impl FaultProxy {
         ));
         let pending: Pending = Arc::default();
         let updating: Updating = Arc::default();
+        let hook = faults.before_first.clone();
         let received = Arc::new(Mutex::new(Vec::new()));
         let (inj, fwd, pend, upd, recv) = (
             injected.clone(),
@@ -171,6 +216,7 @@ impl FaultProxy {
             pending,
             updating,
             upstream,
+            hook,
         }
     }
 
@@ -564,9 +610,8 @@ fn serve(
     }
     if let Some((needle, hook)) = &faults.before_first
         && names(&req, needle)
-        && !hook.fired.swap(true, Ordering::SeqCst)
     {
-        (hook.run)();
+        hook.fire();
     }
     if let Some((needle, status, code)) = faults.always
         && names(&req, needle)
