@@ -4,7 +4,7 @@
 //! kill-and-resume drill with more trials (`SUNDOWN_DRILL_TRIALS`).
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fault_proxy::{FaultProxy, Faults};
 use crate::support::{Drill, World};
@@ -56,26 +56,50 @@ async fn teardown_finishes_with_ten_percent_of_requests_failing() {
     assert!(left.is_empty(), "left after a faulty teardown: {left:?}");
 }
 
+/// Each trial kills (SIGKILL) a teardown just after one of the progress lines a
+/// whole teardown of this stack prints (a reference run counts them), a
+/// different one per trial: so every kill lands mid-run, in whichever phase,
+/// however fast or loaded the machine. A kill timed by the clock could land
+/// after the run had finished, and a trial that was never killed proves
+/// nothing: the drill counts the kills and fails unless every trial was one.
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_and_resume_drill() {
     let Drill { trials, seed } = Drill::from_env(5);
-    let mut clean = 0;
-    let mut failures = Vec::new();
-    for trial in 0..trials {
+    let lines = {
         let (world, config) = seeded("80");
-        let at = Drill::moment(seed.wrapping_add(trial), 4000);
-        let mut child = world
+        let whole = world
             .sundown()
             .config(&config)
             .args(&["teardown", "--confirm", "destroy"])
-            .spawn();
-        let started = Instant::now();
-        while started.elapsed() < at && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(10));
+            .run();
+        assert_eq!(whole.code, 0, "the reference teardown: {whole:#?}");
+        whole.stderr.lines().count()
+    };
+    assert!(lines >= 10, "a whole teardown printed only {lines} progress lines");
+    let (mut clean, mut killed) = (0, 0);
+    let mut failures = Vec::new();
+    for trial in 0..trials {
+        let (world, config) = seeded("80");
+        // After 0 to lines-3 lines: the last ones are printed as the run ends.
+        let after = Drill::pick(seed.wrapping_add(trial), lines as u64 - 2) as usize;
+        let mut running = world
+            .sundown()
+            .config(&config)
+            .args(&["teardown", "--confirm", "destroy"])
+            .start();
+        while running.lines().len() < after && running.child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(2));
         }
-        let killed = child.try_wait().unwrap().is_none();
-        let _ = child.kill();
-        let _ = child.wait();
+        let alive = running.child.try_wait().unwrap().is_none();
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        let seen = running.lines();
+        let what = match (alive, seen.last()) {
+            (true, Some(line)) => format!("killed after line {after} of {lines}, {:?}", line.trim()),
+            (true, None) => format!("killed before its first line (after {after} of {lines})"),
+            (false, _) => format!("finished before its kill after line {after} of {lines}"),
+        };
+        killed += usize::from(alive);
         world.wait_for_terraform_to_exit();
         // The state must be whole and agree with what the destroy did (markers), before and after the re-run.
         let killed_state = world.marker_invariant(3);
@@ -85,11 +109,6 @@ async fn kill_and_resume_drill() {
             .args(&["teardown", "--confirm", "destroy"])
             .run();
         let left = world.leftovers(&REPOS).await;
-        let what = if killed {
-            format!("killed after {at:?}")
-        } else {
-            "finished before the kill".into()
-        };
         let after = world.marker_invariant(3);
         if let (Err(e), _) | (_, Err(e)) = (&killed_state, &after) {
             failures.push(format!(
@@ -105,6 +124,10 @@ async fn kill_and_resume_drill() {
             ));
         }
     }
-    println!("drill: {trials} trials run, {clean} clean");
+    println!("drill: {trials} trials run, {killed} killed mid-run, {clean} clean");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        killed, trials as usize,
+        "a trial that was not killed mid-run proves nothing"
+    );
 }

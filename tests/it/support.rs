@@ -374,10 +374,10 @@ impl Drill {
         }
     }
 
-    /// A deterministic moment in `[0, spread_ms)` ms drawn from `seed`.
-    pub fn moment(seed: u64, spread_ms: u64) -> std::time::Duration {
+    /// A deterministic number in `[0, below)` drawn from `seed`.
+    pub fn pick(seed: u64, below: u64) -> u64 {
         let x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0x2545_F491_4F6C_DD1D;
-        std::time::Duration::from_millis(x % spread_ms)
+        x % below
     }
 }
 

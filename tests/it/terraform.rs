@@ -111,7 +111,7 @@ fn an_interrupted_destroy_keeps_the_state_whole_and_the_rerun_finishes() {
     let mut failures = Vec::new();
     for trial in 0..trials {
         let how = ways[(trial % 3) as usize];
-        let after = Drill::moment(seed.wrapping_add(trial), 2500);
+        let after = std::time::Duration::from_millis(Drill::pick(seed.wrapping_add(trial), 2500));
         match interrupted_destroy(how, after) {
             Ok(line) => println!("drill: interrupted destroy {trial}: {line}"),
             Err(e) => failures.push(format!("trial {trial} ({how:?} after {after:?}): {e}")),

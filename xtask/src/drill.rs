@@ -2,7 +2,8 @@
 //! `cargo xtask test` runs (default 20 each).
 //!
 //! - kill and resume: each trial seeds a stack on a fresh emulator, SIGKILLs
-//!   a teardown at a different moment, runs it again, and checks that nothing
+//!   a teardown just after a different one of its progress lines (mid-run,
+//!   which the drill asserts), runs it again, and checks that nothing
 //!   is left, the re-run exited 0, and Terraform's state agrees with the
 //!   marker files its destroy writes.
 //! - interrupted destroy: SIGTERM, SIGKILL and GitHub's SIGINT-then-SIGTERM
