@@ -248,6 +248,7 @@ async fn discover_with(api: &Api<Namespace>, cfg: &config::Kubernetes) -> Result
 /// Waits until no load balancer tagged for `cluster` remains; returns those left.
 async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop: &Stop) -> Result<Vec<String>> {
     let remaining = std::sync::Mutex::new(Vec::new());
+    let said = std::sync::atomic::AtomicBool::new(false);
     let gone = wait::until(limit, stop, || async {
         let now: Vec<String> = cluster_load_balancers(aws, cluster)
             .await?
@@ -255,6 +256,12 @@ async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop
             .map(ToString::to_string)
             .collect();
         let empty = now.is_empty();
+        if !empty && !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                "kubernetes: waiting for the cluster's controllers to delete {}",
+                now.join(", ")
+            );
+        }
         *remaining.lock().unwrap() = now;
         Ok(empty)
     })

@@ -301,43 +301,55 @@ fn a_protected_resource_in_terraforms_state_is_refused_before_anything_is_delete
     assert!(out.stderr.contains("terraform state rm"), "{out:#?}");
 }
 
-/// A teardown with a Classic ELB tagged for the cluster; `release_after` deletes it (as the
-/// cloud provider would once its Service is gone), `None` leaves it.
-fn classic_elb_world(release_after: Option<Duration>, wait: &str) -> (World, crate::support::Outcome, Duration) {
+/// A teardown with a Classic ELB tagged for the cluster, which stays.
+fn classic_elb_world(wait: &str) -> (World, std::path::PathBuf) {
     let world = World::start().with_namespaces(&["retail-forecast"]);
     world.seed(&["--classic-elb", "a1b2c3d4e5"]);
     world.terraform(&["resources=1"]);
     let config = world.stack_config(wait, "");
-    let started = Instant::now();
-    let releaser = release_after.map(|after| world.delete_classic_elb_after("a1b2c3d4e5", after));
-    let out = world
-        .sundown()
-        .config(&config)
-        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
-        .run();
-    let took = started.elapsed();
-    if let Some(r) = releaser {
-        r.join().unwrap();
-    }
-    (world, out, took)
+    (world, config)
 }
 
+/// The ELB stays until sundown says it waits for it; then the test deletes it
+/// (as the cloud provider does once its Service is gone). Terraform's first
+/// destroy line comes after that deletion: the ordering is read from the
+/// events' moments, not from how long the run took.
 #[test]
 fn a_lingering_classic_elb_is_awaited() {
-    let (world, out, took) = classic_elb_world(Some(Duration::from_secs(4)), "30s");
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert!(
-        took >= Duration::from_secs(4),
-        "returned before the ELB was gone: {took:?}"
+    let (world, config) = classic_elb_world("30s");
+    let running = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .start();
+    running.wait_for_line(
+        "waiting for the cluster's controllers to delete classic load balancer a1b2c3d4e5",
+        Duration::from_secs(60),
     );
-    let report = out.json();
-    assert_eq!(report["phases"][3]["status"], "done");
+    let released = Instant::now();
+    assert!(world.deleting("classic-elb:a1b2c3d4e5").status().unwrap().success());
+    let (code, _, lines) = running.finish(Duration::from_secs(60));
+    assert_eq!(code, 0, "{lines:#?}");
+    let destroying = lines
+        .iter()
+        .find(|(_, l)| l.contains("terraform: destroying null_resource"))
+        .map(|(at, _)| *at)
+        .expect("terraform destroyed something");
+    assert!(
+        released < destroying,
+        "terraform destroy started before the ELB was deleted: {lines:#?}"
+    );
     assert!(world.state_list().is_empty());
 }
 
 #[test]
 fn a_classic_elb_that_stays_is_named_and_terraform_is_skipped() {
-    let (world, out, _) = classic_elb_world(None, "3s");
+    let (world, config) = classic_elb_world("3s");
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
     assert_eq!(out.code, 1, "{out:#?}");
     let report = out.json();
     let k = &report["phases"][0];

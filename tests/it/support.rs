@@ -89,16 +89,6 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
     }
 
-    /// Latency for load balancers: deletes the Classic ELB `name` after `after`, as the
-    /// cloud provider does some time after its Service's namespace is gone.
-    pub fn delete_classic_elb_after(&self, name: &str, after: std::time::Duration) -> std::thread::JoinHandle<()> {
-        let mut cmd = self.deleting(&format!("classic-elb:{name}"));
-        std::thread::spawn(move || {
-            std::thread::sleep(after);
-            assert!(cmd.status().unwrap().success(), "deleting the Classic ELB");
-        })
-    }
-
     /// The command that deletes `kind:name` at the emulator (see seed.py's `--delete`).
     pub fn deleting(&self, what: &str) -> Command {
         let mut cmd = Command::new(self.tools.python());
