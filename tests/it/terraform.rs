@@ -311,41 +311,69 @@ fn dynamodb_lock_table(world: &World) -> String {
     table.to_owned()
 }
 
+/// Each "destroyed" line arrives when its resource goes, not when Terraform
+/// ends: with one resource at a time, each taking 2 s, the line for one
+/// resource must come before the next resource is destroyed. Each resource's
+/// destroy writes a marker file as its last act, so the moments compared are
+/// the events themselves (the markers' times against the lines' arrivals),
+/// not a window of seconds a loaded machine could miss.
 #[test]
 fn each_destroyed_resource_is_reported_when_it_goes() {
     let world = World::start();
-    world.terraform(&["resources=4", "slow_destroy_seconds=1"]);
+    let markers = world.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    world.terraform(&[
+        "resources=4",
+        "slow_destroy_seconds=2",
+        &format!("marker_dir={}", markers.display()),
+    ]);
     let config = terraform_only_config(&world, "");
+    let (instant, system) = (Instant::now(), std::time::SystemTime::now());
     let running = world
         .sundown()
         .config(&config)
         .env("TF_CLI_ARGS_destroy", "-parallelism=1")
         .args(&["teardown", "--confirm", "destroy"])
         .start();
-    let (code, exited, lines) = running.finish(Duration::from_secs(60));
+    let (code, _, lines) = running.finish(Duration::from_secs(60));
     assert_eq!(code, 0, "{lines:#?}");
-    let destroyed: Vec<&(Instant, String)> = lines
+    // When each resource was destroyed: its marker's modification time, on the lines' clock.
+    let destroyed_at = |index: &str| {
+        let modified = std::fs::metadata(markers.join(format!("stack-{index}")))
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("marker of stack[{index}]: {e}"));
+        instant
+            + modified
+                .duration_since(system)
+                .expect("destroyed after the run started")
+    };
+    let mut reported: Vec<(Instant, Instant, &str)> = lines
         .iter()
-        .filter(|(_, l)| l.contains("terraform: destroyed null_resource.stack["))
+        .filter_map(|(line_at, l)| {
+            let index = l
+                .split("terraform: destroyed null_resource.stack[")
+                .nth(1)?
+                .split(']')
+                .next()?;
+            Some((destroyed_at(index), *line_at, l.as_str()))
+        })
         .collect();
-    assert_eq!(destroyed.len(), 4, "{lines:#?}");
-    for pair in destroyed.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
+    assert_eq!(reported.len(), 4, "{lines:#?}");
+    reported.sort_by_key(|(destroyed, _, _)| *destroyed);
+    for pair in reported.windows(2) {
+        let ((_, line_at, line), (next_destroyed, _, next)) = (pair[0], pair[1]);
         assert!(
-            gap >= Duration::from_millis(800) && gap <= Duration::from_secs(3),
-            "one resource a second, each line when it happened: {gap:?} between {:?} and {:?}",
-            pair[0].1,
-            pair[1].1
+            line_at < next_destroyed,
+            "{line:?} came only after the next resource was destroyed ({next:?}): the lines are not streamed"
         );
     }
-    let early = destroyed
-        .iter()
-        .filter(|(at, _)| exited - *at >= Duration::from_millis(800))
-        .count();
-    assert!(
-        early >= 3,
-        "only {early} lines came ≥ 0.8 s before the exit: {lines:#?}"
-    );
+    for (destroyed, line_at, line) in &reported {
+        // A line cannot precede its event (a few ms of slack for the two clocks' mapping).
+        assert!(
+            *line_at + Duration::from_millis(50) >= *destroyed,
+            "{line:?} came before its resource was destroyed"
+        );
+    }
 }
 
 #[test]
