@@ -324,14 +324,15 @@ async fn models_left_by_a_stopped_run_are_found_without_their_configs() {
 }
 
 /// The teardown deletes from what it read before its first deletion, but
-/// what appears while it waits for the namespace (8 s here) still goes: the SageMaker
+/// what appears while it waits for the namespace (held Terminating until the
+/// arrivals are seeded) still goes: the SageMaker
 /// listing differs, so that phase reads again; the re-list that proves a
 /// repository empty finds the image pushed meanwhile, which goes too.
 #[tokio::test(flavor = "multi_thread")]
 async fn what_arrives_while_the_namespace_terminates_still_goes() {
     let (world, _) = seeded_world();
-    // Long enough for the seeding below (a Python start and five requests) on a loaded 2-core runner.
-    world.kube().set_termination(Duration::from_secs(8));
+    // Terminating until the arrivals below are seeded, however long that takes.
+    world.kube().hold_terminating("retail-forecast");
     let config = world.stack_config("60s", "");
     let report_path = world.path("report.json");
     let teardown = world
@@ -352,10 +353,8 @@ async fn what_arrives_while_the_namespace_terminates_still_goes() {
         "--push-image",
         "retail-forecast:900",
     ]);
-    assert!(
-        world.kube().removed_at("retail-forecast").is_none(),
-        "the arrivals came after the namespace phase: the test needs a slower termination"
-    );
+    assert!(world.kube().removed_at("retail-forecast").is_none());
+    world.kube().release("retail-forecast");
     let (code, _, lines) = teardown.finish(Duration::from_secs(120));
     assert_eq!(code, 0, "{lines:#?}");
     assert!(

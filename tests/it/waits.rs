@@ -133,9 +133,12 @@ async fn endpoints_still_deleting_at_the_deadline_are_named_and_the_rerun_finish
             "{errors}"
         );
     }
+    // The deadline bounds the whole phase: it waited its 5 s, and it ended while the
+    // slow endpoints (20 s) were still Deleting (`proxy.deleting()` below), which
+    // proves the bound by the events rather than by a duration a loaded machine could stretch.
     assert!(
-        sm["duration_seconds"].as_f64().unwrap() < 9.0,
-        "the deadline bounds the whole phase: {sm:#}"
+        sm["duration_seconds"].as_f64().unwrap() >= 5.0,
+        "the phase gave up before its deadline: {sm:#}"
     );
     assert_eq!(phase(&report, "terraform")["status"], "skipped");
     // The configs and models of the endpoints already gone were deleted; the others wait.
