@@ -23,11 +23,11 @@ fn phase<'a>(report: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn a_rerun_while_the_namespace_still_terminates_waits_for_it_and_then_destroys() {
     let world = World::start().with_namespaces(&["retail-forecast"]);
-    // Long enough that the re-run below meets the namespace still terminating even on a loaded machine.
-    world.kube().set_termination(Duration::from_secs(12));
+    // Terminating until the test releases it, so the re-run below surely meets it so.
+    world.kube().hold_terminating("retail-forecast");
     world.terraform(&["resources=2"]);
 
-    // First run: the namespace takes 12 s, the phase may take 2 s.
+    // First run: the namespace stays, the phase may take 2 s.
     let short = world.stack_config("2s", "");
     let first = world
         .sundown()
@@ -59,6 +59,15 @@ fn a_rerun_while_the_namespace_still_terminates_waits_for_it_and_then_destroys()
         .config(&long)
         .args(&["teardown", "--confirm", "destroy"])
         .start();
+    let asked = std::time::Instant::now();
+    while world.kube().conflicts().is_empty() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "no second DELETE reached the fake"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    world.kube().release("retail-forecast");
     let (code, _, lines) = running.finish(Duration::from_secs(60));
     assert_eq!(code, 0, "{lines:#?}");
     assert_eq!(world.kube().conflicts(), ["DELETE retail-forecast"]);
