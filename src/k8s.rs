@@ -39,7 +39,8 @@ struct Renewal {
     aws: Aws,
     cluster: String,
     info: ClusterInfo,
-    token: std::sync::Mutex<TokenAge>,
+    /// The token the client carries, and when it was signed.
+    token: std::sync::Mutex<(TokenAge, String)>,
 }
 
 impl Connection {
@@ -52,18 +53,30 @@ impl Connection {
     /// wait longer than the token's life (`kubernetes.wait` over 15 minutes)
     /// gets a new token, and a new client with it, before the old one expires.
     pub async fn client(&self) -> Result<kube::Client> {
+        self.client_at(SystemTime::now()).await
+    }
+
+    /// `client` as of `now` (the tests move the clock).
+    async fn client_at(&self, now: SystemTime) -> Result<kube::Client> {
         if let Some(r) = &self.renewal {
-            let now = SystemTime::now();
-            let due = r.token.lock().unwrap().due(now);
+            let due = r.token.lock().unwrap().0.due(now);
             if due {
                 tracing::debug!("kubernetes: renewing the EKS token of cluster {}", r.cluster);
-                let config = eks_config(&r.aws, &r.cluster, &r.info).await?;
+                let (config, token) = eks_config(&r.aws, &r.cluster, &r.info, now).await?;
                 let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
                 *self.client.lock().unwrap() = client;
-                r.token.lock().unwrap().renewed(now);
+                *r.token.lock().unwrap() = (TokenAge::new(now), token);
             }
         }
         Ok(self.client.lock().unwrap().clone())
+    }
+
+    /// The EKS token the client carries now, with its age at `now`.
+    #[cfg(test)]
+    fn token_at(&self, now: SystemTime) -> Option<(String, Duration)> {
+        let r = self.renewal.as_ref()?;
+        let (age, token) = &*r.token.lock().unwrap();
+        Some((token.clone(), age.age(now)))
     }
 }
 
@@ -86,10 +99,6 @@ impl TokenAge {
     /// True once less than `RENEW_MARGIN` of the token's life is left at `now`.
     pub fn due(&self, now: SystemTime) -> bool {
         self.age(now) >= TOKEN_LIFE - RENEW_MARGIN
-    }
-
-    pub fn renewed(&mut self, now: SystemTime) {
-        self.issued = now;
     }
 
     pub fn age(&self, now: SystemTime) -> Duration {
@@ -118,15 +127,7 @@ pub async fn connect(cfg: &config::Kubernetes, aws: &Aws) -> Result<Option<Conne
             // Config validation requires one of the two; refuse rather than infer.
             return Err(refuse("kubernetes needs kubernetes.cluster or kubernetes.kubeconfig"));
         };
-        let config = eks_config(aws, cluster, &info).await?;
-        let mut conn = connection(config, info.endpoint.clone(), format!("EKS cluster {cluster}"))?;
-        conn.renewal = Some(Renewal {
-            aws: aws.clone(),
-            cluster: cluster.to_owned(),
-            info,
-            token: std::sync::Mutex::new(TokenAge::new(SystemTime::now())),
-        });
-        return Ok(Some(conn));
+        return eks_connection(aws, cluster, info, SystemTime::now()).await.map(Some);
     };
     let file = Kubeconfig::read_from(path).map_err(|e| {
         refuse(format!(
@@ -183,6 +184,19 @@ pub async fn connect(cfg: &config::Kubernetes, aws: &Aws) -> Result<Option<Conne
     .map(Some)
 }
 
+/// A connection to an EKS cluster with a token signed at `now`, renewed as it ages.
+async fn eks_connection(aws: &Aws, cluster: &str, info: ClusterInfo, now: SystemTime) -> Result<Connection> {
+    let (config, token) = eks_config(aws, cluster, &info, now).await?;
+    let mut conn = connection(config, info.endpoint.clone(), format!("EKS cluster {cluster}"))?;
+    conn.renewal = Some(Renewal {
+        aws: aws.clone(),
+        cluster: cluster.to_owned(),
+        info,
+        token: std::sync::Mutex::new((TokenAge::new(now), token)),
+    });
+    Ok(conn)
+}
+
 fn connection(config: kube::Config, server: String, via: String) -> Result<Connection> {
     let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
     Ok(Connection {
@@ -233,7 +247,8 @@ async fn describe_cluster(aws: &Aws, cluster: &str) -> Result<Option<ClusterInfo
     }))
 }
 
-async fn eks_config(aws: &Aws, cluster: &str, info: &ClusterInfo) -> Result<kube::Config> {
+/// A client configuration for the cluster with a token signed at `now`, and that token.
+async fn eks_config(aws: &Aws, cluster: &str, info: &ClusterInfo, now: SystemTime) -> Result<(kube::Config, String)> {
     anyhow::ensure!(!info.ca.is_empty(), "EKS cluster {cluster} has no CA data");
     let credentials = aws
         .sdk
@@ -242,16 +257,17 @@ async fn eks_config(aws: &Aws, cluster: &str, info: &ClusterInfo) -> Result<kube
         .provide_credentials()
         .await
         .context("loading AWS credentials for the EKS token")?;
-    let token = eks_token(&credentials, aws.region(), cluster, SystemTime::now())?;
+    let token = eks_token(&credentials, aws.region(), cluster, now)?;
     // An in-memory kubeconfig keeps CA decoding and TLS set-up in kube-rs.
     let kubeconfig: Kubeconfig = serde_json::from_value(serde_json::json!({
         "clusters": [{"name": cluster, "cluster": {"server": info.endpoint, "certificate-authority-data": info.ca}}],
-        "users": [{"name": "sundown", "user": {"token": token}}],
+        "users": [{"name": "sundown", "user": {"token": &token}}],
         "contexts": [{"name": "sundown", "context": {"cluster": cluster, "user": "sundown"}}],
         "current-context": "sundown",
     }))
     .context("building the EKS kubeconfig")?;
-    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    Ok((config, token))
 }
 
 /// The bearer token `aws eks get-token` prints: `k8s-aws-v1.` and the
@@ -310,35 +326,48 @@ mod tests {
     use super::*;
 
     /// A wait of an hour, polled as `wait::Rounds` polls (pauses up to 10 s, and
-    /// a slow 30 s request now and then): at every request the token in use is
+    /// a slow 30 s request now and then), through the connection the product
+    /// uses (`connect` builds the same one for an EKS cluster), with the clock
+    /// moved by the test: at every request the token the client carries is
     /// younger than EKS's 15 minutes, and a fresh one is signed a few times,
     /// not at every poll.
-    #[test]
-    fn a_wait_longer_than_the_token_life_gets_a_new_token_before_the_old_expires() {
-        let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+    #[tokio::test]
+    async fn a_wait_longer_than_the_token_life_gets_a_new_token_before_the_old_expires() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"),
+            ))
+            .build();
+        let info = ClusterInfo {
+            endpoint: "https://127.0.0.1:1".into(),
+            ca: base64::engine::general_purpose::STANDARD.encode(include_str!("../tests/fixtures/test-ca.pem")),
+        };
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let mut age = TokenAge::new(start);
-        let mut signed = vec![eks_token(&credentials, "us-east-1", "c", start).unwrap()];
+        let conn = eks_connection(&Aws::from_sdk(sdk), "c", info, start).await.unwrap();
+        let mut tokens = vec![conn.token_at(start).unwrap().0];
         let mut now = start;
         let mut step = 0u64;
         while now < start + Duration::from_secs(3600) {
             step += 1;
             now += Duration::from_secs(if step.is_multiple_of(17) { 30 } else { 10 });
-            if age.due(now) {
-                signed.push(eks_token(&credentials, "us-east-1", "c", now).unwrap());
-                age.renewed(now);
-            }
+            conn.client_at(now).await.unwrap();
+            let (token, age) = conn.token_at(now).unwrap();
             assert!(
-                age.age(now) < TOKEN_LIFE - Duration::from_secs(60),
-                "a request at +{:?} would carry a token {:?} old",
+                age < TOKEN_LIFE - Duration::from_secs(60),
+                "a request at +{:?} would carry a token {age:?} old",
                 now.duration_since(start).unwrap(),
-                age.age(now)
             );
+            if tokens.last() != Some(&token) {
+                tokens.push(token);
+            }
         }
         // Renewed about every 10 minutes: 6 renewals in an hour, each a token signed at its own time.
-        assert_eq!(signed.len(), 7, "{} tokens", signed.len());
-        signed.dedup();
-        assert_eq!(signed.len(), 7, "each renewal signs a new token");
+        assert_eq!(tokens.len(), 7, "{} tokens", tokens.len());
+        tokens.sort();
+        tokens.dedup();
+        assert_eq!(tokens.len(), 7, "each renewal signs a new token");
     }
 
     #[test]
