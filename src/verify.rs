@@ -73,14 +73,11 @@ pub async fn run(config: &Config, selected: &[String], after_teardown: bool) -> 
             let start = Instant::now();
             let (status, evidence, fix) = match checks::run(id, cx).await {
                 Ok(f) => (f.status, f.evidence, f.fix),
-                Err(e) => (
-                    Status::Error,
-                    vec![format!("{e:#}")],
-                    Some(
-                        "the API call failed; see the evidence (the local emulator does not implement every call)"
-                            .into(),
-                    ),
-                ),
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    let fix = error_fix(&error);
+                    (Status::Error, vec![error], Some(fix))
+                }
             };
             CheckResult {
                 id,
@@ -101,6 +98,41 @@ pub async fn run(config: &Config, selected: &[String], after_teardown: bool) -> 
         duration_seconds: started.elapsed().as_secs_f64(),
         checks: results,
     })
+}
+
+/// The fix shown for a check whose API call failed: which call, and for a
+/// refusal the policy that allows it. The checks name their calls as
+/// `service Operation [resource]: AWS's code: message`.
+fn error_fix(error: &str) -> String {
+    let call = error.split(": ").next().filter(|call| {
+        let mut words = call.split_whitespace();
+        let service = words
+            .next()
+            .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_lowercase()));
+        service
+            && words
+                .next()
+                .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_uppercase()))
+    });
+    let refused = [
+        "AccessDenied",
+        "UnauthorizedOperation",
+        "UnauthorizedAccess",
+        "AuthorizationError",
+        "not authorized",
+    ]
+    .iter()
+    .any(|sign| error.contains(sign));
+    let call = call.map_or_else(|| "an API call".to_owned(), |c| format!("`{c}`"));
+    if refused {
+        format!(
+            "AWS refused {call}: give the role verify runs as the policy `sundown iam-policy --for read-only` prints"
+        )
+    } else {
+        format!(
+            "{call} failed with the error above; run verify again, and if it persists check the region and the credentials' account"
+        )
+    }
 }
 
 impl Verification {
@@ -168,5 +200,27 @@ impl Verification {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_fix;
+
+    #[test]
+    fn a_failed_call_is_named_and_a_refusal_points_at_the_policy() {
+        let refused = error_fix("budgets DescribeBudgets: AccessDeniedException: User is not authorized");
+        assert_eq!(
+            refused,
+            "AWS refused `budgets DescribeBudgets`: give the role verify runs as the policy `sundown iam-policy --for read-only` prints"
+        );
+        let failed = error_fix("s3 GetBucketLifecycleConfiguration retail-forecast-data: InternalError: boom");
+        assert!(
+            failed.starts_with("`s3 GetBucketLifecycleConfiguration retail-forecast-data` failed"),
+            "{failed}"
+        );
+        assert!(!failed.contains("iam-policy"), "{failed}");
+        assert!(!failed.contains("emulator"), "{failed}");
+        assert!(error_fix("operation timed out").starts_with("an API call failed"));
     }
 }

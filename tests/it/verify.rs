@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::fault_proxy::{FaultProxy, Faults};
 use crate::support::World;
 
 /// Checks the emulator cannot answer (moto does not implement the API): always `error` here.
@@ -230,4 +231,48 @@ fn after_a_teardown_the_sweep_passes_and_then_names_a_leftover() {
         evidence.contains("still exists: endpoint retail-forecast-ep-0"),
         "{evidence}"
     );
+}
+
+/// A check whose call AWS refuses is an error whose fix names the call and the
+/// policy that allows it; the other checks are unaffected.
+#[test]
+fn a_refused_call_names_itself_and_the_policy_in_the_fix() {
+    let world = seeded(None);
+    let proxy = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            always: Some(("DescribeBudgets", 400, "AccessDeniedException")),
+            ..Faults::default()
+        },
+    );
+    let config = world.stack_config("1m", VERIFY);
+    let out = world
+        .sundown()
+        .config(&config)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+        .args(&["verify", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 1, "{out:#?}");
+    let json = out.json();
+    let budget = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "budget")
+        .unwrap();
+    assert_eq!(budget["status"], "error", "{budget:#}");
+    assert_eq!(
+        budget["fix"],
+        "AWS refused `budgets DescribeBudgets`: give the role verify runs as the policy `sundown iam-policy --for read-only` prints",
+        "{budget:#}"
+    );
+    let others = statuses(&json);
+    for (id, (status, evidence)) in others.iter().filter(|(id, _)| *id != "budget") {
+        let want = if EMULATOR_GAPS.contains(&id.as_str()) {
+            "error"
+        } else {
+            "pass"
+        };
+        assert_eq!(status, want, "{id}: {evidence}");
+    }
 }
