@@ -223,7 +223,7 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
                 ));
             }
         }
-        optional.extend(cost_statements(config, &arns));
+        optional.extend(cost_statements(config, &arns, purpose == Purpose::ReadOnly));
     }
 
     match purpose {
@@ -394,33 +394,37 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
     out
 }
 
-/// Calls that only add dollar figures: optional.
-fn cost_statements(config: &Config, arns: &Arns) -> Vec<Statement> {
-    let mut out = vec![
-        Statement::new(
-            "OptionalCostFigures",
-            &[
-                "pricing:GetProducts",
-                "ce:GetCostAndUsage",
-                "ec2:DescribeSpotPriceHistory",
-                "ec2:DescribeNatGateways",
-                "ec2:DescribeVolumes",
-                "ec2:DescribeAddresses",
-                "eks:DescribeClusterVersions",
-                "logs:DescribeLogGroups",
-                "cloudwatch:GetMetricStatistics",
-                "sagemaker:ListTrainingJobs",
-            ],
-            vec!["*".into()],
-        )
-        .optional(),
-        Statement::new(
-            "OptionalCostTrainingJobs",
-            &["sagemaker:DescribeTrainingJob"],
-            vec![arns.arn("sagemaker", "training-job/*")],
-        )
-        .optional(),
+/// Calls that only add dollar figures: optional. The teardown prices only what
+/// it stops (`cost::stops`); `sundown cost` (`full`) also asks Cost Explorer,
+/// lists what it cannot price and reads the training jobs.
+fn cost_statements(config: &Config, arns: &Arns, full: bool) -> Vec<Statement> {
+    let mut figures = vec![
+        "pricing:GetProducts",
+        "ec2:DescribeSpotPriceHistory",
+        "eks:DescribeClusterVersions",
+        "logs:DescribeLogGroups",
+        "cloudwatch:GetMetricStatistics",
     ];
+    if full {
+        figures.extend([
+            "ce:GetCostAndUsage",
+            "ec2:DescribeNatGateways",
+            "ec2:DescribeVolumes",
+            "ec2:DescribeAddresses",
+            "sagemaker:ListTrainingJobs",
+        ]);
+    }
+    let mut out = vec![Statement::new("OptionalCostFigures", &figures, vec!["*".into()]).optional()];
+    if full {
+        out.push(
+            Statement::new(
+                "OptionalCostTrainingJobs",
+                &["sagemaker:DescribeTrainingJob"],
+                vec![arns.arn("sagemaker", "training-job/*")],
+            )
+            .optional(),
+        );
+    }
     if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
         out.push(
             Statement::new(

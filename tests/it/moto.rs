@@ -334,16 +334,28 @@ pub struct Recorded {
     pub operation: String,
     /// The request's body, decoded: the names it acts on.
     pub body: String,
+    /// The service it was signed for (the credential scope of its
+    /// `Authorization` header: `sagemaker`, `s3`, `tagging`, `monitoring`…).
+    pub service: String,
 }
 
 impl Recorded {
     fn parse(v: &serde_json::Value) -> Recorded {
         let method = v["method"].as_str().unwrap_or("").to_owned();
         let url = v["url"].as_str().unwrap_or("").to_owned();
-        let target = v["headers"]
-            .as_object()
-            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")))
-            .and_then(|(_, v)| v.as_str());
+        let header = |name: &str| {
+            v["headers"]
+                .as_object()
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .and_then(|(_, v)| v.as_str())
+        };
+        let target = header("x-amz-target");
+        // `AWS4-HMAC-SHA256 Credential=AKID/20261205/us-east-1/s3/aws4_request, …`
+        let service = header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').nth(3))
+            .unwrap_or_default()
+            .to_owned();
         let body = match (v["body"].as_str(), v["body_encoded"].as_bool()) {
             (Some(b), Some(true)) => decode_base64(b),
             (Some(b), _) => b.to_owned(),
@@ -355,10 +367,16 @@ impl Recorded {
             .flat_map(|s| s.split('&'))
             .find_map(|kv| kv.strip_prefix("Action="))
             .map(str::to_owned);
-        let operation = match (target, action) {
-            (Some(t), _) => t.rsplit('.').next().unwrap_or(t).to_owned(),
-            (None, Some(a)) => a,
-            (None, None) => {
+        // Smithy RPC v2 CBOR (CloudWatch in the current SDK): `POST /service/NAME/operation/OP`.
+        let rpc_v2 = url
+            .split_once("/service/")
+            .and_then(|(_, rest)| rest.split_once("/operation/"))
+            .map(|(_, op)| op.split('?').next().unwrap_or(op).to_owned());
+        let operation = match (target, action, rpc_v2) {
+            (Some(t), _, _) => t.rsplit('.').next().unwrap_or(t).to_owned(),
+            (None, Some(a), _) => a,
+            (None, None, Some(op)) => op,
+            (None, None, None) => {
                 let path = url.splitn(4, '/').nth(3).unwrap_or("");
                 format!("{method} /{path}")
             }
@@ -368,7 +386,47 @@ impl Recorded {
             url,
             operation,
             body,
+            service,
         }
+    }
+
+    /// The IAM action this request needs (`sagemaker:ListEndpoints`,
+    /// `s3:GetLifecycleConfiguration`), as IAM names it: the signing service
+    /// and the operation, and for REST APIs the route (S3's subresource, EKS's
+    /// path), from the S3 and EKS API references. `None` for a REST route
+    /// sundown does not call.
+    pub fn action(&self) -> Option<String> {
+        let prefix = match self.service.as_str() {
+            "tagging" => "tag",
+            "monitoring" => "cloudwatch",
+            other => other,
+        };
+        if !self.operation.starts_with(&format!("{} ", self.method)) {
+            return Some(format!("{prefix}:{}", self.operation));
+        }
+        let path = self.url.splitn(4, '/').nth(3).unwrap_or("");
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let has = |sub: &str| query.split('&').any(|kv| kv.split('=').next() == Some(sub));
+        let action = match (prefix, self.method.as_str(), parts.as_slice()) {
+            ("s3", "GET", [_bucket]) if has("lifecycle") => "GetLifecycleConfiguration",
+            ("s3", "GET", [_bucket]) if has("intelligent-tiering") => "GetIntelligentTieringConfiguration",
+            ("s3", "GET", [_bucket]) if has("tagging") => "GetBucketTagging",
+            ("s3", "HEAD" | "GET", [_bucket]) => "ListBucket",
+            ("s3", "GET" | "HEAD", [_bucket, ..]) => "GetObject",
+            ("s3", "PUT", [_bucket, ..]) => "PutObject",
+            ("s3", "DELETE", [_bucket, ..]) => "DeleteObject",
+            ("eks", "GET", ["clusters"]) => "ListClusters",
+            ("eks", "GET", ["clusters", _]) => "DescribeCluster",
+            ("eks", "GET", ["clusters", _, "node-groups"]) => "ListNodegroups",
+            ("eks", "GET", ["clusters", _, "node-groups", _]) => "DescribeNodegroup",
+            ("eks", "POST", ["clusters", _, "node-groups", _, "update-config"]) => "UpdateNodegroupConfig",
+            ("eks", "GET", ["cluster-versions"]) => "DescribeClusterVersions",
+            ("eks", "POST", ["tags", ..]) => "TagResource",
+            ("eks", "DELETE", ["tags", ..]) => "UntagResource",
+            _ => return None,
+        };
+        Some(format!("{prefix}:{action}"))
     }
 
     /// Whether the request names `text` in its URL or body.
