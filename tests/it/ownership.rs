@@ -362,6 +362,70 @@ fn a_classic_elb_that_stays_is_named_and_terraform_is_skipped() {
     assert_eq!(world.state_list().len(), 1);
 }
 
+/// The AWS Load Balancer Controller's ALB and NLB for the stack's cluster
+/// (tagged `elbv2.k8s.aws/cluster`) hold the VPC: Terraform's destroy waits
+/// until both are gone, as for a Classic ELB. The test deletes them only once
+/// sundown says it waits for them, and Terraform's first destroy line comes
+/// after; another cluster's ALB is never waited for, nor changed.
+#[test]
+fn the_controllers_alb_and_nlb_are_awaited_and_another_clusters_is_not() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&[
+        "--elbv2",
+        "k8s-retail-api-0a1b2c:application",
+        "--elbv2",
+        "k8s-retail-grpc-3d4e5f:network",
+        "--elbv2",
+        "k8s-other-web-6a7b8c:application:other-cluster",
+    ]);
+    world.terraform(&["resources=1"]);
+    let config = world.stack_config("30s", "");
+    world.moto.start_recording();
+    let running = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy"])
+        .start();
+    running.wait_for_line(
+        "waiting for the cluster's controllers to delete load balancer k8s-retail-api-0a1b2c, load balancer k8s-retail-grpc-3d4e5f",
+        Duration::from_secs(60),
+    );
+    let released = Instant::now();
+    for lb in ["k8s-retail-api-0a1b2c", "k8s-retail-grpc-3d4e5f"] {
+        assert!(world.deleting(&format!("elbv2:{lb}")).status().unwrap().success());
+    }
+    let (code, _, lines) = running.finish(Duration::from_secs(60));
+    assert_eq!(code, 0, "{lines:#?}");
+    let destroying = lines
+        .iter()
+        .find(|(_, l)| l.contains("terraform: destroying null_resource"))
+        .map(|(at, _)| *at)
+        .expect("terraform destroyed something");
+    assert!(
+        released < destroying,
+        "terraform destroy started before the load balancers were deleted: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|(_, l)| l.contains("k8s-other-web")),
+        "another cluster's load balancer was waited for: {lines:#?}"
+    );
+    // The only changes to load balancers are the test's own two deletions.
+    let changed: Vec<_> = world
+        .moto
+        .recording()
+        .into_iter()
+        .filter(|r| !r.is_read() && r.service == "elasticloadbalancing")
+        .collect();
+    assert_eq!(changed.len(), 2, "{changed:#?}");
+    assert!(
+        changed
+            .iter()
+            .all(|r| r.operation == "DeleteLoadBalancer" && r.names("k8s-retail-")),
+        "sundown changed a load balancer: {changed:#?}"
+    );
+    assert!(world.state_list().is_empty());
+}
+
 /// A load balancer's controller deletes it between sundown's DescribeLoadBalancers and its
 /// DescribeTags: on AWS this is the moment the wait is for, and the tag read of the whole
 /// batch then fails with LoadBalancerNotFound ("The specified load balancer does not
