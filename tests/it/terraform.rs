@@ -2,7 +2,8 @@
 //! stop on SIGTERM, SIGKILL and GitHub's SIGINT-then-SIGTERM cancel, with the
 //! state intact (checked against marker files the destroy writes outside the
 //! state); a refusal when there is no state or `init` fails; an S3 backend on
-//! the emulator with its lock file; progress lines as each resource goes.
+//! the emulator with its lock file; a state lock held by another run;
+//! progress lines as each resource goes.
 
 use std::time::{Duration, Instant};
 
@@ -401,4 +402,93 @@ fn a_destroy_past_terraform_timeout_is_stopped_cleanly_and_fails_with_code_timeo
     assert_eq!(terraform["status"], "failed", "{terraform:#}");
     assert_eq!(terraform["code"], "timeout", "{terraform:#}");
     assert_eq!(world.marker_invariant(4), Ok((4, 0)));
+}
+
+/// Another run holds the state lock (a `terraform apply` that replaces a
+/// resource whose destroy takes a while): sundown's destroy waits
+/// `terraform.lock_timeout`, then fails its phase with code `state-locked` and
+/// Terraform's error ("Error acquiring the state lock", with the lock's ID),
+/// and nothing in the state changes. Terraform holds a local state's lock with
+/// a lock-info file beside it, which is how the test knows the lock is taken.
+#[test]
+fn a_state_lock_held_by_another_run_fails_the_phase_as_state_locked_and_changes_nothing() {
+    let world = World::start();
+    let markers = world.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    let vars = [
+        "resources=2".to_owned(),
+        "slow_destroy_seconds=30".to_owned(),
+        format!("marker_dir={}", markers.display()),
+    ];
+    let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+    world.terraform(&vars);
+    let infra = world.path("infra");
+    let terraform = world.tools.terraform();
+    let mut holder = world
+        .sundown_command(terraform.to_str().unwrap())
+        .current_dir(&infra)
+        .args([
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-replace=null_resource.stack[0]",
+        ])
+        .args(vars.iter().map(|v| format!("-var={v}")))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the other run");
+    let lock_info = || {
+        std::fs::read_dir(&infra)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".lock.info"))
+    };
+    let asked = Instant::now();
+    let info = loop {
+        if let Some(path) = lock_info()
+            && let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(info) = serde_json::from_str::<Value>(&text)
+        {
+            break info;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "the other run never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let lock_id = info["ID"].as_str().expect("the lock info names its ID").to_owned();
+
+    let config = terraform_only_config(&world, "");
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    let still_locked = lock_info().is_some();
+    // Stop the other run as Terraform expects (SIGINT: finish, save, unlock) before asserting.
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGINT) };
+    let _ = holder.wait();
+    assert!(
+        still_locked,
+        "the other run released the lock before sundown's destroy ended"
+    );
+    assert_eq!(out.code, 1, "{out:#?}");
+    let report = out.json();
+    let tf = &report["phases"][3];
+    assert_eq!(tf["status"], "failed", "{tf:#}");
+    assert_eq!(tf["code"], "state-locked", "{tf:#}");
+    let errors = tf["errors"].to_string();
+    assert!(errors.contains("Error acquiring the state lock"), "{errors}");
+    assert!(
+        errors.contains(&lock_id),
+        "the error does not name the lock {lock_id}: {errors}"
+    );
+    // sundown destroyed nothing: no marker, both resources still in state.
+    assert_eq!(std::fs::read_dir(&markers).unwrap().count(), 0);
+    assert_eq!(world.state_list(), ["null_resource.stack[0]", "null_resource.stack[1]"]);
 }
