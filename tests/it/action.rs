@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use crate::fault_proxy::{FaultProxy, Faults};
 use crate::github_fake::{BOT, GithubFake};
 use crate::support::{Outcome, World};
 
@@ -21,6 +22,17 @@ struct ActionRun {
 }
 
 fn run_action(world: &World, github: &GithubFake, inputs: &[(&str, &str)], run: u32) -> ActionRun {
+    run_action_with(world, github, inputs, run, &[])
+}
+
+/// `run_action` with more environment (an endpoint through the fault proxy).
+fn run_action_with(
+    world: &World,
+    github: &GithubFake,
+    inputs: &[(&str, &str)],
+    run: u32,
+    env: &[(&str, &str)],
+) -> ActionRun {
     let output_file = world.path(&format!("github-output-{run}"));
     let summary_file = world.path(&format!("step-summary-{run}"));
     let event = world.path("event.json");
@@ -52,6 +64,9 @@ fn run_action(world: &World, github: &GithubFake, inputs: &[(&str, &str)], run: 
         .env("INPUT_CONFIRMATION", "");
     for (name, value) in inputs {
         sundown = sundown.env(&format!("INPUT_{}", name.to_uppercase()), value);
+    }
+    for (name, value) in env {
+        sundown = sundown.env(name, value);
     }
     let out = sundown.run();
     ActionRun {
@@ -323,4 +338,156 @@ async fn action_plans_and_then_tears_down_exactly_that_plan() {
         "the summary's timeline (tests/snapshots/action-gantt.md)"
     );
     assert_eq!(github.requests().await, Vec::<String>::new());
+}
+
+/// Notifications never change a result: with SNS refusing the publish
+/// (AuthorizationError, as for a role without sns:Publish) and GitHub refusing
+/// the comment (403, as for a token without `pull-requests: write`), the
+/// teardown still succeeds, with the same outputs and report as when both
+/// work, and each failure is a warning annotation naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_sns_publish_and_a_github_403_leave_the_result_as_it_is() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    let seeded = world.seed(&["--endpoints", "1", "--repo", "retail-forecast:3", "--inbox"]);
+    world.terraform(&["resources=1"]);
+    world.stack_config("20s", "");
+    let topic = seeded["inbox"]["topic_arn"].as_str().unwrap();
+    let queue = seeded["inbox"]["queue_url"].as_str().unwrap();
+    let proxy = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            always: Some(("Action=Publish", 403, "AuthorizationError")),
+            ..Faults::default()
+        },
+    );
+    let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
+    github.forbid_writes();
+
+    let run = run_action_with(
+        &world,
+        &github,
+        &[("confirmation", "destroy"), ("sns-topic-arn", topic)],
+        1,
+        &[("AWS_ENDPOINT_URL", &proxy.endpoint())],
+    );
+    assert_eq!(run.out.code, 0, "{:#?}", run.out);
+    assert_eq!(run.outputs["status"], "success", "{:?}", run.outputs);
+    // 1 namespace + 1 endpoint, its config and model + 3 images + 1 Terraform resource.
+    assert_eq!(run.outputs["destroyed"], "8", "{:?}", run.outputs);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path("sundown-teardown.json")).unwrap()).unwrap();
+    assert_eq!(report["result"], "succeeded", "{report:#}");
+    let left = world.leftovers(&["retail-forecast"]).await;
+    assert!(left.is_empty(), "{left:?}");
+
+    // Each failure is a warning that names it; neither was delivered.
+    let stdout = &run.out.stdout;
+    let warning = |title: &str, says: &str| {
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("::warning title={title}")) && l.contains(says))
+    };
+    assert!(warning("sundown notify", "AuthorizationError"), "{stdout}");
+    assert!(warning("sundown comment", "403"), "{stdout}");
+    assert!(inbox(&world, queue).is_empty(), "the refused publish was delivered");
+    assert!(github.comments().is_empty(), "{:?}", github.comments());
+    assert!(
+        proxy.injected.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "the publish never reached the proxy"
+    );
+}
+
+/// The Action's `verify`, `schedule-stop` and `schedule-start` commands: their
+/// outputs, job summary and exit code, and for the schedule the world (the
+/// endpoint deleted at night, back in the morning, the node group at 0 and back).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_action_runs_verify_and_the_schedule() {
+    let world = World::start();
+    // The extras include the cluster's spot node group, retail-forecast-spot (desired 2).
+    world.seed(&["--extras", "--endpoints", "1"]);
+    world.config(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n\
+         sagemaker:\n  endpoint_prefix: retail-forecast\n\
+         notify:\n  github_comment: \"off\"\n\
+         verify:\n  buckets: [retail-forecast-data]\n  scheduler: retail-forecast-scheduler\n",
+    );
+    let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
+    let sdk = world.sdk().await;
+    let sm = aws_sdk_sagemaker::Client::new(&sdk);
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let endpoints = || async {
+        sm.list_endpoints()
+            .send()
+            .await
+            .unwrap()
+            .endpoints()
+            .iter()
+            .map(|e| e.endpoint_name().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let desired = || async {
+        eks.describe_nodegroup()
+            .cluster_name("retail-forecast-cluster")
+            .nodegroup_name("retail-forecast-spot")
+            .send()
+            .await
+            .unwrap()
+            .nodegroup()
+            .unwrap()
+            .scaling_config()
+            .unwrap()
+            .desired_size()
+            .unwrap()
+    };
+
+    // verify: no check fails but the one moto cannot answer; that one is an error annotation.
+    let verify = run_action(&world, &github, &[("command", "verify")], 1);
+    assert_eq!(verify.out.code, 1, "{:#?}", verify.out);
+    assert_eq!(verify.outputs["status"], "failed", "{:?}", verify.outputs);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path(&verify.outputs["report"])).unwrap()).unwrap();
+    assert_eq!(report["schema"], "sundown.verify/v1");
+    let failing: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail" || c["status"] == "error")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["s3.tiering"], "{report:#}");
+    assert!(
+        verify
+            .out
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("::error title=sundown verify s3.tiering")),
+        "{}",
+        verify.out.stdout
+    );
+    assert!(verify.summary.contains("s3.tiering"), "{}", verify.summary);
+
+    let stop = run_action(&world, &github, &[("command", "schedule-stop")], 2);
+    assert_eq!(stop.out.code, 0, "{:#?}", stop.out);
+    assert_eq!(stop.outputs["status"], "success", "{:?}", stop.outputs);
+    assert!(
+        stop.summary.contains("schedule stop of `retail-forecast`: 2 changed"),
+        "{}",
+        stop.summary
+    );
+    assert!(endpoints().await.is_empty());
+    assert_eq!(desired().await, 0);
+
+    let start = run_action(&world, &github, &[("command", "schedule-start")], 3);
+    assert_eq!(start.out.code, 0, "{:#?}", start.out);
+    assert_eq!(start.outputs["status"], "success", "{:?}", start.outputs);
+    assert!(
+        start.summary.contains("schedule start of `retail-forecast`: 2 changed"),
+        "{}",
+        start.summary
+    );
+    assert_eq!(endpoints().await, ["retail-forecast-ep-0"]);
+    assert_eq!(desired().await, 2);
+    // The comment is off in the config: GitHub saw no request.
+    assert!(github.requests().await.is_empty());
 }

@@ -25,6 +25,18 @@ struct State {
     next_id: u64,
     /// Create the comment but answer 502, as when the response is lost on the way back.
     lose_next_create: bool,
+    /// Refuse every comment write with 403, as GitHub does for a token without
+    /// `pull-requests: write` ("Resource not accessible by integration").
+    forbid_writes: bool,
+}
+
+/// GitHub's answer to a write the token may not make.
+fn forbidden() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "message": "Resource not accessible by integration",
+        "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+        "status": "403"
+    }))
 }
 
 pub struct GithubFake {
@@ -80,6 +92,9 @@ impl GithubFake {
             .respond_with(move |req: &Request| {
                 let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
                 let mut state = s.lock().unwrap();
+                if state.forbid_writes {
+                    return forbidden();
+                }
                 state.next_id += 1;
                 let comment = Comment {
                     id: state.next_id,
@@ -105,6 +120,9 @@ impl GithubFake {
                 let id: u64 = req.url.path().rsplit('/').next().unwrap().parse().unwrap();
                 let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
                 let mut state = s.lock().unwrap();
+                if state.forbid_writes {
+                    return forbidden();
+                }
                 match state.comments.iter_mut().find(|c| c.id == id) {
                     Some(c) => {
                         c.body = body["body"].as_str().unwrap_or_default().into();
@@ -143,6 +161,11 @@ impl GithubFake {
             body: body.into(),
         });
         id
+    }
+
+    /// From now on every comment create or edit gets 403.
+    pub fn forbid_writes(&self) {
+        self.state.lock().unwrap().forbid_writes = true;
     }
 
     pub fn lose_next_create(&self) {
