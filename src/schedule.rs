@@ -666,6 +666,7 @@ async fn endpoint_status(
     run: &Run<'_>,
 ) -> Result<BTreeMap<String, String>> {
     let mut status = BTreeMap::new();
+    let mut said = Vec::new();
     let mut rounds = run.rounds();
     while rounds.next().await? {
         status = list_endpoints(sm, prefix).await?;
@@ -677,10 +678,14 @@ async fn endpoint_status(
         if deleting.is_empty() {
             break;
         }
-        tracing::info!(
-            "schedule: waiting for {} to finish deleting before recreating",
-            deleting.join(", ")
-        );
+        // One line when the set changes, not one per round.
+        if deleting != said {
+            tracing::info!(
+                "schedule: waiting for {} to finish deleting before recreating",
+                deleting.join(", ")
+            );
+            said = deleting;
+        }
     }
     Ok(status)
 }
