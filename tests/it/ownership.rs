@@ -317,29 +317,40 @@ fn classic_elb_world(wait: &str) -> (World, std::path::PathBuf) {
 #[test]
 fn a_lingering_classic_elb_is_awaited() {
     let (world, config) = classic_elb_world("30s");
+    awaited(
+        &world,
+        &config,
+        "classic load balancer a1b2c3d4e5",
+        &["classic-elb:a1b2c3d4e5"],
+    );
+    assert!(world.state_list().is_empty());
+}
+
+/// A teardown that says it waits for `waited` (the load balancers the cluster's
+/// controllers made); the test then deletes `release` (seed.py's `--delete`)
+/// as the controllers would, and requires Terraform's first destroy line after
+/// that deletion and exit 0. Returns the teardown's stderr lines.
+fn awaited(world: &World, config: &std::path::Path, waited: &str, release: &[&str]) -> Vec<(Instant, String)> {
     let running = world
         .sundown()
-        .config(&config)
+        .config(config)
         .args(&["teardown", "--confirm", "destroy"])
         .start();
     running.wait_for_line(
-        "waiting for the cluster's controllers to delete classic load balancer a1b2c3d4e5",
+        &format!("waiting for the cluster's controllers to delete {waited}"),
         Duration::from_secs(60),
     );
     let released = Instant::now();
-    assert!(world.deleting("classic-elb:a1b2c3d4e5").status().unwrap().success());
+    for what in release {
+        assert!(world.deleting(what).status().unwrap().success(), "deleting {what}");
+    }
     let (code, _, lines) = running.finish(Duration::from_secs(60));
     assert_eq!(code, 0, "{lines:#?}");
-    let destroying = lines
-        .iter()
-        .find(|(_, l)| l.contains("terraform: destroying null_resource"))
-        .map(|(at, _)| *at)
-        .expect("terraform destroyed something");
     assert!(
-        released < destroying,
-        "terraform destroy started before the ELB was deleted: {lines:#?}"
+        released < crate::support::first_destroy(&lines),
+        "terraform destroy started before {release:?} went: {lines:#?}"
     );
-    assert!(world.state_list().is_empty());
+    lines
 }
 
 #[test]
@@ -381,29 +392,11 @@ fn the_controllers_alb_and_nlb_are_awaited_and_another_clusters_is_not() {
     world.terraform(&["resources=1"]);
     let config = world.stack_config("30s", "");
     world.moto.start_recording();
-    let running = world
-        .sundown()
-        .config(&config)
-        .args(&["teardown", "--confirm", "destroy"])
-        .start();
-    running.wait_for_line(
-        "waiting for the cluster's controllers to delete load balancer k8s-retail-api-0a1b2c, load balancer k8s-retail-grpc-3d4e5f",
-        Duration::from_secs(60),
-    );
-    let released = Instant::now();
-    for lb in ["k8s-retail-api-0a1b2c", "k8s-retail-grpc-3d4e5f"] {
-        assert!(world.deleting(&format!("elbv2:{lb}")).status().unwrap().success());
-    }
-    let (code, _, lines) = running.finish(Duration::from_secs(60));
-    assert_eq!(code, 0, "{lines:#?}");
-    let destroying = lines
-        .iter()
-        .find(|(_, l)| l.contains("terraform: destroying null_resource"))
-        .map(|(at, _)| *at)
-        .expect("terraform destroyed something");
-    assert!(
-        released < destroying,
-        "terraform destroy started before the load balancers were deleted: {lines:#?}"
+    let lines = awaited(
+        &world,
+        &config,
+        "load balancer k8s-retail-api-0a1b2c, load balancer k8s-retail-grpc-3d4e5f",
+        &["elbv2:k8s-retail-api-0a1b2c", "elbv2:k8s-retail-grpc-3d4e5f"],
     );
     assert!(
         !lines.iter().any(|(_, l)| l.contains("k8s-other-web")),

@@ -371,6 +371,16 @@ impl Drill {
     }
 }
 
+/// When Terraform's first "destroying" line arrived: what must come after
+/// everything the destroy depends on is gone.
+pub fn first_destroy(lines: &[(std::time::Instant, String)]) -> std::time::Instant {
+    lines
+        .iter()
+        .find(|(_, l)| l.contains("terraform: destroying null_resource"))
+        .map(|(at, _)| *at)
+        .unwrap_or_else(|| panic!("terraform destroyed nothing: {lines:#?}"))
+}
+
 /// Runs a future to completion from a synchronous test.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

@@ -75,13 +75,8 @@ fn a_rerun_while_the_namespace_still_terminates_waits_for_it_and_then_destroys()
         .kube()
         .removed_at("retail-forecast")
         .expect("the fake removed the namespace");
-    let destroying = lines
-        .iter()
-        .find(|(_, l)| l.contains("terraform: destroying null_resource"))
-        .map(|(at, _)| *at)
-        .expect("terraform destroyed something");
     assert!(
-        removed < destroying,
+        removed < crate::support::first_destroy(&lines),
         "terraform destroy started before the namespace was gone"
     );
     assert!(world.state_list().is_empty());
