@@ -327,27 +327,57 @@ fn a_lingering_classic_elb_is_awaited() {
 }
 
 /// A teardown that says it waits for `waited` (the load balancers the cluster's
-/// controllers made); the test then deletes `release` (seed.py's `--delete`)
-/// as the controllers would, and requires Terraform's first destroy line after
-/// that deletion and exit 0. Returns the teardown's stderr lines.
+/// controllers made) and then looks at them again, still there, before any
+/// Terraform line: it waits, rather than saying so and going on. The test then
+/// deletes `release` (seed.py's `--delete`) as the controllers would, and
+/// requires Terraform's first destroy line after both that look and that
+/// deletion, and exit 0. Returns the teardown's stderr lines.
 fn awaited(world: &World, config: &std::path::Path, waited: &str, release: &[&str]) -> Vec<(Instant, String)> {
+    // No faults: the proxy only records when sundown lists load balancers.
+    let proxy = FaultProxy::start(world.moto.port, Faults::default());
     let running = world
         .sundown()
         .config(config)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
         .args(&["teardown", "--confirm", "destroy"])
         .start();
     running.wait_for_line(
         &format!("waiting for the cluster's controllers to delete {waited}"),
         Duration::from_secs(60),
     );
+    let said = Instant::now();
+    let looked_again = loop {
+        let listed = proxy
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(at, _, body)| *at > said && body.contains("Action=DescribeLoadBalancers"))
+            .map(|(at, _, _)| *at);
+        if let Some(at) = listed {
+            break at;
+        }
+        // Without a look, Terraform or the run's end comes next: sundown said it waits and did not.
+        let lines = running.lines();
+        assert!(
+            !lines.iter().any(|l| l.contains("terraform:")) && said.elapsed() < Duration::from_secs(60),
+            "sundown did not look at the load balancers again after saying it waits for them: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let released = Instant::now();
     for what in release {
         assert!(world.deleting(what).status().unwrap().success(), "deleting {what}");
     }
     let (code, _, lines) = running.finish(Duration::from_secs(60));
     assert_eq!(code, 0, "{lines:#?}");
+    let destroying = crate::support::first_destroy(&lines);
     assert!(
-        released < crate::support::first_destroy(&lines),
+        looked_again < destroying,
+        "sundown looked at the load balancers again only after terraform destroy began: {lines:#?}"
+    );
+    assert!(
+        released < destroying,
         "terraform destroy started before {release:?} went: {lines:#?}"
     );
     lines
