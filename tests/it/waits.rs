@@ -4,7 +4,7 @@
 //! 409 Conflict (`kube_fake`). Delete everything first, then wait once
 //! against one deadline.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -138,11 +138,32 @@ async fn endpoints_still_deleting_at_the_deadline_are_named_and_the_rerun_finish
         );
     }
     // The deadline bounds the whole phase: it waited its 5 s, and it ended while the
-    // slow endpoints (20 s) were still Deleting (`proxy.deleting()` below), which
-    // proves the bound by the events rather than by a duration a loaded machine could stretch.
+    // slow endpoints (20 s) were still Deleting (`proxy.deleting()` below).
     assert!(
         sm["duration_seconds"].as_f64().unwrap() >= 5.0,
         "the phase gave up before its deadline: {sm:#}"
+    );
+    // And no later than the deadline: its last look (a ListEndpoints, as the proxy saw it)
+    // came within 5 s of its first DeleteEndpoint, plus 2.5 s for that one request to
+    // arrive on a loaded machine. A deadline twice as long, or one per endpoint, looks until about 10 s.
+    let (first_delete, last_look) = {
+        let received = proxy.received.lock().unwrap();
+        let at = |op: &str| -> Vec<Instant> {
+            received
+                .iter()
+                .filter(|(_, o, _)| o == op)
+                .map(|(at, _, _)| *at)
+                .collect()
+        };
+        (
+            *at("DeleteEndpoint").iter().min().unwrap(),
+            *at("ListEndpoints").iter().max().unwrap(),
+        )
+    };
+    let looked = last_look.saturating_duration_since(first_delete);
+    assert!(
+        looked < Duration::from_millis(7500),
+        "the phase looked at the endpoints {looked:?} after its first deletion, past its 5 s deadline: {sm:#}"
     );
     assert_eq!(phase(&report, "terraform")["status"], "skipped");
     // The configs and models of the endpoints already gone were deleted; the others wait.
