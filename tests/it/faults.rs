@@ -3,6 +3,7 @@
 //! must end with nothing left and exit 0. `cargo xtask drill` runs the
 //! kill-and-resume drill with more trials (`SUNDOWN_DRILL_TRIALS`).
 
+use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -90,16 +91,18 @@ async fn kill_and_resume_drill() {
         while running.lines().len() < after && running.child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(2));
         }
-        let alive = running.child.try_wait().unwrap().is_none();
         let _ = running.child.kill();
-        let _ = running.child.wait();
+        // Killed mid-run when it died of the SIGKILL: a run that ended by itself, even
+        // between the last look and the kill, exits with a code instead.
+        let status = running.child.wait().unwrap();
+        let mid_run = status.signal() == Some(libc::SIGKILL);
         let seen = running.lines();
-        let what = match (alive, seen.last()) {
+        let what = match (mid_run, seen.last()) {
             (true, Some(line)) => format!("killed after line {after} of {lines}, {:?}", line.trim()),
             (true, None) => format!("killed before its first line (after {after} of {lines})"),
-            (false, _) => format!("finished before its kill after line {after} of {lines}"),
+            (false, _) => format!("not killed mid-run ({status}), meant after line {after} of {lines}"),
         };
-        killed += usize::from(alive);
+        killed += usize::from(mid_run);
         world.wait_for_terraform_to_exit();
         // The state must be whole and agree with what the destroy did (markers), before and after the re-run.
         let killed_state = world.marker_invariant(3);
