@@ -70,14 +70,6 @@ impl Connection {
         }
         Ok(self.client.lock().unwrap().clone())
     }
-
-    /// The EKS token the client carries now, with its age at `now`.
-    #[cfg(test)]
-    fn token_at(&self, now: SystemTime) -> Option<(String, Duration)> {
-        let r = self.renewal.as_ref()?;
-        let (age, token) = &*r.token.lock().unwrap();
-        Some((token.clone(), age.age(now)))
-    }
 }
 
 /// How long EKS accepts a `k8s-aws-v1.` token (aws-iam-authenticator: 15 minutes).
@@ -323,14 +315,78 @@ fn percent_encode(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// A stand-in for the API server on a loopback port: it answers every
+    /// request with a version document and keeps the bearer token each one
+    /// carried, so the test sees what the product's client really sends.
+    fn api_server() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let token = head.lines().find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("authorization")
+                        .then(|| value.trim().trim_start_matches("Bearer ").to_owned())
+                });
+                keep.lock().unwrap().push(token.unwrap_or_default());
+                let body = r#"{"major":"1","minor":"33","gitVersion":"v1.33.0","gitCommit":"","gitTreeState":"","buildDate":"","goVersion":"","compiler":"","platform":""}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, seen)
+    }
+
+    /// When a `k8s-aws-v1.` token was signed: its presigned URL's `X-Amz-Date`,
+    /// from which EKS counts the token's 15 minutes.
+    fn signed_at(token: &str) -> SystemTime {
+        let encoded = token.strip_prefix(TOKEN_PREFIX).expect("an EKS token");
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .unwrap();
+        let url = String::from_utf8(url).unwrap();
+        let date = url
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("X-Amz-Date="))
+            .expect("X-Amz-Date");
+        // `20270115T080000Z` → `2027-01-15T08:00:00Z`.
+        let rfc3339 = format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &date[0..4],
+            &date[4..6],
+            &date[6..8],
+            &date[9..11],
+            &date[11..13],
+            &date[13..15]
+        );
+        humantime::parse_rfc3339(&rfc3339).unwrap()
+    }
 
     /// A wait of an hour, polled as `wait::Rounds` polls (pauses up to 10 s, and
     /// a slow 30 s request now and then), through the connection the product
-    /// uses (`connect` builds the same one for an EKS cluster), with the clock
-    /// moved by the test: at every request the token the client carries is
-    /// younger than EKS's 15 minutes, and a fresh one is signed a few times,
-    /// not at every poll.
+    /// uses (`connect` builds the same one for an EKS cluster) with the clock
+    /// moved by the test. Each poll is a request to a stand-in API server, and
+    /// the token it carries is read there: at every request it was signed less
+    /// than EKS's 15 minutes before, and a fresh one is signed a few times, not
+    /// at every poll.
     #[tokio::test]
     async fn a_wait_longer_than_the_token_life_gets_a_new_token_before_the_old_expires() {
         let sdk = aws_config::SdkConfig::builder()
@@ -340,34 +396,35 @@ mod tests {
                 Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"),
             ))
             .build();
+        let (server, seen) = api_server();
         let info = ClusterInfo {
-            endpoint: "https://127.0.0.1:1".into(),
+            endpoint: server,
             ca: base64::engine::general_purpose::STANDARD.encode(include_str!("../tests/fixtures/test-ca.pem")),
         };
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let conn = eks_connection(&Aws::from_sdk(sdk), "c", info, start).await.unwrap();
-        let mut tokens = vec![conn.token_at(start).unwrap().0];
         let mut now = start;
         let mut step = 0u64;
         while now < start + Duration::from_secs(3600) {
             step += 1;
             now += Duration::from_secs(if step.is_multiple_of(17) { 30 } else { 10 });
-            conn.client_at(now).await.unwrap();
-            let (token, age) = conn.token_at(now).unwrap();
+            conn.client_at(now).await.unwrap().apiserver_version().await.unwrap();
+            let token = seen.lock().unwrap().last().cloned().unwrap();
+            let age = now.duration_since(signed_at(&token)).unwrap();
             assert!(
                 age < TOKEN_LIFE - Duration::from_secs(60),
-                "a request at +{:?} would carry a token {age:?} old",
+                "a request at +{:?} carried a token signed {age:?} before",
                 now.duration_since(start).unwrap(),
             );
-            if tokens.last() != Some(&token) {
-                tokens.push(token);
-            }
         }
-        // Renewed about every 10 minutes: 6 renewals in an hour, each a token signed at its own time.
-        assert_eq!(tokens.len(), 7, "{} tokens", tokens.len());
-        tokens.sort();
+        let mut tokens = seen.lock().unwrap().clone();
+        assert_eq!(tokens.len() as u64, step, "one request per poll");
         tokens.dedup();
-        assert_eq!(tokens.len(), 7, "each renewal signs a new token");
+        // Renewed about every 10 minutes: 6 renewals in an hour, each a token signed at its own time.
+        assert_eq!(tokens.len(), 7, "{} tokens sent", tokens.len());
+        let mut times: Vec<SystemTime> = tokens.iter().map(|t| signed_at(t)).collect();
+        times.dedup();
+        assert_eq!(times.len(), 7, "each renewal signs at its own time: {times:?}");
     }
 
     #[test]
