@@ -9,6 +9,7 @@ use std::error::Error as StdError;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::exit::refuse;
 
@@ -168,17 +169,21 @@ fn first_line(text: &str) -> &str {
 }
 
 /// One line describing an SDK error with its code, for reports.
-pub fn describe<E, R>(err: &SdkError<E, R>) -> String
+pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     match err {
         SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("Unknown");
+            // S3 answers a HEAD request with a status and no body, and a body the SDK
+            // cannot parse leaves no code either: the status is then all AWS said.
+            let code = match service.err().code() {
+                Some(code) => code.to_owned(),
+                None => format!("HTTP {} with no error code", service.raw().status().as_u16()),
+            };
             match service.err().message() {
                 Some(message) if !message.is_empty() => format!("{code}: {message}"),
-                _ => code.to_owned(),
+                _ => code,
             }
         }
         other => DisplayErrorContext(other).to_string().replace('\n', " "),

@@ -102,7 +102,10 @@ pub async fn run(config: &Config, selected: &[String], after_teardown: bool) -> 
 
 /// The fix shown for a check whose API call failed: which call, and for a
 /// refusal the policy that allows it. The checks name their calls as
-/// `service Operation [resource]: AWS's code: message`.
+/// `service Operation [resource]: AWS's code: message` (`aws::describe`).
+/// A 403 with a code is judged by its code (an expired or invalid key is a
+/// 403 too, and no policy fixes it); one without a code, as S3 answers a
+/// refused HEAD request, can only be a refusal.
 fn error_fix(error: &str) -> String {
     let call = error.split(": ").next().filter(|call| {
         let mut words = call.split_whitespace();
@@ -120,6 +123,7 @@ fn error_fix(error: &str) -> String {
         "UnauthorizedAccess",
         "AuthorizationError",
         "not authorized",
+        "HTTP 403 with no error code",
     ]
     .iter()
     .any(|sign| error.contains(sign));
@@ -222,5 +226,23 @@ mod tests {
         assert!(!failed.contains("iam-policy"), "{failed}");
         assert!(!failed.contains("emulator"), "{failed}");
         assert!(error_fix("operation timed out").starts_with("an API call failed"));
+        for refusal in [
+            "AccessDenied: Access Denied",
+            "AccessDeniedException: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: budgets:ViewBudget",
+            "UnauthorizedOperation: You are not authorized to perform this operation.",
+            "HTTP 403 with no error code",
+        ] {
+            let fix = error_fix(&format!("s3 HeadBucket retail-forecast-data: {refusal}"));
+            assert_eq!(
+                fix,
+                "AWS refused `s3 HeadBucket retail-forecast-data`: give the role verify runs as the policy `sundown iam-policy --for read-only` prints",
+                "{refusal}"
+            );
+        }
+        // A 403 for the credentials themselves is no policy's to fix.
+        let expired = error_fix(
+            "sagemaker ListTrainingJobs: ExpiredTokenException: The security token included in the request is expired",
+        );
+        assert!(!expired.contains("iam-policy"), "{expired}");
     }
 }

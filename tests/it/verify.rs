@@ -3,6 +3,7 @@
 //! post-teardown sweep names what is left.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
@@ -275,4 +276,41 @@ fn a_refused_call_names_itself_and_the_policy_in_the_fix() {
         };
         assert_eq!(status, want, "{id}: {evidence}");
     }
+}
+
+/// A refusal that carries no error code, as S3 answers a HEAD request it
+/// refuses (403 and no body, so the SDK has only the status), is still named
+/// as a refusal: the sweep's fix names the call and the policy.
+#[test]
+fn a_refused_head_request_points_at_the_policy_too() {
+    let world = seeded(None);
+    let proxy = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            always: Some(("HEAD /retail-forecast-data", 403, "AccessDenied")),
+            ..Faults::default()
+        },
+    );
+    let config = world.stack_config("1m", "verify:\n  buckets: [retail-forecast-data]\n");
+    let out = world
+        .sundown()
+        .config(&config)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+        .args(&["verify", "--after-teardown", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 1, "{out:#?}");
+    let json = out.json();
+    let sweep = &json["checks"][0];
+    assert_eq!(sweep["id"], "teardown.nothing_left", "{json:#}");
+    assert_eq!(sweep["status"], "error", "{sweep:#}");
+    assert!(
+        sweep["evidence"][0].as_str().unwrap().contains("HTTP 403"),
+        "the status is what the refusal says: {sweep:#}"
+    );
+    assert_eq!(
+        sweep["fix"],
+        "AWS refused `s3 HeadBucket retail-forecast-data`: give the role verify runs as the policy `sundown iam-policy --for read-only` prints",
+        "{sweep:#}"
+    );
+    assert_eq!(proxy.injected.load(Ordering::Relaxed), 1, "one HeadBucket, refused");
 }
