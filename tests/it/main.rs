@@ -23,6 +23,7 @@ mod ownership;
 mod plan;
 mod races;
 mod schedule;
+mod snapshots;
 mod teardown;
 mod terraform;
 mod verify;

@@ -1,0 +1,204 @@
+//! The JSON documents users and scripts read (`sundown.plan/v1`, `sundown.cost/v1`,
+//! `sundown.verify/v1`, `sundown.report/v1`), held byte for byte against files in
+//! `tests/it/snapshots/` on one seeded stack. What changes from run to run (times,
+//! durations, the emulator's ports and temp dirs, ids moto draws at random) is
+//! replaced by a placeholder first; everything else must match.
+//!
+//! A deliberate change of a document: run with `SUNDOWN_UPDATE_SNAPSHOTS=1` and
+//! review the diff like code.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::World;
+
+#[test]
+fn the_documents_of_a_seeded_stack_keep_their_shape() {
+    let world = World::start().with_namespaces(&["retail-forecast"]);
+    world.seed(&[
+        "--endpoints",
+        "2",
+        "--protected-endpoints",
+        "1",
+        "--extras",
+        "--repo",
+        "retail-forecast:3",
+        "--repo",
+        "mlops/retail-api:2:protected",
+    ]);
+    world.terraform(&["resources=3"]);
+    let config = world.stack_config(
+        "20s",
+        "scope:\n  tags: { Project: retail-forecast }\n\
+         verify:\n  buckets: [retail-forecast-data]\n  \
+         log_group_prefixes: [/aws/retail-forecast, /aws/sagemaker]\n",
+    );
+    let run = |args: &[&str]| {
+        let out = world.sundown().config(&config).args(args).run();
+        (out.json(), out)
+    };
+
+    let plan = run(&["plan", "--output", "json"]);
+    let cost = run(&["cost", "--offline", "--output", "json"]);
+    let verify = run(&["verify", "--output", "json"]);
+    let (report, out) = run(&["teardown", "--confirm", "destroy", "--output", "json"]);
+    assert_eq!(out.code, 0, "the teardown succeeds: {}", out.stderr);
+    let after = run(&["verify", "--after-teardown", "--output", "json"]);
+
+    let temp = world.dir.path().display().to_string();
+    let mut failures = Vec::new();
+    for (name, (document, out)) in [
+        ("plan", plan),
+        ("cost", cost),
+        ("verify", verify),
+        ("report", (report, out)),
+        ("verify-after-teardown", after),
+    ] {
+        let text = serde_json::to_string_pretty(&normalized(document, &temp)).unwrap() + "\n";
+        let checks = [
+            matches_snapshot(&format!("{name}.json"), &text),
+            matches_snapshot(&format!("{name}.keys"), &key_orders(&out.stdout)),
+        ];
+        failures.extend(checks.into_iter().filter_map(Result::err));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Compares with `tests/it/snapshots/NAME`, or writes it when asked to.
+fn matches_snapshot(name: &str, text: &str) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/it/snapshots/{name}"));
+    if std::env::var_os("SUNDOWN_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return Ok(());
+    }
+    let want = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e}; run with SUNDOWN_UPDATE_SNAPSHOTS=1 to write it",
+            path.display()
+        )
+    })?;
+    if want == text {
+        return Ok(());
+    }
+    let first = want
+        .lines()
+        .zip(text.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| want.lines().count().min(text.lines().count()));
+    Err(format!(
+        "{name}: the document differs from {} at line {}:\n  want: {}\n  got:  {}\n\
+         (run with SUNDOWN_UPDATE_SNAPSHOTS=1 to accept a deliberate change)",
+        path.display(),
+        first + 1,
+        want.lines().nth(first).unwrap_or("<end>"),
+        text.lines().nth(first).unwrap_or("<end>"),
+    ))
+}
+
+/// The document with what varies between runs replaced by placeholders.
+fn normalized(value: Value, temp: &str) -> Value {
+    match value {
+        Value::String(s) => Value::String(normalized_text(&s, temp)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| normalized(v, temp)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let mut v = if VARYING.contains(&k.as_str()) && !v.is_null() {
+                        Value::String(format!("<{k}>"))
+                    } else {
+                        normalized(v, temp)
+                    };
+                    // Deletions run side by side: the report lists them as they finish.
+                    if let ("resources", Value::Array(items)) = (k.as_str(), &mut v) {
+                        items.sort_by_key(|item| item.to_string());
+                    }
+                    (k, v)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Fields whose values vary by run: times, durations, random ids.
+const VARYING: &[&str] = &[
+    "created_at",
+    "started_at",
+    "digest",
+    "duration_seconds",
+    "start_seconds",
+];
+
+fn normalized_text(s: &str, temp: &str) -> String {
+    let mut s = s.replace(temp, "<temp>");
+    // The emulator's and the fake's loopback ports.
+    while let Some(at) = s.find("127.0.0.1:") {
+        let digits = s[at + 10..].chars().take_while(char::is_ascii_digit).count();
+        s.replace_range(at..at + 10 + digits, "<loopback>");
+    }
+    // Times the emulator stamps (creation times in ids and details).
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some((before, _time, after)) = split_time(rest) {
+        out.push_str(before);
+        out.push_str("<time>");
+        rest = after;
+    }
+    out.push_str(rest);
+    // Ids Terraform's null provider draws at random.
+    if out.len() >= 15 && out.bytes().all(|b| b.is_ascii_digit()) {
+        return "<random id>".into();
+    }
+    out
+}
+
+/// The text before the first `YYYY-MM-DDTHH:MM:SS[.frac]Z`, the time, and the text after.
+fn split_time(s: &str) -> Option<(&str, &str, &str)> {
+    let bytes = s.as_bytes();
+    let shape = |at: usize| {
+        let want = b"dddd-dd-ddTdd:dd:dd";
+        bytes.len() >= at + want.len()
+            && want.iter().zip(&bytes[at..]).all(|(w, b)| match w {
+                b'd' => b.is_ascii_digit(),
+                w => w == b,
+            })
+    };
+    let start = (0..bytes.len()).find(|&at| shape(at))?;
+    let mut end = start + 19;
+    if bytes.get(end) == Some(&b'.') {
+        end += 1;
+        while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    if bytes.get(end) == Some(&b'Z') {
+        end += 1;
+    }
+    Some((&s[..start], &s[start..end], &s[end..]))
+}
+
+/// Each object's keys in the order the command printed them, one line per
+/// distinct order: the field order of the documents, which the sorted JSON
+/// snapshot cannot show.
+fn key_orders(pretty: &str) -> String {
+    let mut open: Vec<Vec<String>> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in pretty.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix('"') {
+            if let Some((key, _)) = rest.split_once("\": ") {
+                if let Some(top) = open.last_mut() {
+                    top.push(key.to_owned());
+                }
+            }
+        }
+        if line.ends_with('{') {
+            open.push(Vec::new());
+        }
+        if line.starts_with('}') {
+            seen.insert(open.pop().unwrap_or_default().join(", "));
+        }
+    }
+    seen.into_iter().map(|keys| keys + "\n").collect()
+}
