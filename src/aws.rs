@@ -13,6 +13,9 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::exit::refuse;
 
+/// How many independent requests a run keeps in flight at once, per service.
+pub const CONCURRENCY: usize = 8;
+
 /// The loaded AWS configuration and the clients made from it.
 #[derive(Clone)]
 pub struct Aws {

@@ -3,33 +3,43 @@
 //! The flow is one way: `config → plan → gate → phases → report → notify`.
 //! `run` is the single entry point both faces (CLI and GitHub Action) call.
 
-pub mod action;
-pub mod aws;
+// The layers, lowest first; each imports only its own and those below
+// (ARCHITECTURE.md draws them; `cargo xtask tidy` holds them).
+// base
 pub mod cancel;
-pub mod checks;
-pub mod cli;
 pub mod config;
-pub mod confirm;
-pub mod cost;
 pub mod exit;
-pub mod iam;
-pub mod inventory;
-pub mod k8s;
-pub mod lambda;
 pub mod markers;
-pub mod notify;
-pub mod phases;
-pub mod plan;
-pub mod report;
-pub mod reviewed;
-pub mod schedule;
 pub mod schema;
-pub mod scope;
-pub mod teardown;
-pub mod terraform;
 pub mod text;
-pub mod verify;
 pub mod wait;
+// clients
+pub mod aws;
+pub mod k8s;
+pub mod scope;
+pub mod terraform;
+// model
+pub mod model;
+// discover
+pub mod discover;
+// analyses
+pub mod checks;
+pub mod cost;
+pub mod iam;
+pub mod verify;
+// gate
+pub mod confirm;
+// mutating
+pub mod phases;
+pub mod schedule;
+// operations
+pub mod notify;
+pub mod plan;
+pub mod teardown;
+// faces
+pub mod action;
+pub mod cli;
+pub mod lambda;
 
 use std::process::ExitCode;
 
@@ -98,8 +108,8 @@ async fn run_schedule(config: &Config, action: schedule::Action, output: Output)
 async fn run_cost(config: &Config, offline: bool, output: Output) -> Result<ExitCode> {
     let aws = aws::Aws::load(&config.region).await;
     let identity = aws.identity().await?;
-    let plan = plan::build(config, &aws, &identity).await;
-    let cost = cost::build(config, &aws, &identity, &plan, cost::Options { offline, full: true }).await;
+    let stack = discover::stack(config, &aws, discover::Preread::default()).await;
+    let cost = cost::build(config, &aws, &identity, &stack, cost::Options { offline, full: true }).await;
     match output {
         Output::Human => print!("{}", cost.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&cost)?),
@@ -144,11 +154,7 @@ async fn run_teardown(
 }
 
 async fn run_plan(config: &Config, out: Option<&std::path::Path>, output: Output) -> Result<ExitCode> {
-    let aws = aws::Aws::load(&config.region).await;
-    let identity = aws.identity().await?;
-    scope::warn_if_by_name_only(config);
-    let mut plan = plan::build(config, &aws, &identity).await;
-    plan.stops_usd_per_month = Some(cost::stops(config, &aws, &identity, &plan).await);
+    let plan = plan::run(config).await?;
     if let Some(path) = out {
         plan.write(path)?;
     }

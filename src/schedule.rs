@@ -30,9 +30,9 @@ use tokio::time::Instant;
 use crate::aws::{Aws, describe};
 use crate::cancel::Stop;
 use crate::config::{Config, Protect};
-use crate::inventory::Kind;
+use crate::discover::sagemaker::{configs_remembering, is_not_found, list_endpoints, tags, unless_gone};
 use crate::markers::{self, Memory, Scaling};
-use crate::phases::sagemaker::{configs_remembering, is_not_found, list_endpoints, tags, unless_gone};
+use crate::model::inventory::Kind;
 use crate::scope::{Owner, Verdict, name_matches};
 use crate::wait::Rounds;
 
@@ -185,7 +185,7 @@ impl Run<'_> {
     fn still(&self, status: &str) -> String {
         format!(
             "still {status} after schedule.wait ({})",
-            crate::report::short_duration(self.wait)
+            crate::text::short_duration(self.wait)
         )
     }
 }

@@ -19,11 +19,11 @@ use crate::cancel::Stop;
 use crate::config::Config;
 use crate::confirm::{self, Confirmation};
 use crate::exit::refuse;
-use crate::inventory::{Kind, Phase};
 use crate::k8s::Connection;
+use crate::model::inventory::{Kind, Phase};
+use crate::model::report::{self, PhaseReport, PhaseStatus, Report};
+use crate::model::reviewed::Reviewed;
 use crate::phases;
-use crate::report::{self, PhaseReport, PhaseStatus, Report};
-use crate::reviewed::Reviewed;
 use crate::scope::Owner;
 use crate::terraform::{State, Terraform};
 
@@ -76,14 +76,22 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     crate::scope::warn_if_by_name_only(config);
     // Before any mutating request: the stack must still be what the reviewer saw,
     // and what it costs is priced while it still runs.
-    let state = terraform.as_ref().map(|(_, state)| state.clone());
-    let mut now = crate::plan::build_with(config, &aws, &identity, state).await;
+    let preread = crate::discover::Preread {
+        kube: config
+            .kubernetes
+            .as_ref()
+            .filter(|k| !k.namespaces.is_empty())
+            .map(|_| kube.as_ref()),
+        state: terraform.as_ref().map(|(_, state)| state.clone()),
+    };
+    let stack = crate::discover::stack(config, &aws, preread).await;
+    let mut now = crate::plan::document(config, &aws, &identity, &stack);
     if let Some(plan) = &reviewed {
         plan.check_drift(&now)?;
         tracing::info!("teardown: carrying out the reviewed plan {}", plan.digest);
     }
-    let stopped_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &now).await);
-    let (sagemaker_inventory, ecr_inventory) = (now.sagemaker.take(), now.ecr.take());
+    let stopped_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &stack).await);
+    let (sagemaker_inventory, ecr_inventory) = (stack.sagemaker.into_value(), stack.ecr.into_value());
     if confirmation == Confirmation::Ask {
         now.stops_usd_per_month = stopped_usd_per_month;
         eprint!("{}", now.render_human());
@@ -181,7 +189,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     let unplanned_images: Vec<String> = phases
         .iter()
         .flat_map(|p| &p.resources)
-        .filter(|r| r.kind == Kind::Repository && r.outcome == crate::report::Outcome::Drift)
+        .filter(|r| r.kind == Kind::Repository && r.outcome == crate::model::report::Outcome::Drift)
         .map(|r| r.name.clone())
         .collect();
     let terraform_stop = stop.clone();
@@ -235,7 +243,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
                 p.record(
                     kind,
                     name,
-                    crate::report::Outcome::Absent,
+                    crate::model::report::Outcome::Absent,
                     Some("gone since the plan".into()),
                 );
             }
@@ -331,7 +339,7 @@ async fn preflight(config: &Config, aws: &Aws) -> Result<Preflight> {
             let tf = Terraform::new(t);
             let protect = config.protect.clone();
             let checked = tokio::task::spawn_blocking(move || {
-                phases::terraform::preflight(&tf, &protect).map(|state| (tf, state))
+                crate::discover::terraform::preflight(&tf, &protect).map(|state| (tf, state))
             })
             .await
             .context("the Terraform pre-flight panicked")??;

@@ -307,7 +307,7 @@ fn supervise(
             if quiet_since.elapsed() >= HEARTBEAT {
                 tracing::info!(
                     "terraform: {what} still running ({})",
-                    crate::report::short_duration(started.elapsed())
+                    crate::text::short_duration(started.elapsed())
                 );
                 quiet_since = Instant::now();
             }

@@ -1,8 +1,27 @@
-//! Text helpers shared by the faces and by `notify`: cutting a message to a
-//! service's size limit, and random markers. They sit below both, so no
-//! module has to reach up into `action` for them.
+//! Text helpers shared by every layer: money and durations as users read them,
+//! cutting a message to a service's size limit, and random markers. They sit
+//! in the base layer, so no module reaches up into `cost` or `report` for them.
 
 use std::io::Read;
+
+/// `$412/month`, as plans, reports and notifications say it.
+pub fn per_month(usd: f64) -> String {
+    if usd >= 100.0 {
+        format!("${usd:.0}/month")
+    } else {
+        format!("${usd:.2}/month")
+    }
+}
+
+/// `42s`, `3m02s`, `1h05m00s`: how progress lines and reports show a duration.
+pub fn short_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
 
 /// `text` cut to at most `limit` bytes on a character boundary, with `note` appended when cut.
 pub fn truncate(text: &str, limit: usize, note: &str) -> String {

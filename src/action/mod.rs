@@ -16,9 +16,9 @@ use anyhow::Result;
 
 use crate::config::{Config, ConfigError, GithubComment};
 use crate::exit::{self, refuse};
-use crate::inventory::Phase;
+use crate::model::inventory::Phase;
+use crate::model::report::PhaseReport;
 use crate::notify::{self, github};
-use crate::report::PhaseReport;
 use crate::{confirm, teardown, verify};
 
 /// How old a reviewed plan may be: an approval over a weekend still works.
@@ -315,7 +315,7 @@ impl teardown::Progress for Groups {
         );
         workflow::end_group();
         if !report.ok() {
-            let level = if report.status == crate::report::PhaseStatus::Skipped {
+            let level = if report.status == crate::model::report::PhaseStatus::Skipped {
                 "warning"
             } else {
                 "error"
@@ -345,7 +345,7 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
     let code = if report.succeeded() { exit::DONE } else { exit::FAILED };
     let mut done = Done::new(code, json(&report)?, report.render_markdown());
     done.destroyed = report.deleted();
-    if report.result == crate::report::INTERRUPTED {
+    if report.result == crate::model::report::INTERRUPTED {
         done.status = "interrupted";
     }
     done.plan_digest = report.plan_digest.clone();
@@ -353,11 +353,7 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
 }
 
 async fn run_plan(config: &Config) -> Result<Done> {
-    let aws = crate::aws::Aws::load(&config.region).await;
-    let identity = aws.identity().await?;
-    crate::scope::warn_if_by_name_only(config);
-    let mut plan = crate::plan::build(config, &aws, &identity).await;
-    plan.stops_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &plan).await);
+    let plan = crate::plan::run(config).await?;
     print!("{}", plan.render_human());
     let code = if plan.has_errors() { exit::FAILED } else { exit::DONE };
     let mut done = Done::new(code, json(&plan)?, plan.render_markdown());

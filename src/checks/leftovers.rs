@@ -17,14 +17,14 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
             Err(e) if code(&e) == Some("ResourceNotFoundException") => {}
             Err(e) => return Err(anyhow!("eks DescribeCluster {cluster}: {}", describe(&e))),
         }
-        let lbs = crate::phases::kubernetes::cluster_load_balancers(cx.aws, cluster).await?;
+        let lbs = crate::discover::kubernetes::cluster_load_balancers(cx.aws, cluster).await?;
         left.extend(lbs.iter().map(ToString::to_string));
     }
     if let Some(s) = &config.sagemaker {
         // The teardown's own discovery: what it would delete is what must be gone.
         looked.push(format!("SageMaker resources named {0} or {0}-…", s.endpoint_prefix));
         let owner = crate::scope::Owner::new(config);
-        let found = crate::phases::sagemaker::discover(&cx.aws.sagemaker(), s, &owner, None).await?;
+        let found = crate::discover::sagemaker::discover(&cx.aws.sagemaker(), s, &owner, None).await?;
         for (kind, items) in [
             ("endpoint", &found.endpoints),
             ("endpoint config", &found.configs),
@@ -42,7 +42,7 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
         let ecr = cx.aws.ecr();
         for repo in &e.repositories {
             looked.push(format!("images in {repo}"));
-            if let Some(ids) = crate::phases::ecr::list_image_ids(&ecr, repo).await?
+            if let Some(ids) = crate::discover::ecr::list_image_ids(&ecr, repo).await?
                 && !ids.is_empty()
             {
                 left.push(format!("{} image ids in repository {repo}", ids.len()));

@@ -23,9 +23,9 @@ use serde::Serialize;
 
 use crate::aws::{Aws, Identity, describe};
 use crate::config::Config;
-use crate::inventory::{Action, Kind};
-use crate::phases::sagemaker::Variant;
-use crate::plan::Plan;
+use crate::discover::Stack;
+use crate::discover::sagemaker::Variant;
+use crate::model::inventory::{Action, Kind, Resource};
 use crate::scope::{Owner, Verdict};
 use prices::{Prices, Product, Unit};
 use window::HOURS_PER_MONTH;
@@ -153,24 +153,24 @@ pub struct Cost {
     pub price_source: PriceSource,
 }
 
-/// Everything `build` needs to know that the plan found.
+/// Everything `build` needs to know that discovery found.
 struct Known<'a> {
-    plan: &'a Plan,
+    stack: &'a Stack,
+    /// Every resource of the stack, as the plan lists them.
+    resources: Vec<Resource>,
 }
 
 impl Known<'_> {
     fn action(&self, kind: Kind, name: &str) -> Option<Action> {
-        self.plan
-            .phases
+        self.resources
             .iter()
-            .flat_map(|p| &p.resources)
             .find(|r| r.kind == kind && r.name == name)
             .map(|r| r.action)
     }
 
     /// Whether `terraform destroy` destroys it: an instance in the state with this ARN or id.
     fn in_state(&self, arn: Option<&str>, id: Option<&str>) -> bool {
-        self.plan.terraform_state.as_ref().is_some_and(|s| {
+        self.stack.terraform.value().is_some_and(|s| {
             s.managed()
                 .any(|i| (arn.is_some() && i.arn.as_deref() == arn) || (id.is_some() && i.id.as_deref() == id))
         })
@@ -188,10 +188,13 @@ pub struct Options {
 }
 
 /// Prices the stack that `plan` found.
-pub async fn build(config: &Config, aws: &Aws, identity: &Identity, plan: &Plan, options: Options) -> Cost {
+pub async fn build(config: &Config, aws: &Aws, identity: &Identity, stack: &Stack, options: Options) -> Cost {
     let offline = options.offline;
     let mut prices = Prices::new(aws, &config.region, offline);
-    let known = Known { plan };
+    let known = Known {
+        stack,
+        resources: stack.resources(),
+    };
     let owner = Owner::new(config);
     let mut rows = Vec::new();
     let mut unpriced = Vec::new();
@@ -200,7 +203,7 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, plan: &Plan,
         if let Err(e) = eks(aws, cluster, &owner, &known, &mut prices, &mut rows).await {
             problems.push(format!("{e:#}"));
         }
-        match crate::phases::kubernetes::cluster_load_balancers(aws, cluster).await {
+        match crate::discover::kubernetes::cluster_load_balancers(aws, cluster).await {
             Ok(lbs) => {
                 let namespaces = config.kubernetes.as_ref().is_some_and(|k| !k.namespaces.is_empty());
                 for lb in lbs {
@@ -574,14 +577,12 @@ async fn endpoints(
 ) -> Result<()> {
     let sm = aws.sagemaker();
     let found: Vec<(String, Action)> = known
-        .plan
-        .phases
+        .resources
         .iter()
-        .flat_map(|p| &p.resources)
         .filter(|r| r.kind == Kind::Endpoint && r.action != Action::Absent)
         .map(|r| (r.name.clone(), r.action))
         .collect();
-    let inventory = known.plan.sagemaker.as_ref();
+    let inventory = known.stack.sagemaker.value();
     for (name, action) in found {
         let (endpoint, config) = match variants(&sm, inventory, &name).await? {
             Some((endpoint, Some(config))) => (endpoint, config),
@@ -649,7 +650,7 @@ async fn endpoints(
 /// the config's variants `None` when the endpoint runs from a deleted config.
 async fn variants(
     sm: &aws_sdk_sagemaker::Client,
-    inventory: Option<&crate::phases::sagemaker::Inventory>,
+    inventory: Option<&crate::discover::sagemaker::Inventory>,
     name: &str,
 ) -> Result<Option<(Vec<Variant>, Option<Vec<Variant>>)>> {
     if let Some(inventory) = inventory
@@ -660,7 +661,7 @@ async fn variants(
     }
     let endpoint = match sm.describe_endpoint().endpoint_name(name).send().await {
         Ok(e) => e,
-        Err(e) if crate::phases::sagemaker::is_not_found(&describe(&e)) => return Ok(None),
+        Err(e) if crate::discover::sagemaker::is_not_found(&describe(&e)) => return Ok(None),
         Err(e) => anyhow::bail!("sagemaker DescribeEndpoint {name}: {}", describe(&e)),
     };
     let config_name = endpoint.endpoint_config_name().unwrap_or_default();
@@ -672,7 +673,7 @@ async fn variants(
     {
         Ok(config) => Some(Variant::configured(config.production_variants())),
         // AWS lets a config be deleted while its endpoint runs.
-        Err(e) if crate::phases::sagemaker::is_not_found(&describe(&e)) => None,
+        Err(e) if crate::discover::sagemaker::is_not_found(&describe(&e)) => None,
         Err(e) => anyhow::bail!("sagemaker DescribeEndpointConfig {config_name}: {}", describe(&e)),
     };
     Ok(Some((Variant::running(endpoint.production_variants()), config)))
@@ -689,10 +690,10 @@ async fn ecr_storage(
     let ecr = aws.ecr();
     for repo in repositories {
         // The inventory described the images already; else describe them here.
-        let described = match known.plan.ecr.iter().flatten().find(|r| &r.name == repo) {
+        let described = match known.stack.ecr.value().into_iter().flatten().find(|r| &r.name == repo) {
             Some(found) if !found.exists => continue,
             Some(found) => found.images.clone(),
-            None => match crate::phases::ecr::describe_images(&ecr, repo).await? {
+            None => match crate::discover::ecr::describe_images(&ecr, repo).await? {
                 Some(images) => images,
                 None => continue,
             },
@@ -1216,15 +1217,6 @@ fn saving(now: f64, then: f64) -> f64 {
     if now <= 0.0 { 0.0 } else { (now - then) / now * 100.0 }
 }
 
-/// `$412/month`, as plans, reports and notifications say it.
-pub fn per_month(usd: f64) -> String {
-    if usd >= 100.0 {
-        format!("${usd:.0}/month")
-    } else {
-        format!("${usd:.2}/month")
-    }
-}
-
 /// Something `schedule stop` stops, as it ran.
 #[derive(Debug, Clone)]
 pub enum Running {
@@ -1266,12 +1258,12 @@ pub async fn per_hour(aws: &Aws, prices: &mut Prices, running: &Running) -> Opti
 
 /// What a teardown of `plan`'s stack stops, in dollars a month: the figure
 /// `plan`, the terminal prompt and the teardown report show.
-pub async fn stops(config: &Config, aws: &Aws, identity: &Identity, plan: &Plan) -> f64 {
+pub async fn stops(config: &Config, aws: &Aws, identity: &Identity, stack: &Stack) -> f64 {
     let options = Options {
         offline: false,
         full: false,
     };
-    build(config, aws, identity, plan, options)
+    build(config, aws, identity, stack, options)
         .await
         .totals
         .teardown_stops_usd_per_month

@@ -22,7 +22,7 @@ pub fn run_url() -> Option<String> {
 pub async fn sns_after_teardown(
     config: &crate::config::Config,
     topic: Option<&str>,
-    report: &crate::report::Report,
+    report: &crate::model::report::Report,
 ) -> anyhow::Result<Option<String>> {
     let Some(topic) = topic.or(config.notify.sns_topic_arn.as_deref()) else {
         return Ok(None);

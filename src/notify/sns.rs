@@ -5,7 +5,7 @@
 use anyhow::Result;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use crate::report::Report;
+use crate::model::report::Report;
 
 /// SNS subjects must be shorter than 100 characters, with no line breaks.
 pub const SUBJECT_LIMIT: usize = 99;

@@ -1,11 +1,8 @@
-//! The teardown phases. Only modules under `phases/` call deleting AWS,
-//! Kubernetes or Terraform operations; each also owns the read-only
-//! discovery the plan uses, so plan and teardown see the same resources.
+//! The teardown phases, in teardown order. Only the mutating layer (these and
+//! `schedule/`) calls deleting AWS, Kubernetes or Terraform operations; each
+//! phase deletes from what `discover/` read, past the gate.
 
 pub mod ecr;
 pub mod kubernetes;
 pub mod sagemaker;
 pub mod terraform;
-
-/// How many independent requests a phase keeps in flight at once.
-pub const CONCURRENCY: usize = 8;

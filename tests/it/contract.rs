@@ -209,15 +209,15 @@ fn a_plan_that_is_not_this_reviewed_plan_is_refused_with_one_line() {
     // Another account, with a digest that fits it: a real plan of another account.
     let mut other = plan.clone();
     other["account"] = json!("210987654321");
-    let resources: Vec<sundown::inventory::Resource> = other["phases"]
+    let resources: Vec<sundown::model::inventory::Resource> = other["phases"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|p| p["resources"].as_array().unwrap().clone())
         .map(|r| serde_json::from_value(r).unwrap())
         .collect();
-    let refs: Vec<&sundown::inventory::Resource> = resources.iter().collect();
-    other["digest"] = json!(sundown::reviewed::digest(
+    let refs: Vec<&sundown::model::inventory::Resource> = resources.iter().collect();
+    other["digest"] = json!(sundown::model::plan::digest(
         "retail-forecast",
         "210987654321",
         "us-east-1",

@@ -12,6 +12,7 @@ mod lint;
 mod passthrough;
 mod test;
 mod tf;
+mod tidy;
 mod tools;
 
 #[path = "../../tests/it/fault_proxy.rs"]
@@ -34,6 +35,7 @@ tasks:
   demo                          seed a sample stack on the local emulator and run sundown against it
   test                          set up the emulator and Terraform, then fmt, clippy, lint and every test
   drill [TRIALS]                kill a teardown at random moments and re-run it, TRIALS times (default 20)
+  tidy                          hold src/ to ARCHITECTURE.md's layers: imports go down, mutating calls in their layers, sizes
   lint                          actionlint, zizmor, check-jsonschema and hadolint over .github/ and action/
   teardown [-- FLAGS]            tear down the stack in ./sundown.yaml with your AWS credentials (asks for `destroy`)
   verify [-- FLAGS]              run the cost checklist against the stack in ./sundown.yaml
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
         "lint" => lint::run(),
+        "tidy" => tidy::run(),
         "drill" => drill::run(rest),
         "emulator" => emulator::run(rest),
         "home-check" => home_check::run(rest),

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, with its own set-up.
 //! Installs the emulator and Terraform (if missing), then runs rustfmt,
-//! clippy, the linters of `cargo xtask lint` and the whole test suite. `.ci/run` calls exactly this.
+//! the tidy check, clippy, the linters of `cargo xtask lint` and the whole test suite. `.ci/run` calls exactly this.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,6 +18,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .current_dir(&root)
             .args(["fmt", "--all", "--", "--check"]),
     )?;
+    crate::tidy::run()?;
     run_cmd(Command::new(&cargo).current_dir(&root).args([
         "clippy",
         "--workspace",

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::inventory::{Kind, Phase};
+use crate::model::inventory::{Kind, Phase};
 
 pub const SCHEMA: &str = "sundown.report/v1";
 
@@ -186,7 +186,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "The teardown stops ≈ {} of running cost.\n",
-                crate::cost::per_month(usd)
+                crate::text::per_month(usd)
             );
         }
         let _ = writeln!(
@@ -245,7 +245,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "The teardown stops ≈ **{}** of running cost.\n",
-                crate::cost::per_month(usd)
+                crate::text::per_month(usd)
             );
         }
         if let Some(digest) = &self.plan_digest {
@@ -328,16 +328,6 @@ impl Report {
     }
 }
 
-/// `42s`, `3m02s`, `1h05m00s`: how progress lines and reports show a duration.
-pub fn short_duration(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, s % 3600 / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, m, s) => format!("{h}h{m:02}m{s:02}s"),
-    }
-}
-
 fn escape_md(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
@@ -373,7 +363,7 @@ mod tests {
         };
         assert_eq!(
             report.gantt(),
-            include_str!("../tests/snapshots/gantt.md"),
+            include_str!("../../tests/snapshots/gantt.md"),
             "the snapshot in tests/snapshots/gantt.md"
         );
     }

@@ -7,59 +7,18 @@
 //! Reads a file and compares; it sends no request itself.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
+use super::plan::{Plan, PlanStatus, digest};
 use crate::exit::refuse;
-use crate::inventory::{Action, Kind, Resource};
-use crate::plan::{Plan, PlanStatus};
+use crate::model::inventory::{Action, Kind, Resource};
 
 /// The reason recorded for something that appeared after the plan was reviewed.
 pub const DRIFT: &str = "not in the reviewed plan (drift)";
-
-/// The digest of a plan: sha256 over its schema, stack, account, region,
-/// creation time and the sorted list of what it would delete, each with the
-/// identity that tells it from a resource recreated under the same name.
-pub fn digest(stack: &str, account: &str, region: &str, created_at: &str, resources: &[&Resource]) -> String {
-    let mut lines: Vec<String> = resources
-        .iter()
-        .filter(|r| r.action == Action::Delete)
-        .flat_map(|r| {
-            if r.kind == Kind::Repository {
-                r.digests.iter().map(|d| format!("image\t{}\t{d}", r.name)).collect()
-            } else {
-                vec![format!(
-                    "{}\t{}\t{}",
-                    r.kind.name(),
-                    r.name,
-                    r.id.as_deref().unwrap_or("")
-                )]
-            }
-        })
-        .collect();
-    lines.sort();
-    let mut hasher = Sha256::new();
-    hasher.update(format!(
-        "{}\n{stack}\n{account}\n{region}\n{created_at}\n",
-        crate::plan::SCHEMA
-    ));
-    for line in &lines {
-        hasher.update(line.as_bytes());
-        hasher.update(b"\n");
-    }
-    let hash = hasher.finalize();
-    let mut hex = String::with_capacity(71);
-    hex.push_str("sha256:");
-    for byte in hash {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
-}
 
 /// A plan file as `plan --out` wrote it; unknown fields are ignored (they are not in the digest).
 #[derive(Debug, Deserialize)]
@@ -109,11 +68,11 @@ impl Reviewed {
             ))
         };
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| not_a_plan(format!("not JSON: {e}")))?;
-        if value["schema"] != crate::plan::SCHEMA {
+        if value["schema"] != super::plan::SCHEMA {
             return Err(not_a_plan(format!(
                 "schema is {}, not {}",
                 value["schema"],
-                crate::plan::SCHEMA
+                super::plan::SCHEMA
             )));
         }
         let file: PlanFile = serde_json::from_value(value).map_err(|e| not_a_plan(e.to_string()))?;
