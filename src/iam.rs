@@ -134,264 +134,285 @@ pub fn render(config: &Config, purpose: Purpose) -> String {
 /// The statements for `config`: required ones first, then the optional ones.
 pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
     let arns = Arns::new(config);
-    let all = || vec!["*".to_owned()];
-    let mut out = vec![Statement::new("Identity", &["sts:GetCallerIdentity"], all())];
+    let mut out = vec![Statement::new(
+        "Identity",
+        &["sts:GetCallerIdentity"],
+        vec!["*".to_owned()],
+    )];
     let mut optional = Vec::new();
-    let cluster = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref());
-
     if purpose != Purpose::Schedule {
-        // What plan and teardown discover.
-        if let Some(cluster) = cluster {
-            out.push(Statement::new(
-                "ReadCluster",
-                &["eks:DescribeCluster"],
-                vec![arns.arn("eks", &format!("cluster/{cluster}"))],
-            ));
-        }
-        if config.kubernetes.is_some() {
-            // The load balancers a cluster's Services made; Describe calls take no resource.
-            out.push(Statement::new(
-                "ReadLoadBalancers",
-                &[
-                    "elasticloadbalancing:DescribeLoadBalancers",
-                    "elasticloadbalancing:DescribeTags",
-                ],
-                all(),
-            ));
-        }
-        if config.sagemaker.is_some() {
-            // List calls take no resource; endpoints outside the stack are described too,
-            // to keep the configs and models they use.
-            out.push(Statement::new(
-                "ListSageMaker",
-                &[
-                    "sagemaker:ListEndpoints",
-                    "sagemaker:ListEndpointConfigs",
-                    "sagemaker:ListModels",
-                    "sagemaker:ListTags",
-                ],
-                all(),
-            ));
-            out.push(Statement::new(
-                "DescribeSageMaker",
-                &[
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DescribeModel",
-                ],
-                ["endpoint/*", "endpoint-config/*", "model/*"]
-                    .iter()
-                    .map(|r| arns.arn("sagemaker", r))
-                    .collect(),
-            ));
-        }
-        if let Some(ecr) = &config.ecr {
-            out.push(Statement::new(
-                "ReadRepositories",
-                &[
-                    "ecr:DescribeImages",
-                    "ecr:DescribeRepositories",
-                    "ecr:ListImages",
-                    "ecr:ListTagsForResource",
-                ],
-                repositories(&arns, &ecr.repositories),
-            ));
-        }
-        if let Some((bucket, key)) = state_location(config) {
-            let mut state = Statement::new(
-                "ReadTerraformState",
-                &["s3:ListBucket"],
-                vec![format!("arn:{}:s3:::{bucket}", arns.partition)],
-            );
-            if purpose == Purpose::ReadOnly {
-                out.push(state);
-                out.push(Statement::new(
-                    "ReadTerraformStateObject",
-                    &["s3:GetObject"],
-                    vec![format!("arn:{}:s3:::{bucket}/{key}", arns.partition)],
-                ));
-            } else {
-                state.sid = "TerraformStateBucket".into();
-                out.push(state);
-                out.push(Statement::new(
-                    "TerraformStateAndLock",
-                    &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    vec![
-                        format!("arn:{}:s3:::{bucket}/{key}", arns.partition),
-                        format!("arn:{}:s3:::{bucket}/{key}.tflock", arns.partition),
-                    ],
-                ));
-            }
-        }
+        out.extend(discovery(config, &arns, purpose));
         optional.extend(cost_statements(config, &arns, purpose == Purpose::ReadOnly));
     }
-
     match purpose {
-        Purpose::Teardown => {
-            if let Some(sm) = &config.sagemaker {
-                let mut endpoints = Statement::new(
-                    "DeleteStackEndpoints",
-                    &["sagemaker:DeleteEndpoint"],
-                    arns.sagemaker("endpoint", &sm.endpoint_prefix).into(),
-                );
-                // Endpoints must carry scope.tags to be deleted; configs and models that follow
-                // their endpoint may be untagged, so they get no condition.
-                endpoints.tags = config.scope.tags.clone();
-                out.push(endpoints);
-                let mut kinds = Vec::new();
-                if sm.delete_configs {
-                    kinds.push(("endpoint-config", "sagemaker:DeleteEndpointConfig"));
-                }
-                if sm.delete_models {
-                    kinds.push(("model", "sagemaker:DeleteModel"));
-                }
-                for (kind, action) in kinds {
-                    out.push(Statement::new(
-                        &format!(
-                            "Delete{}",
-                            if kind == "model" {
-                                "StackModels"
-                            } else {
-                                "StackEndpointConfigs"
-                            }
-                        ),
-                        &[action],
-                        arns.sagemaker(kind, &sm.endpoint_prefix).into(),
-                    ));
-                }
-                // Marking the configs `schedule stop` remembers endpoints in, against `schedule start`.
-                out.push(Statement::new("FindStoppedConfigs", &["tag:GetResources"], all()));
-                out.push(Statement::new(
-                    "MarkStoppedConfigs",
-                    &["sagemaker:AddTags"],
-                    vec![arns.arn("sagemaker", "endpoint-config/*")],
-                ));
-            }
-            if let Some(ecr) = &config.ecr {
-                out.push(Statement::new(
-                    "DeleteImages",
-                    &["ecr:BatchDeleteImage"],
-                    repositories(&arns, &ecr.repositories),
-                ));
-            }
-            if let Some(topic) = &config.notify.sns_topic_arn {
-                optional.push(Statement::new("OptionalNotify", &["sns:Publish"], vec![topic.clone()]).optional());
-            }
-        }
-        Purpose::ReadOnly => {
-            // `verify`'s checks.
-            out.push(Statement::new(
-                "Verify",
-                &[
-                    "logs:DescribeLogGroups",
-                    "sagemaker:ListTrainingJobs",
-                    "events:ListRules",
-                    "events:ListTargetsByRule",
-                    "tag:GetResources",
-                ],
-                all(),
-            ));
-            out.push(Statement::new(
-                "VerifyBudget",
-                &["budgets:ViewBudget"],
-                vec![format!("arn:{}:budgets::{}:budget/*", arns.partition, arns.account)],
-            ));
-            out.push(Statement::new(
-                "VerifyTrainingJobs",
-                &["sagemaker:DescribeTrainingJob"],
-                vec![arns.arn("sagemaker", "training-job/*")],
-            ));
-            if let Some(ecr) = &config.ecr {
-                out.push(Statement::new(
-                    "VerifyRepositories",
-                    &["ecr:GetLifecyclePolicy"],
-                    repositories(&arns, &ecr.repositories),
-                ));
-            }
-            if let Some(cluster) = cluster {
-                out.push(Statement::new(
-                    "VerifyNodeGroups",
-                    &["eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup"],
-                    node_groups(&arns, cluster),
-                ));
-            }
-            if !config.verify.buckets.is_empty() {
-                out.push(Statement::new(
-                    "VerifyBuckets",
-                    &["s3:GetLifecycleConfiguration", "s3:GetIntelligentTieringConfiguration"],
-                    config
-                        .verify
-                        .buckets
-                        .iter()
-                        .map(|b| format!("arn:{}:s3:::{b}", arns.partition))
-                        .collect(),
-                ));
-            }
-        }
-        Purpose::Schedule => {
-            if config.sagemaker.is_some() {
-                out.push(Statement::new(
-                    "ListSchedule",
-                    &[
-                        "sagemaker:ListEndpoints",
-                        "sagemaker:ListEndpointConfigs",
-                        "sagemaker:ListTags",
-                    ],
-                    all(),
-                ));
-                // `start` finds the configs named otherwise that remember the stack's endpoints.
-                out.push(Statement::new("FindStoppedConfigs", &["tag:GetResources"], all()));
-                out.push(Statement::new(
-                    "DescribeSchedule",
-                    &["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
-                    vec![
-                        arns.arn("sagemaker", "endpoint/*"),
-                        arns.arn("sagemaker", "endpoint-config/*"),
-                    ],
-                ));
-            }
-            if let Some(cluster) = cluster {
-                out.push(Statement::new(
-                    "ScaleNodeGroups",
-                    &[
-                        "eks:ListNodegroups",
-                        "eks:DescribeNodegroup",
-                        "eks:UpdateNodegroupConfig",
-                        "eks:TagResource",
-                        "eks:UntagResource",
-                    ],
-                    node_groups(&arns, cluster),
-                ));
-            }
-            if let Some(sm) = &config.sagemaker {
-                let endpoints: Vec<String> = arns.sagemaker("endpoint", &sm.endpoint_prefix).into();
-                let mut with_configs = endpoints.clone();
-                // The remembering tags live on the configs, whatever their names; CreateEndpoint
-                // names its config too, and a recreated endpoint gets its config's tags.
-                with_configs.push(arns.arn("sagemaker", "endpoint-config/*"));
-                out.push(Statement::new(
-                    "StopEndpoints",
-                    &["sagemaker:DeleteEndpoint"],
-                    endpoints,
-                ));
-                out.push(Statement::new(
-                    "StartEndpointsAndRememberInTags",
-                    &["sagemaker:CreateEndpoint", "sagemaker:AddTags", "sagemaker:DeleteTags"],
-                    with_configs,
-                ));
-            }
-            optional.push(
-                Statement::new(
-                    "OptionalNightSavings",
-                    &["pricing:GetProducts", "ec2:DescribeSpotPriceHistory"],
-                    all(),
-                )
-                .optional(),
-            );
-        }
+        Purpose::Teardown => teardown(config, &arns, &mut out, &mut optional),
+        Purpose::ReadOnly => read_only(config, &arns, &mut out),
+        Purpose::Schedule => schedule(config, &arns, &mut out, &mut optional),
     }
     out.extend(optional);
     out
+}
+
+/// What plan and teardown discover (and `verify --for read-only` reads the same way).
+fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
+    let all = || vec!["*".to_owned()];
+    let cluster = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref());
+    let mut out = Vec::new();
+    if let Some(cluster) = cluster {
+        out.push(Statement::new(
+            "ReadCluster",
+            &["eks:DescribeCluster"],
+            vec![arns.arn("eks", &format!("cluster/{cluster}"))],
+        ));
+    }
+    if config.kubernetes.is_some() {
+        // The load balancers a cluster's Services made; Describe calls take no resource.
+        out.push(Statement::new(
+            "ReadLoadBalancers",
+            &[
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTags",
+            ],
+            all(),
+        ));
+    }
+    if config.sagemaker.is_some() {
+        // List calls take no resource; endpoints outside the stack are described too,
+        // to keep the configs and models they use.
+        out.push(Statement::new(
+            "ListSageMaker",
+            &[
+                "sagemaker:ListEndpoints",
+                "sagemaker:ListEndpointConfigs",
+                "sagemaker:ListModels",
+                "sagemaker:ListTags",
+            ],
+            all(),
+        ));
+        out.push(Statement::new(
+            "DescribeSageMaker",
+            &[
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DescribeModel",
+            ],
+            ["endpoint/*", "endpoint-config/*", "model/*"]
+                .iter()
+                .map(|r| arns.arn("sagemaker", r))
+                .collect(),
+        ));
+    }
+    if let Some(ecr) = &config.ecr {
+        out.push(Statement::new(
+            "ReadRepositories",
+            &[
+                "ecr:DescribeImages",
+                "ecr:DescribeRepositories",
+                "ecr:ListImages",
+                "ecr:ListTagsForResource",
+            ],
+            repositories(&arns, &ecr.repositories),
+        ));
+    }
+    if let Some((bucket, key)) = state_location(config) {
+        let mut state = Statement::new(
+            "ReadTerraformState",
+            &["s3:ListBucket"],
+            vec![format!("arn:{}:s3:::{bucket}", arns.partition)],
+        );
+        if purpose == Purpose::ReadOnly {
+            out.push(state);
+            out.push(Statement::new(
+                "ReadTerraformStateObject",
+                &["s3:GetObject"],
+                vec![format!("arn:{}:s3:::{bucket}/{key}", arns.partition)],
+            ));
+        } else {
+            state.sid = "TerraformStateBucket".into();
+            out.push(state);
+            out.push(Statement::new(
+                "TerraformStateAndLock",
+                &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                vec![
+                    format!("arn:{}:s3:::{bucket}/{key}", arns.partition),
+                    format!("arn:{}:s3:::{bucket}/{key}.tflock", arns.partition),
+                ],
+            ));
+        }
+    }
+    out
+}
+
+/// What the teardown deletes and marks, and its notification.
+fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &mut Vec<Statement>) {
+    let all = || vec!["*".to_owned()];
+    if let Some(sm) = &config.sagemaker {
+        let mut endpoints = Statement::new(
+            "DeleteStackEndpoints",
+            &["sagemaker:DeleteEndpoint"],
+            arns.sagemaker("endpoint", &sm.endpoint_prefix).into(),
+        );
+        // Endpoints must carry scope.tags to be deleted; configs and models that follow
+        // their endpoint may be untagged, so they get no condition.
+        endpoints.tags = config.scope.tags.clone();
+        out.push(endpoints);
+        let mut kinds = Vec::new();
+        if sm.delete_configs {
+            kinds.push(("endpoint-config", "sagemaker:DeleteEndpointConfig"));
+        }
+        if sm.delete_models {
+            kinds.push(("model", "sagemaker:DeleteModel"));
+        }
+        for (kind, action) in kinds {
+            out.push(Statement::new(
+                &format!(
+                    "Delete{}",
+                    if kind == "model" {
+                        "StackModels"
+                    } else {
+                        "StackEndpointConfigs"
+                    }
+                ),
+                &[action],
+                arns.sagemaker(kind, &sm.endpoint_prefix).into(),
+            ));
+        }
+        // Marking the configs `schedule stop` remembers endpoints in, against `schedule start`.
+        out.push(Statement::new("FindStoppedConfigs", &["tag:GetResources"], all()));
+        out.push(Statement::new(
+            "MarkStoppedConfigs",
+            &["sagemaker:AddTags"],
+            vec![arns.arn("sagemaker", "endpoint-config/*")],
+        ));
+    }
+    if let Some(ecr) = &config.ecr {
+        out.push(Statement::new(
+            "DeleteImages",
+            &["ecr:BatchDeleteImage"],
+            repositories(&arns, &ecr.repositories),
+        ));
+    }
+    if let Some(topic) = &config.notify.sns_topic_arn {
+        optional.push(Statement::new("OptionalNotify", &["sns:Publish"], vec![topic.clone()]).optional());
+    }
+}
+
+/// `verify`'s checks.
+fn read_only(config: &Config, arns: &Arns, out: &mut Vec<Statement>) {
+    let all = || vec!["*".to_owned()];
+    let cluster = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref());
+    out.push(Statement::new(
+        "Verify",
+        &[
+            "logs:DescribeLogGroups",
+            "sagemaker:ListTrainingJobs",
+            "events:ListRules",
+            "events:ListTargetsByRule",
+            "tag:GetResources",
+        ],
+        all(),
+    ));
+    out.push(Statement::new(
+        "VerifyBudget",
+        &["budgets:ViewBudget"],
+        vec![format!("arn:{}:budgets::{}:budget/*", arns.partition, arns.account)],
+    ));
+    out.push(Statement::new(
+        "VerifyTrainingJobs",
+        &["sagemaker:DescribeTrainingJob"],
+        vec![arns.arn("sagemaker", "training-job/*")],
+    ));
+    if let Some(ecr) = &config.ecr {
+        out.push(Statement::new(
+            "VerifyRepositories",
+            &["ecr:GetLifecyclePolicy"],
+            repositories(&arns, &ecr.repositories),
+        ));
+    }
+    if let Some(cluster) = cluster {
+        out.push(Statement::new(
+            "VerifyNodeGroups",
+            &["eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup"],
+            node_groups(&arns, cluster),
+        ));
+    }
+    if !config.verify.buckets.is_empty() {
+        out.push(Statement::new(
+            "VerifyBuckets",
+            &["s3:GetLifecycleConfiguration", "s3:GetIntelligentTieringConfiguration"],
+            config
+                .verify
+                .buckets
+                .iter()
+                .map(|b| format!("arn:{}:s3:::{b}", arns.partition))
+                .collect(),
+        ));
+    }
+}
+
+/// `schedule stop|start`: scale node groups, delete and recreate endpoints, remember in tags.
+fn schedule(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &mut Vec<Statement>) {
+    let all = || vec!["*".to_owned()];
+    let cluster = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref());
+    if config.sagemaker.is_some() {
+        out.push(Statement::new(
+            "ListSchedule",
+            &[
+                "sagemaker:ListEndpoints",
+                "sagemaker:ListEndpointConfigs",
+                "sagemaker:ListTags",
+            ],
+            all(),
+        ));
+        // `start` finds the configs named otherwise that remember the stack's endpoints.
+        out.push(Statement::new("FindStoppedConfigs", &["tag:GetResources"], all()));
+        out.push(Statement::new(
+            "DescribeSchedule",
+            &["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"],
+            vec![
+                arns.arn("sagemaker", "endpoint/*"),
+                arns.arn("sagemaker", "endpoint-config/*"),
+            ],
+        ));
+    }
+    if let Some(cluster) = cluster {
+        out.push(Statement::new(
+            "ScaleNodeGroups",
+            &[
+                "eks:ListNodegroups",
+                "eks:DescribeNodegroup",
+                "eks:UpdateNodegroupConfig",
+                "eks:TagResource",
+                "eks:UntagResource",
+            ],
+            node_groups(&arns, cluster),
+        ));
+    }
+    if let Some(sm) = &config.sagemaker {
+        let endpoints: Vec<String> = arns.sagemaker("endpoint", &sm.endpoint_prefix).into();
+        let mut with_configs = endpoints.clone();
+        // The remembering tags live on the configs, whatever their names; CreateEndpoint
+        // names its config too, and a recreated endpoint gets its config's tags.
+        with_configs.push(arns.arn("sagemaker", "endpoint-config/*"));
+        out.push(Statement::new(
+            "StopEndpoints",
+            &["sagemaker:DeleteEndpoint"],
+            endpoints,
+        ));
+        out.push(Statement::new(
+            "StartEndpointsAndRememberInTags",
+            &["sagemaker:CreateEndpoint", "sagemaker:AddTags", "sagemaker:DeleteTags"],
+            with_configs,
+        ));
+    }
+    optional.push(
+        Statement::new(
+            "OptionalNightSavings",
+            &["pricing:GetProducts", "ec2:DescribeSpotPriceHistory"],
+            all(),
+        )
+        .optional(),
+    );
 }
 
 /// Calls that only add dollar figures: optional. The teardown prices only what

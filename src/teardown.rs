@@ -52,26 +52,13 @@ impl Progress for Quiet {}
 
 /// Runs the gate and every phase; returns the report. Refusals are errors.
 pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
-    let progress = request.progress;
-    let confirmation = confirm::check_phrase(request.confirm.as_deref(), request.interactive)?;
-    // The plan file is checked before any request: a changed, old or foreign plan touches nothing.
-    let reviewed = match &request.plan {
-        Some(path) => Some(Reviewed::load(
-            path,
-            request.max_plan_age,
-            &config.stack,
-            &config.region,
-        )?),
-        None => None,
-    };
-
-    let aws = Aws::load(&config.region).await;
-    let identity = aws.identity().await?;
-    confirm::check_account(config, &identity)?;
-    if let Some(plan) = &reviewed {
-        plan.check_account(&identity.account)?;
-    }
-    let Preflight { kube, terraform } = preflight(config, &aws).await?;
+    let Passed {
+        aws,
+        identity,
+        reviewed,
+        preflight: Preflight { kube, terraform },
+        confirmation,
+    } = gate(config, &request).await?;
     // After the refusals, so that a refusal stays one line.
     crate::scope::warn_if_by_name_only(config);
     // Before any mutating request: the stack must still be what the reviewer saw,
@@ -91,7 +78,6 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         tracing::info!("teardown: carrying out the reviewed plan {}", plan.digest);
     }
     let stopped_usd_per_month = Some(crate::cost::stops(config, &aws, &identity, &stack).await);
-    let (sagemaker_inventory, ecr_inventory) = (stack.sagemaker.into_value(), stack.ecr.into_value());
     if confirmation == Confirmation::Ask {
         now.stops_usd_per_month = stopped_usd_per_month;
         eprint!("{}", now.render_human());
@@ -100,154 +86,31 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     // The phases delete from what was read here, re-reading only what changed since;
     // after a prompt, which may wait for a long time, they read everything again.
     let reuse = confirmation != Confirmation::Ask;
+    let (sagemaker, ecr) = (stack.sagemaker.into_value(), stack.ecr.into_value());
 
     // Past the gate: from here on a signal stops the run cleanly instead of killing it.
     let stop = Stop::new();
     stop.listen(request.interactive)
         .context("installing the SIGINT/SIGTERM handlers")?;
-
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
-    let mut phases = Vec::with_capacity(4);
-
     // Before the first deletion: `schedule start` must not recreate what this teardown deletes.
-    if config.sagemaker.is_some() {
-        let sm = aws.sagemaker();
-        let marked = phases::sagemaker::mark_teardown(
-            &sm,
-            &aws.tagging(),
-            &config.stack,
-            sagemaker_inventory.as_ref(),
-            &started_at,
-        )
-        .await;
-        match marked {
-            Ok(marked) if !marked.is_empty() => tracing::info!(
-                "teardown: marked {} endpoint configs against `schedule start`: {}",
-                marked.len(),
-                marked.join(", ")
-            ),
-            Ok(_) => {}
-            // Nothing is deleted yet: without the mark a `schedule start` could bring endpoints back.
-            Err(e) => {
-                return Err(refuse(format!(
-                    "cannot mark the stopped endpoint configs against `schedule start` ({e:#}); \
-                     grant what `sundown iam-policy --for teardown` prints (tag:GetResources, sagemaker:AddTags)"
-                )));
-            }
-        }
-    }
-
-    phases.push(
-        timed(progress, &stop, started, Phase::Kubernetes, async {
-            match &config.kubernetes {
-                Some(k) => phases::kubernetes::teardown(&aws, k, kube.as_ref(), reviewed.as_ref(), &stop).await,
-                None => PhaseReport::not_configured(Phase::Kubernetes),
-            }
-        })
-        .await,
-    );
-    phases.push(
-        timed(progress, &stop, started, Phase::Sagemaker, async {
-            match &config.sagemaker {
-                Some(s) => {
-                    phases::sagemaker::teardown(
-                        &aws.sagemaker(),
-                        s,
-                        &Owner::new(config),
-                        reviewed.as_ref(),
-                        sagemaker_inventory.filter(|_| reuse),
-                        &stop,
-                    )
-                    .await
-                }
-                None => PhaseReport::not_configured(Phase::Sagemaker),
-            }
-        })
-        .await,
-    );
-    phases.push(
-        timed(progress, &stop, started, Phase::Ecr, async {
-            match &config.ecr {
-                Some(e) => {
-                    phases::ecr::teardown(
-                        &aws.ecr(),
-                        e,
-                        &config.protect,
-                        reviewed.as_ref(),
-                        ecr_inventory.filter(|_| reuse),
-                    )
-                    .await
-                }
-                None => PhaseReport::not_configured(Phase::Ecr),
-            }
-        })
-        .await,
-    );
-    let blockers: Vec<&str> = phases.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
-    // Images pushed after the review stay in their repository; destroying it would delete them.
-    let unplanned_images: Vec<String> = phases
-        .iter()
-        .flat_map(|p| &p.resources)
-        .filter(|r| r.kind == Kind::Repository && r.outcome == crate::model::report::Outcome::Drift)
-        .map(|r| r.name.clone())
-        .collect();
-    let terraform_stop = stop.clone();
-    let terraform_plan = reviewed.clone();
-    let terraform_report = timed(progress, &stop, started, Phase::Terraform, async move {
-        match terraform {
-            None => PhaseReport::not_configured(Phase::Terraform),
-            Some(_) if !blockers.is_empty() => PhaseReport::skipped(
-                Phase::Terraform,
-                format!(
-                    "skipped: terraform destroy runs only after every earlier phase is done ({} failed)",
-                    blockers.join(", ")
-                ),
-            ),
-            Some(_) if !unplanned_images.is_empty() => {
-                let mut r = PhaseReport::new(Phase::Terraform);
-                r.code = Some("drift".into());
-                r.fail(format!(
-                    "terraform destroy refused: repositories {} still hold images the reviewed plan does not list",
-                    unplanned_images.join(", ")
-                ));
-                r
-            }
-            Some((tf, state)) => tokio::task::spawn_blocking(move || {
-                phases::terraform::teardown(&tf, &state, terraform_plan.as_ref(), &terraform_stop)
-            })
-            .await
-            .unwrap_or_else(|e| {
-                let mut r = PhaseReport::new(Phase::Terraform);
-                r.fail(format!("terraform phase panicked: {e}"));
-                r
-            }),
-        }
-    })
-    .await;
-    phases.push(terraform_report);
-
-    // What the plan listed and is gone now is absent: fine, and said so.
+    mark_stopped_configs(config, &aws, sagemaker.as_ref(), &started_at).await?;
+    let inventory = Inventory {
+        sagemaker: sagemaker.filter(|_| reuse),
+        ecr: ecr.filter(|_| reuse),
+    };
+    let run = Run {
+        config,
+        aws: &aws,
+        progress: request.progress,
+        stop: &stop,
+        started,
+        reviewed: reviewed.as_ref(),
+    };
+    let mut phases = run.phases(kube.as_ref(), inventory, terraform).await;
     if let Some(plan) = &reviewed {
-        for (kind, name) in plan.planned() {
-            let phase = match kind {
-                Kind::Namespace => Phase::Kubernetes,
-                Kind::Endpoint | Kind::EndpointConfig | Kind::Model => Phase::Sagemaker,
-                Kind::Repository => Phase::Ecr,
-                Kind::TerraformResource => Phase::Terraform,
-            };
-            if let Some(p) = phases.iter_mut().find(|p| p.phase == phase)
-                && p.status == PhaseStatus::Done
-                && !p.resources.iter().any(|r| r.kind == kind && r.name == name)
-            {
-                p.record(
-                    kind,
-                    name,
-                    crate::model::report::Outcome::Absent,
-                    Some("gone since the plan".into()),
-                );
-            }
-        }
+        reconcile(plan, &mut phases);
     }
     let result = if phases.iter().any(|p| p.status == PhaseStatus::Interrupted) {
         report::INTERRUPTED
@@ -268,6 +131,218 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         plan_digest: reviewed.map(|r| r.digest),
         phases,
     })
+}
+
+/// What passing the gate established.
+struct Passed {
+    aws: Aws,
+    identity: crate::aws::Identity,
+    reviewed: Option<Reviewed>,
+    preflight: Preflight,
+    confirmation: Confirmation,
+}
+
+/// The gate, in order: the typed confirmation and the reviewed plan file before
+/// any AWS request; the credentials, the account guard and the pre-flight before
+/// any mutating one. Every failure is a refusal.
+async fn gate(config: &Config, request: &Request<'_>) -> Result<Passed> {
+    let confirmation = confirm::check_phrase(request.confirm.as_deref(), request.interactive)?;
+    // The plan file is checked before any request: a changed, old or foreign plan touches nothing.
+    let reviewed = match &request.plan {
+        Some(path) => Some(Reviewed::load(
+            path,
+            request.max_plan_age,
+            &config.stack,
+            &config.region,
+        )?),
+        None => None,
+    };
+    let aws = Aws::load(&config.region).await;
+    let identity = aws.identity().await?;
+    confirm::check_account(config, &identity)?;
+    if let Some(plan) = &reviewed {
+        plan.check_account(&identity.account)?;
+    }
+    let preflight = preflight(config, &aws).await?;
+    Ok(Passed {
+        aws,
+        identity,
+        reviewed,
+        preflight,
+        confirmation,
+    })
+}
+
+/// What the phases delete from, as discovery read it (`None`: read it again).
+struct Inventory {
+    sagemaker: Option<crate::discover::sagemaker::Inventory>,
+    ecr: Option<Vec<crate::discover::ecr::Repo>>,
+}
+
+/// Marks the endpoint configs that remember stopped endpoints against
+/// `schedule start` (`phases::sagemaker::mark_teardown`); without the mark a
+/// start could bring endpoints back, so a failure is a refusal (nothing is deleted yet).
+async fn mark_stopped_configs(
+    config: &Config,
+    aws: &Aws,
+    sagemaker_inventory: Option<&crate::discover::sagemaker::Inventory>,
+    started_at: &str,
+) -> Result<()> {
+    if config.sagemaker.is_some() {
+        let sm = aws.sagemaker();
+        let marked =
+            phases::sagemaker::mark_teardown(&sm, &aws.tagging(), &config.stack, sagemaker_inventory, started_at).await;
+        match marked {
+            Ok(marked) if !marked.is_empty() => tracing::info!(
+                "teardown: marked {} endpoint configs against `schedule start`: {}",
+                marked.len(),
+                marked.join(", ")
+            ),
+            Ok(_) => {}
+            // Nothing is deleted yet: without the mark a `schedule start` could bring endpoints back.
+            Err(e) => {
+                return Err(refuse(format!(
+                    "cannot mark the stopped endpoint configs against `schedule start` ({e:#}); \
+                     grant what `sundown iam-policy --for teardown` prints (tag:GetResources, sagemaker:AddTags)"
+                )));
+            }
+        }
+    }
+
+    Ok(())
+}
+
+/// One teardown past the gate: what every phase needs.
+struct Run<'a> {
+    config: &'a Config,
+    aws: &'a Aws,
+    progress: &'a dyn Progress,
+    stop: &'a Stop,
+    started: Instant,
+    reviewed: Option<&'a Reviewed>,
+}
+
+impl Run<'_> {
+    /// The phases in teardown order; `terraform destroy` only when every earlier one is done.
+    async fn phases(
+        &self,
+        kube: Option<&Connection>,
+        inventory: Inventory,
+        terraform: Option<(Terraform, State)>,
+    ) -> Vec<PhaseReport> {
+        let Run {
+            config,
+            aws,
+            progress,
+            stop,
+            started,
+            reviewed,
+        } = *self;
+        let mut phases = Vec::with_capacity(4);
+        phases.push(
+            timed(progress, stop, started, Phase::Kubernetes, async {
+                match &config.kubernetes {
+                    Some(k) => phases::kubernetes::teardown(aws, k, kube, reviewed, stop).await,
+                    None => PhaseReport::not_configured(Phase::Kubernetes),
+                }
+            })
+            .await,
+        );
+        phases.push(
+            timed(progress, stop, started, Phase::Sagemaker, async {
+                match &config.sagemaker {
+                    Some(s) => {
+                        phases::sagemaker::teardown(
+                            &aws.sagemaker(),
+                            s,
+                            &Owner::new(config),
+                            reviewed,
+                            inventory.sagemaker,
+                            stop,
+                        )
+                        .await
+                    }
+                    None => PhaseReport::not_configured(Phase::Sagemaker),
+                }
+            })
+            .await,
+        );
+        phases.push(
+            timed(progress, stop, started, Phase::Ecr, async {
+                match &config.ecr {
+                    Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect, reviewed, inventory.ecr).await,
+                    None => PhaseReport::not_configured(Phase::Ecr),
+                }
+            })
+            .await,
+        );
+        let blockers: Vec<&str> = phases.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
+        // Images pushed after the review stay in their repository; destroying it would delete them.
+        let unplanned_images: Vec<String> = phases
+            .iter()
+            .flat_map(|p| &p.resources)
+            .filter(|r| r.kind == Kind::Repository && r.outcome == crate::model::report::Outcome::Drift)
+            .map(|r| r.name.clone())
+            .collect();
+        let terraform_stop = stop.clone();
+        let terraform_plan = reviewed.cloned();
+        let terraform_report = timed(progress, stop, started, Phase::Terraform, async move {
+            match terraform {
+                None => PhaseReport::not_configured(Phase::Terraform),
+                Some(_) if !blockers.is_empty() => PhaseReport::skipped(
+                    Phase::Terraform,
+                    format!(
+                        "skipped: terraform destroy runs only after every earlier phase is done ({} failed)",
+                        blockers.join(", ")
+                    ),
+                ),
+                Some(_) if !unplanned_images.is_empty() => {
+                    let mut r = PhaseReport::new(Phase::Terraform);
+                    r.code = Some("drift".into());
+                    r.fail(format!(
+                        "terraform destroy refused: repositories {} still hold images the reviewed plan does not list",
+                        unplanned_images.join(", ")
+                    ));
+                    r
+                }
+                Some((tf, state)) => tokio::task::spawn_blocking(move || {
+                    phases::terraform::teardown(&tf, &state, terraform_plan.as_ref(), &terraform_stop)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    let mut r = PhaseReport::new(Phase::Terraform);
+                    r.fail(format!("terraform phase panicked: {e}"));
+                    r
+                }),
+            }
+        })
+        .await;
+        phases.push(terraform_report);
+        phases
+    }
+}
+
+/// What the reviewed plan listed and is gone now is absent: fine, and said so.
+fn reconcile(plan: &Reviewed, phases: &mut [PhaseReport]) {
+    for (kind, name) in plan.planned() {
+        let phase = match kind {
+            Kind::Namespace => Phase::Kubernetes,
+            Kind::Endpoint | Kind::EndpointConfig | Kind::Model => Phase::Sagemaker,
+            Kind::Repository => Phase::Ecr,
+            Kind::TerraformResource => Phase::Terraform,
+        };
+        if let Some(p) = phases.iter_mut().find(|p| p.phase == phase)
+            && p.status == PhaseStatus::Done
+            && !p.resources.iter().any(|r| r.kind == kind && r.name == name)
+        {
+            p.record(
+                kind,
+                name,
+                crate::model::report::Outcome::Absent,
+                Some("gone since the plan".into()),
+            );
+        }
+    }
 }
 
 /// Runs one phase between the progress hooks, or skips it when the run was

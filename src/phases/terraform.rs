@@ -198,12 +198,17 @@ pub fn teardown(tf: &Terraform, state: &State, reviewed: Option<&Reviewed>, stop
         }
         None => {}
     }
-    // Prove it: what is still in state now.
+    prove_empty(tf, &mut report);
+    report
+}
+
+/// Proves the destroy: what is still in the state now is named, and fails the phase.
+fn prove_empty(tf: &Terraform, report: &mut PhaseReport) {
     match tf.state_pull() {
         Ok(after) => {
             let left: Vec<String> = after.managed().map(|i| i.address.clone()).collect();
             if left.is_empty() {
-                return report;
+                return;
             }
             for address in &left {
                 report.record(
@@ -232,7 +237,6 @@ pub fn teardown(tf: &Terraform, state: &State, reviewed: Option<&Reviewed>, stop
             }
         }
     }
-    report
 }
 
 #[cfg(test)]

@@ -1,0 +1,272 @@
+//! `sundown schedule stop|start`: the off-hours schedule.
+//!
+//! `stop` remembers, then scales: each node group's scaling goes into a tag
+//! on the node group before EKS UpdateNodegroupConfig scales it to 0 (never
+//! the Auto Scaling group behind EKS's back); each endpoint's name goes into
+//! a tag on its endpoint config before the endpoint is deleted (the config
+//! and its model stay). `start` restores what the tags say, then removes
+//! from them what it has brought back. Tag first and untag last, so an
+//! interrupted run is resumed by the next one; a node group already at 0
+//! with its tag, or a config without a tag, is left alone, which makes both
+//! commands idempotent.
+//!
+//! The memory is the stack's own (`markers::Memory`, keyed by the stack's
+//! name): a `start` reads only its own stack's, and only on node groups of
+//! its cluster and endpoint configs that are the stack's (named by the rule,
+//! or found by the tagging API under its key), so one stack's morning start
+//! never brings back another's endpoints. What is still changing when a run
+//! meets it (an endpoint still Deleting, a node group mid-update) is waited
+//! for, within `schedule.wait`; past that it is left remembered for the next
+//! run, and the run fails.
+
+mod endpoints;
+mod node_groups;
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::aws::Aws;
+use crate::cancel::Stop;
+use crate::config::{Config, Protect};
+use crate::scope::Owner;
+use crate::wait::Rounds;
+
+use endpoints::{start_endpoints, stop_endpoints};
+use node_groups::node_groups;
+
+pub const SCHEMA: &str = "sundown.schedule/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Stop,
+    Start,
+}
+
+impl Action {
+    pub fn parse(text: &str) -> Option<Action> {
+        match text {
+            "stop" => Some(Action::Stop),
+            "start" => Some(Action::Start),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Stop => "stop",
+            Action::Start => "start",
+        }
+    }
+}
+
+/// What happened to one node group or endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// `node_group` or `endpoint`.
+    pub kind: &'static str,
+    pub name: String,
+    pub changed: bool,
+    pub detail: String,
+    /// What it cost per hour while it ran (`stop` only, when it could be priced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd_per_hour: Option<f64>,
+    /// What it was, for pricing.
+    #[serde(skip)]
+    pub running: Option<crate::cost::Running>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub schema: &'static str,
+    pub stack: String,
+    pub account: String,
+    pub action: Action,
+    pub changes: Vec<Change>,
+    pub errors: Vec<String>,
+    /// `stop`: what one stop (a night, on average) saves, in dollars.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub night_saves_usd: Option<f64>,
+}
+
+impl Outcome {
+    fn night_line(&self) -> Option<String> {
+        let usd = self.night_saves_usd?;
+        let per_hour: f64 = self
+            .changes
+            .iter()
+            .filter(|c| c.changed)
+            .filter_map(|c| c.usd_per_hour)
+            .sum();
+        Some(format!(
+            "A night stopped saves ≈ ${usd:.2} (${per_hour:.4}/hour while stopped)."
+        ))
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn changed(&self) -> usize {
+        self.changes.iter().filter(|c| c.changed).count()
+    }
+
+    pub fn render_human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Schedule {} of {} in account {}: {} changed, {} unchanged\n",
+            self.action.name(),
+            self.stack,
+            self.account,
+            self.changed(),
+            self.changes.len() - self.changed()
+        );
+        for c in &self.changes {
+            let kind = if c.kind == "node_group" {
+                "node group"
+            } else {
+                "endpoint"
+            };
+            let _ = writeln!(out, "{kind:<11} {:<40} {}", c.name, c.detail);
+        }
+        for e in &self.errors {
+            let _ = writeln!(out, "error: {e}");
+        }
+        if let Some(line) = self.night_line() {
+            let _ = writeln!(out, "\n{line}");
+        }
+        out
+    }
+
+    pub fn render_markdown(&self) -> String {
+        let mut out = String::new();
+        let icon = if self.succeeded() { "✅" } else { "❌" };
+        let _ = writeln!(
+            out,
+            "### {icon} sundown schedule {} of `{}`: {} changed\n",
+            self.action.name(),
+            self.stack,
+            self.changed()
+        );
+        let _ = writeln!(out, "| kind | name | changed | detail |\n| --- | --- | --- | --- |");
+        for c in &self.changes {
+            let _ = writeln!(out, "| {} | `{}` | {} | {} |", c.kind, c.name, c.changed, c.detail);
+        }
+        for e in &self.errors {
+            let _ = writeln!(out, "\n- **error**: {}", e.replace('\n', " "));
+        }
+        if let Some(line) = self.night_line() {
+            let _ = writeln!(out, "\n{line}");
+        }
+        out
+    }
+}
+
+/// One run of the schedule: whose memory it reads and writes, and until when it may wait.
+struct Run<'a> {
+    stack: &'a str,
+    owner: Owner<'a>,
+    protect: &'a Protect,
+    wait: std::time::Duration,
+    deadline: Instant,
+    stop: Stop,
+}
+
+impl Run<'_> {
+    /// The rounds of a wait that ends at the run's deadline.
+    fn rounds(&self) -> Rounds<'_> {
+        Rounds::new(self.deadline.saturating_duration_since(Instant::now()), &self.stop)
+    }
+
+    /// Said of what was still changing when the run's wait ran out.
+    fn still(&self, status: &str) -> String {
+        format!(
+            "still {status} after schedule.wait ({})",
+            crate::text::short_duration(self.wait)
+        )
+    }
+}
+
+/// Runs `stop` or `start`. Checks the account before the first change.
+pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> {
+    let identity = aws.identity().await?;
+    crate::confirm::check_account(config, &identity)?;
+    let mut outcome = Outcome {
+        schema: SCHEMA,
+        stack: config.stack.clone(),
+        account: identity.account,
+        action,
+        changes: Vec::new(),
+        errors: Vec::new(),
+        night_saves_usd: None,
+    };
+    let run = Run {
+        stack: &config.stack,
+        owner: Owner::new(config),
+        protect: &config.protect,
+        wait: config.schedule.wait,
+        deadline: Instant::now() + config.schedule.wait,
+        stop: Stop::new(),
+    };
+    if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
+        node_groups(&aws.eks(), cluster, &run, action, &mut outcome).await;
+    }
+    if let Some(sm) = &config.sagemaker {
+        let client = aws.sagemaker();
+        let prefix = &sm.endpoint_prefix;
+        let result = match action {
+            Action::Stop => stop_endpoints(&client, prefix, &run, &mut outcome).await,
+            Action::Start => start_endpoints(&client, &aws.tagging(), prefix, &run, &mut outcome).await,
+        };
+        if let Err(e) = result {
+            outcome.errors.push(format!("{e:#}"));
+        }
+    }
+    if action == Action::Stop {
+        price_the_night(config, aws, &mut outcome).await;
+    }
+    Ok(outcome)
+}
+
+/// What one stop saves: what the stopped node groups and endpoints cost per
+/// hour, times the hours a stop lasts on average (`verify.stop_schedule` to
+/// `verify.start_schedule`). Best effort: prices that cannot be had leave it out.
+async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
+    if outcome.changed() == 0 {
+        return;
+    }
+    let Ok(window) = crate::cost::window::window(&config.verify.stop_schedule, &config.verify.start_schedule) else {
+        return;
+    };
+    let mut prices = crate::cost::prices::Prices::new(aws, &config.region, false);
+    let mut per_hour = 0.0;
+    for change in outcome.changes.iter_mut().filter(|c| c.changed) {
+        if let Some(running) = &change.running {
+            change.usd_per_hour = crate::cost::per_hour(aws, &mut prices, running).await;
+            per_hour += change.usd_per_hour.unwrap_or(0.0);
+        }
+    }
+    prices.save();
+    outcome.night_saves_usd = Some((per_hour * window.hours_per_stop() * 100.0).round() / 100.0);
+}
+
+/// What happened to one node group or endpoint: (changed, detail, what ran, for pricing).
+type Done = (bool, String, Option<crate::cost::Running>);
+
+fn unchanged(detail: impl Into<String>) -> Done {
+    (false, detail.into(), None)
+}
+
+type Tags = Vec<(String, String)>;
+
+fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn pairs(tags: &Tags) -> impl Iterator<Item = (&str, &str)> + Clone {
+    tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
