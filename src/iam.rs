@@ -211,7 +211,7 @@ fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
                 "ecr:ListImages",
                 "ecr:ListTagsForResource",
             ],
-            repositories(&arns, &ecr.repositories),
+            repositories(arns, &ecr.repositories),
         ));
     }
     if let Some((bucket, key)) = state_location(config) {
@@ -289,7 +289,7 @@ fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &m
         out.push(Statement::new(
             "DeleteImages",
             &["ecr:BatchDeleteImage"],
-            repositories(&arns, &ecr.repositories),
+            repositories(arns, &ecr.repositories),
         ));
     }
     if let Some(topic) = &config.notify.sns_topic_arn {
@@ -326,14 +326,14 @@ fn read_only(config: &Config, arns: &Arns, out: &mut Vec<Statement>) {
         out.push(Statement::new(
             "VerifyRepositories",
             &["ecr:GetLifecyclePolicy"],
-            repositories(&arns, &ecr.repositories),
+            repositories(arns, &ecr.repositories),
         ));
     }
     if let Some(cluster) = cluster {
         out.push(Statement::new(
             "VerifyNodeGroups",
             &["eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup"],
-            node_groups(&arns, cluster),
+            node_groups(arns, cluster),
         ));
     }
     if !config.verify.buckets.is_empty() {
@@ -385,7 +385,7 @@ fn schedule(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &m
                 "eks:TagResource",
                 "eks:UntagResource",
             ],
-            node_groups(&arns, cluster),
+            node_groups(arns, cluster),
         ));
     }
     if let Some(sm) = &config.sagemaker {

@@ -69,8 +69,6 @@ pub async fn discover_with(api: &Api<Namespace>, cfg: &config::Kubernetes) -> Re
         .collect())
 }
 
-/// Waits until no load balancer tagged for `cluster` remains; returns those left.
-
 /// One load balancer a cluster's controllers made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadBalancer {

@@ -189,6 +189,7 @@ fn conditions(ns: &Namespace) -> String {
     }
 }
 
+/// Waits until no load balancer tagged for `cluster` remains; returns those left.
 async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop: &Stop) -> Result<Vec<String>> {
     let remaining = std::sync::Mutex::new(Vec::new());
     let said = std::sync::atomic::AtomicBool::new(false);

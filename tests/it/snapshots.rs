@@ -186,12 +186,11 @@ fn key_orders(pretty: &str) -> String {
     let mut open: Vec<Vec<String>> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for line in pretty.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix('"') {
-            if let Some((key, _)) = rest.split_once("\": ") {
-                if let Some(top) = open.last_mut() {
-                    top.push(key.to_owned());
-                }
-            }
+        if let Some(rest) = line.strip_prefix('"')
+            && let Some((key, _)) = rest.split_once("\": ")
+            && let Some(top) = open.last_mut()
+        {
+            top.push(key.to_owned());
         }
         if line.ends_with('{') {
             open.push(Vec::new());

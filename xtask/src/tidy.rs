@@ -267,10 +267,10 @@ fn long_functions(code: &[(usize, &str)]) -> Vec<(usize, String, usize)> {
         let indent = &text[..text.len() - trimmed.len()];
         let name: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         let close = format!("{indent}}}");
-        if let Some(end) = code[i..].iter().position(|(_, t)| t.trim_end() == close) {
-            if end + 1 > MAX_FN_LINES {
-                long.push((line, name, end + 1));
-            }
+        if let Some(end) = code[i..].iter().position(|(_, t)| t.trim_end() == close)
+            && end + 1 > MAX_FN_LINES
+        {
+            long.push((line, name, end + 1));
         }
     }
     long
