@@ -209,9 +209,90 @@ pub async fn node_group_names(eks: &aws_sdk_eks::Client, cluster: &str) -> anyho
         .into_paginator()
         .items()
         .send()
-        .try_collect()
+        .every(format!("eks ListNodegroups {cluster}"))
         .await
-        .map_err(|e| anyhow::anyhow!("eks ListNodegroups {cluster}: {}", describe(&e)))
+}
+
+/// Every item of a paginated listing (`….into_paginator().items().send()`),
+/// its failure named by `call` and AWS's error: the one paginate-and-collect.
+pub trait Every<T> {
+    fn every(self, call: impl Into<String>) -> impl std::future::Future<Output = anyhow::Result<Vec<T>>> + Send;
+}
+
+impl<T, E> Every<T>
+    for aws_smithy_async::future::pagination_stream::PaginationStream<Result<T, SdkError<E, HttpResponse>>>
+where
+    T: Send,
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    fn every(self, call: impl Into<String>) -> impl std::future::Future<Output = anyhow::Result<Vec<T>>> + Send {
+        let call = call.into();
+        async move {
+            self.try_collect()
+                .await
+                .map_err(|e| anyhow::anyhow!("{call}: {}", describe(&e)))
+        }
+    }
+}
+
+/// One DescribeNodegroup; `None` when the node group is gone (deleted since
+/// ListNodegroups, or meanwhile): the one reader of a node group, for the
+/// schedule, the spot check and the price.
+pub async fn describe_node_group(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    name: &str,
+) -> anyhow::Result<Option<aws_sdk_eks::types::Nodegroup>> {
+    match eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(name)
+        .send()
+        .await
+    {
+        Ok(described) => described
+            .nodegroup()
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("eks DescribeNodegroup {name} returned nothing")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("eks DescribeNodegroup {name}: {}", describe(&e))),
+    }
+}
+
+/// The training jobs created in the last `days` days, each as DescribeTrainingJob
+/// answered (ListTrainingJobs, all pages, then one Describe per job): the one
+/// reader for the spot-training check and the spot savings of `sundown cost`.
+pub async fn recent_training_jobs(
+    sm: &aws_sdk_sagemaker::Client,
+    days: i64,
+) -> anyhow::Result<Vec<aws_sdk_sagemaker::operation::describe_training_job::DescribeTrainingJobOutput>> {
+    let since = std::time::SystemTime::now() - std::time::Duration::from_secs(days.max(0) as u64 * 86_400);
+    let jobs: Vec<_> = sm
+        .list_training_jobs()
+        .creation_time_after(aws_smithy_types::DateTime::from(since))
+        .into_paginator()
+        .items()
+        .send()
+        .every("sagemaker ListTrainingJobs")
+        .await?;
+    let mut described = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let name = job.training_job_name().unwrap_or_default();
+        described.push(
+            sm.describe_training_job()
+                .training_job_name(name)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("sagemaker DescribeTrainingJob {name}: {}", describe(&e)))?,
+        );
+    }
+    Ok(described)
 }
 
 /// Every log group under `prefix` (DescribeLogGroups, all pages), shared by the
@@ -225,7 +306,6 @@ pub async fn log_groups(
         .into_paginator()
         .items()
         .send()
-        .try_collect()
+        .every(format!("logs DescribeLogGroups {prefix}"))
         .await
-        .map_err(|e| anyhow::anyhow!("logs DescribeLogGroups {prefix}: {}", describe(&e)))
 }

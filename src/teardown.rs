@@ -21,7 +21,7 @@ use crate::confirm::{self, Confirmation};
 use crate::exit::refuse;
 use crate::k8s::Connection;
 use crate::model::inventory::{Kind, Phase};
-use crate::model::report::{self, PhaseReport, PhaseStatus, Report};
+use crate::model::report::{self, PhaseCode, PhaseReport, PhaseStatus, Report, RunResult};
 use crate::model::reviewed::Reviewed;
 use crate::phases;
 use crate::scope::Owner;
@@ -113,11 +113,11 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         reconcile(plan, &mut phases);
     }
     let result = if phases.iter().any(|p| p.status == PhaseStatus::Interrupted) {
-        report::INTERRUPTED
+        RunResult::Interrupted
     } else if phases.iter().all(PhaseReport::ok) {
-        report::SUCCEEDED
+        RunResult::Succeeded
     } else {
-        report::FAILED
+        RunResult::Failed
     };
     Ok(Report {
         schema: report::SCHEMA,
@@ -298,7 +298,7 @@ impl Run<'_> {
                 ),
                 Some(_) if !unplanned_images.is_empty() => {
                     let mut r = PhaseReport::new(Phase::Terraform);
-                    r.code = Some("drift".into());
+                    r.code = Some(PhaseCode::Drift);
                     r.fail(format!(
                         "terraform destroy refused: repositories {} still hold images the reviewed plan does not list",
                         unplanned_images.join(", ")
@@ -368,7 +368,7 @@ async fn timed(
     let mut report = work.await;
     report.start_seconds = (start - run_started).as_secs_f64();
     report.duration_seconds = start.elapsed().as_secs_f64();
-    if stop.requested() && report.status == PhaseStatus::Failed && report.code.as_deref() != Some("timeout") {
+    if stop.requested() && report.status == PhaseStatus::Failed && report.code != Some(PhaseCode::Timeout) {
         report.status = PhaseStatus::Interrupted;
     }
     if !report.ok() {

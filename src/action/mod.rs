@@ -17,7 +17,7 @@ use anyhow::Result;
 use crate::config::{Config, ConfigError, GithubComment};
 use crate::exit::{self, refuse};
 use crate::model::inventory::Phase;
-use crate::model::report::PhaseReport;
+use crate::model::report::{PhaseReport, RunResult};
 use crate::notify::{self, github};
 use crate::{confirm, teardown, verify};
 
@@ -131,8 +131,8 @@ struct Finished {
     /// The `comment` input, else the config's `notify.github_comment`.
     comment: Option<github::Mode>,
     code: u8,
-    /// The `status` output: `success`, `failed` or `interrupted`.
-    status: &'static str,
+    /// The `status` output.
+    status: RunResult,
     /// The JSON document written to the `report` output's file.
     json: String,
     markdown: String,
@@ -171,7 +171,7 @@ pub async fn main() -> ExitCode {
             (
                 finished.code,
                 [
-                    finished.status.to_string(),
+                    finished.status.status().to_string(),
                     report,
                     finished.destroyed.to_string(),
                     finished.plan_digest.clone().unwrap_or_default(),
@@ -181,7 +181,11 @@ pub async fn main() -> ExitCode {
         Err(err) => {
             let code = exit::code_u8(&err);
             annotate_error(&err);
-            let status = if code == exit::REFUSED { "refused" } else { "failed" };
+            let status = match code == exit::REFUSED {
+                true => RunResult::Refused,
+                false => RunResult::Failed,
+            }
+            .status();
             summary(&format!("### ❌ sundown {status}\n\n{}\n", first_line(&err)));
             (
                 code,
@@ -275,7 +279,7 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
 /// report, markdown and count of deleted resources.
 struct Done {
     code: u8,
-    status: &'static str,
+    status: RunResult,
     json: String,
     markdown: String,
     destroyed: usize,
@@ -286,7 +290,10 @@ impl Done {
     fn new(code: u8, json: String, markdown: String) -> Done {
         Done {
             code,
-            status: if code == exit::DONE { "success" } else { "failed" },
+            status: match code == exit::DONE {
+                true => RunResult::Succeeded,
+                false => RunResult::Failed,
+            },
             json,
             markdown,
             destroyed: 0,
@@ -345,8 +352,8 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
     let code = if report.succeeded() { exit::DONE } else { exit::FAILED };
     let mut done = Done::new(code, json(&report)?, report.render_markdown());
     done.destroyed = report.deleted();
-    if report.result == crate::model::report::INTERRUPTED {
-        done.status = "interrupted";
+    if report.result == RunResult::Interrupted {
+        done.status = RunResult::Interrupted;
     }
     done.plan_digest = report.plan_digest.clone();
     Ok(done)

@@ -1,9 +1,8 @@
 //! `eks.spot`: every node group of the cluster is SPOT with several instance types.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use super::{Context, Finding};
-use crate::aws::describe;
 
 pub async fn spot(cx: &Context<'_>) -> Result<Finding> {
     let Some(cluster) = cx.config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) else {
@@ -23,14 +22,11 @@ pub async fn spot(cx: &Context<'_>) -> Result<Finding> {
     let min = cx.config.verify.min_spot_instance_types;
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
     for name in names {
-        let out = eks
-            .describe_nodegroup()
-            .cluster_name(cluster)
-            .nodegroup_name(&name)
-            .send()
-            .await
-            .map_err(|e| anyhow!("eks DescribeNodegroup {name}: {}", describe(&e)))?;
-        let group = out.nodegroup();
+        // Deleted since ListNodegroups: nothing to judge.
+        let Some(group) = crate::aws::describe_node_group(&eks, cluster, &name).await? else {
+            continue;
+        };
+        let group = Some(&group);
         let capacity = group
             .and_then(|g| g.capacity_type())
             .map(|c| c.as_str().to_owned())

@@ -171,26 +171,9 @@ pub(super) async fn actual(aws: &Aws, config: &Config) -> Result<Actual, String>
 
 /// The training jobs of the last `days` days, and what managed spot saved each.
 pub(super) async fn spot_training(aws: &Aws, days: i64) -> Result<Vec<Training>> {
-    let sm = aws.sagemaker();
-    let after = SystemTime::now() - Duration::from_secs(days.max(0) as u64 * 86400);
-    let jobs: Vec<_> = sm
-        .list_training_jobs()
-        .creation_time_after(aws_sdk_sagemaker::primitives::DateTime::from(after))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("sagemaker ListTrainingJobs: {}", describe(&e)))?;
     let mut out = Vec::new();
-    for job in jobs {
-        let name = job.training_job_name().unwrap_or_default();
-        let d = sm
-            .describe_training_job()
-            .training_job_name(name)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("sagemaker DescribeTrainingJob {name}: {}", describe(&e)))?;
+    for d in crate::aws::recent_training_jobs(&aws.sagemaker(), days).await? {
+        let name = d.training_job_name().unwrap_or_default();
         let (Some(training), Some(billable)) = (d.training_time_in_seconds(), d.billable_time_in_seconds()) else {
             continue;
         };

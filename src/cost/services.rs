@@ -78,24 +78,10 @@ pub(super) async fn eks(
     }
     let groups = crate::aws::node_group_names(&eks, cluster).await?;
     for name in groups {
-        let out = match eks
-            .describe_nodegroup()
-            .cluster_name(cluster)
-            .nodegroup_name(&name)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            // Deleted since ListNodegroups: it costs nothing.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                continue;
-            }
-            Err(e) => anyhow::bail!("eks DescribeNodegroup {name}: {}", describe(&e)),
+        // Deleted since ListNodegroups: it costs nothing.
+        let Some(group) = crate::aws::describe_node_group(&eks, cluster, &name).await? else {
+            continue;
         };
-        let Some(group) = out.nodegroup() else { continue };
         let types: Vec<String> = group.instance_types().to_vec();
         let desired = group.scaling_config().and_then(|s| s.desired_size()).unwrap_or(0);
         let spot = group.capacity_type().is_some_and(|c| c.as_str() == "SPOT");

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 
+use crate::aws::Every;
 use crate::aws::{Aws, describe};
 use crate::config::{self, NAMESPACE_PROTECT_LABEL};
 use crate::model::inventory::{Action, Kind, Resource};
@@ -129,9 +130,8 @@ async fn elbv2_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<LoadBalanc
         .into_paginator()
         .items()
         .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("elbv2 DescribeLoadBalancers: {}", describe(&e)))?;
+        .every("elbv2 DescribeLoadBalancers")
+        .await?;
     let legacy_key = format!("kubernetes.io/cluster/{cluster}");
     let mut names = Vec::new();
     // DescribeTags takes at most 20 ARNs a call.
@@ -180,9 +180,8 @@ async fn classic_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>>
         .into_paginator()
         .items()
         .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("elb DescribeLoadBalancers: {}", describe(&e)))?;
+        .every("elb DescribeLoadBalancers")
+        .await?;
     let key = format!("kubernetes.io/cluster/{cluster}");
     let mut names = Vec::new();
     // Classic DescribeTags takes at most 20 names a call.

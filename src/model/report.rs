@@ -11,10 +11,50 @@ use crate::model::inventory::{Kind, Phase};
 
 pub const SCHEMA: &str = "sundown.report/v1";
 
-/// `Report::result` values.
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
-pub const INTERRUPTED: &str = "interrupted";
+/// How a run ended: the report's `result`, and the Action's `status` output
+/// (`RunResult::status`), one vocabulary for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunResult {
+    /// Every phase done or not configured.
+    Succeeded,
+    Failed,
+    /// A signal stopped the run.
+    Interrupted,
+    /// Refused before anything was touched (the Action's status; a refusal writes no report).
+    Refused,
+}
+
+impl RunResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunResult::Succeeded => "succeeded",
+            RunResult::Failed => "failed",
+            RunResult::Interrupted => "interrupted",
+            RunResult::Refused => "refused",
+        }
+    }
+
+    /// The Action's `status` output: `success`, `failed`, `interrupted` or `refused`.
+    pub fn status(self) -> &'static str {
+        match self {
+            RunResult::Succeeded => "success",
+            other => other.name(),
+        }
+    }
+}
+
+/// A machine-readable cause of a phase's end, when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseCode {
+    /// The stack holds something the reviewed plan does not list.
+    Drift,
+    /// The phase's bound ran out (`terraform.timeout`).
+    Timeout,
+    /// Another run holds the Terraform state's lock.
+    StateLocked,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,7 +118,7 @@ pub struct PhaseReport {
     pub duration_seconds: f64,
     /// A machine-readable cause when there is one, e.g. `state-locked`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<PhaseCode>,
     pub errors: Vec<String>,
     pub resources: Vec<ResourceOutcome>,
 }
@@ -153,7 +193,7 @@ pub struct Report {
     pub account: String,
     /// `succeeded` when every phase is done or not configured; `interrupted`
     /// when a signal stopped the run; else `failed`.
-    pub result: &'static str,
+    pub result: RunResult,
     pub started_at: String,
     pub duration_seconds: f64,
     /// What the deleted resources cost while they ran, in dollars a month (priced before the teardown).
@@ -180,7 +220,11 @@ impl Report {
         let _ = writeln!(
             out,
             "Teardown of {} in account {} ({}): {} in {:.1}s\n",
-            self.stack, self.account, self.region, self.result, self.duration_seconds
+            self.stack,
+            self.account,
+            self.region,
+            self.result.name(),
+            self.duration_seconds
         );
         if let Some(usd) = self.stopped_usd_per_month {
             let _ = writeln!(
@@ -232,10 +276,15 @@ impl Report {
         let mut out = String::new();
         let icon = match self.result {
             _ if self.succeeded() => "✅",
-            INTERRUPTED => "⏹️",
+            RunResult::Interrupted => "⏹️",
             _ => "❌",
         };
-        let _ = writeln!(out, "### {icon} sundown teardown of `{}` {}\n", self.stack, self.result);
+        let _ = writeln!(
+            out,
+            "### {icon} sundown teardown of `{}` {}\n",
+            self.stack,
+            self.result.name()
+        );
         let _ = writeln!(
             out,
             "Account `{}`, region `{}`, {:.1}s.\n",
@@ -349,7 +398,7 @@ mod tests {
             stack: "retail-forecast".into(),
             region: "us-east-1".into(),
             account: "123456789012".into(),
-            result: FAILED,
+            result: RunResult::Failed,
             started_at: "2026-11-29T00:00:00Z".into(),
             duration_seconds: 12.5,
             stopped_usd_per_month: None,

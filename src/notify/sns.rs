@@ -26,7 +26,7 @@ impl Message {
         if let Some(url) = run_url {
             body.push_str(&format!("\nRun: {url}\n"));
         }
-        Message::new(&report.stack, "teardown", report.result, body)
+        Message::new(&report.stack, "teardown", report.result.name(), body)
     }
 
     /// Builds a message held to SNS's limits: the subject cut to one line of

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, anyhow};
 use aws_sdk_sagemaker::Client;
+use aws_sdk_sagemaker::types::EndpointStatus;
 use futures_util::{StreamExt, stream};
 
 use crate::aws::CONCURRENCY;
@@ -124,7 +125,7 @@ pub async fn teardown(
     // Every DeleteEndpoint first; one already Deleting (a re-run) is only awaited.
     let sends: Vec<(String, Result<Outcome>)> = stream::iter(inventory.endpoints.iter().filter(|f| f.kept.is_none()))
         .map(|f| async move {
-            if f.state.as_deref() == Some("Deleting") {
+            if f.state.as_deref().map(EndpointStatus::from) == Some(EndpointStatus::Deleting) {
                 return (f.name.clone(), Ok(Outcome::Deleted));
             }
             (f.name.clone(), delete(sm, Kind::Endpoint, &f.name).await)
@@ -171,13 +172,13 @@ pub async fn teardown(
             }
         };
         for name in work.awaiting.clone() {
-            match listed.get(&name).map(String::as_str) {
+            match listed.get(&name) {
                 None => {
                     work.awaiting.remove(&name);
                     report.record(Kind::Endpoint, &name, Outcome::Deleted, None);
                     work.gone.insert(name);
                 }
-                Some("Failed") => {
+                Some(EndpointStatus::Failed) => {
                     work.awaiting.remove(&name);
                     let why = format!("endpoint {name} failed to delete: {}", failure_reason(sm, &name).await);
                     report.record(Kind::Endpoint, &name, Outcome::Failed, Some(why.clone()));

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::cancel::Stop;
 use crate::model::inventory::{Kind, Phase};
-use crate::model::report::{Outcome, PhaseReport, PhaseStatus};
+use crate::model::report::{Outcome, PhaseCode, PhaseReport, PhaseStatus};
 use crate::model::reviewed::{DRIFT, Reviewed};
 use crate::terraform::{HEARTBEAT, State, Stopped, Terraform, Watch, last_lines};
 use crate::text::short_duration;
@@ -125,7 +125,7 @@ pub fn teardown(tf: &Terraform, state: &State, reviewed: Option<&Reviewed>, stop
                 for address in &unplanned {
                     report.record(Kind::TerraformResource, *address, Outcome::Drift, Some(DRIFT.into()));
                 }
-                report.code = Some("drift".into());
+                report.code = Some(PhaseCode::Drift);
                 report.fail(format!(
                     "terraform destroy refused: the state holds resources the reviewed plan does not list: {}",
                     unplanned.join(", ")
@@ -167,7 +167,7 @@ pub fn teardown(tf: &Terraform, state: &State, reviewed: Option<&Reviewed>, stop
         report.record(Kind::TerraformResource, address, Outcome::Deleted, None);
     }
     if events.state_locked {
-        report.code = Some("state-locked".into());
+        report.code = Some(PhaseCode::StateLocked);
     }
     match out.stopped {
         Some(Stopped::Signal) => {
@@ -178,7 +178,7 @@ pub fn teardown(tf: &Terraform, state: &State, reviewed: Option<&Reviewed>, stop
             ));
         }
         Some(Stopped::Timeout) => {
-            report.code = Some("timeout".into());
+            report.code = Some(PhaseCode::Timeout);
             report.fail(format!(
                 "terraform destroy did not finish within terraform.timeout ({}) and was stopped; re-run the teardown to finish",
                 humantime::format_duration(tf.timeout)

@@ -7,12 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Result, anyhow};
 
+use crate::aws::Every;
 use crate::aws::describe;
 use crate::config::Protect;
-use crate::discover::sagemaker::{configs_remembering, is_not_found, list_endpoints, tags, unless_gone};
+use crate::discover::sagemaker::{configs_remembering, endpoints, is_not_found, list_endpoints, tags, unless_gone};
 use crate::markers::{self, Memory};
 use crate::model::inventory::Kind;
 use crate::scope::{Verdict, name_matches};
+use aws_sdk_sagemaker::types::EndpointStatus;
 
 pub(super) fn sm_tag(key: &str, value: &str) -> aws_sdk_sagemaker::types::Tag {
     aws_sdk_sagemaker::types::Tag::builder().key(key).value(value).build()
@@ -35,23 +37,14 @@ pub(super) async fn stop_endpoints(
     run: &Run<'_>,
     out: &mut Outcome,
 ) -> Result<()> {
-    let summaries: Vec<_> = sm
-        .list_endpoints()
-        .name_contains(prefix)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
+    let summaries = endpoints(sm, Some(prefix)).await?;
     for s in summaries
         .iter()
         .filter(|s| name_matches(prefix, s.endpoint_name().unwrap_or_default()))
     {
         let name = s.endpoint_name().unwrap_or_default();
-        let status = s.endpoint_status().map(|st| st.as_str()).unwrap_or_default();
         let result = async {
-            if status == "Deleting" {
+            if s.endpoint_status() == Some(&EndpointStatus::Deleting) {
                 return Ok(unchanged("unchanged: already being deleted"));
             }
             let endpoint_tags = tags(sm, s.endpoint_arn().unwrap_or_default()).await?;
@@ -161,9 +154,8 @@ pub(super) async fn remembering(
         .into_paginator()
         .items()
         .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))?;
+        .every("sagemaker ListEndpointConfigs")
+        .await?;
     // name → ARN
     let mut candidates: BTreeMap<String, String> = listed
         .iter()
@@ -221,7 +213,7 @@ pub(super) async fn endpoint_status(
     prefix: &str,
     wanted: &BTreeSet<&str>,
     run: &Run<'_>,
-) -> Result<BTreeMap<String, String>> {
+) -> Result<BTreeMap<String, EndpointStatus>> {
     let mut status = BTreeMap::new();
     let mut said = Vec::new();
     let mut rounds = run.rounds();
@@ -230,7 +222,7 @@ pub(super) async fn endpoint_status(
         let deleting: Vec<&str> = wanted
             .iter()
             .copied()
-            .filter(|n| status.get(*n).is_some_and(|s| s == "Deleting"))
+            .filter(|n| status.get(*n).is_some_and(|s| *s == EndpointStatus::Deleting))
             .collect();
         if deleting.is_empty() {
             break;
@@ -288,7 +280,7 @@ pub(super) async fn start_endpoints(
                 ));
                 continue;
             }
-            match status.get(name.as_str()).map(String::as_str) {
+            match status.get(name.as_str()) {
                 None => match start_endpoint(sm, name, c, run.protect).await {
                     Ok(Started::Created) => {
                         back.insert(name.as_str());
@@ -305,19 +297,19 @@ pub(super) async fn start_endpoints(
                     )),
                     Err(e) => out.errors.push(format!("endpoint {name}: {e:#}; {}", kept())),
                 },
-                Some("Deleting") => out.errors.push(format!(
+                Some(EndpointStatus::Deleting) => out.errors.push(format!(
                     "endpoint {name}: {}, so not recreated yet; {}, so the next start recreates it",
                     run.still("Deleting"),
                     kept()
                 )),
-                Some("Failed") => out.errors.push(format!(
+                Some(EndpointStatus::Failed) => out.errors.push(format!(
                     "endpoint {name}: exists as Failed, so it cannot be recreated; delete it, then run `sundown schedule start` again ({})",
                     kept()
                 )),
                 Some(other) => {
                     back.insert(name.as_str());
                     out.changes
-                        .push(endpoint_change(name, unchanged(format!("unchanged: exists ({other})"))));
+                        .push(endpoint_change(name, unchanged(format!("unchanged: exists ({})", other.as_str()))));
                 }
             }
         }

@@ -41,34 +41,6 @@ pub(super) async fn node_groups(
     }
 }
 
-/// One DescribeNodegroup; `None` when the node group is gone.
-pub(super) async fn describe_node_group(
-    eks: &aws_sdk_eks::Client,
-    cluster: &str,
-    name: &str,
-) -> Result<Option<Nodegroup>> {
-    match eks
-        .describe_nodegroup()
-        .cluster_name(cluster)
-        .nodegroup_name(name)
-        .send()
-        .await
-    {
-        Ok(described) => described
-            .nodegroup()
-            .cloned()
-            .map(Some)
-            .ok_or_else(|| anyhow!("DescribeNodegroup returned nothing")),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(anyhow!("eks DescribeNodegroup: {}", describe(&e))),
-    }
-}
-
 /// The node group once no update of its own is under way: EKS refuses an
 /// update while one runs (ResourceInUseException), and the sizes to remember
 /// are those it ends with. Waits within the run's deadline; `None` when the
@@ -92,7 +64,7 @@ pub(super) async fn settled(
     let mut rounds = run.rounds();
     rounds.next().await?; // the first round is the Describe already made
     while rounds.next().await? {
-        match describe_node_group(eks, cluster, &name).await? {
+        match crate::aws::describe_node_group(eks, cluster, &name).await? {
             None => return Ok(None),
             Some(g) if !busy(&g) => return Ok(Some(g)),
             Some(g) => last = g,
@@ -122,7 +94,7 @@ pub(super) async fn node_group(
     action: Action,
 ) -> Result<Done> {
     const GONE: &str = "unchanged: deleted since it was listed";
-    let Some(group) = describe_node_group(eks, cluster, name).await? else {
+    let Some(group) = crate::aws::describe_node_group(eks, cluster, name).await? else {
         return Ok(unchanged(GONE));
     };
     let tags = group.tags().cloned().unwrap_or_default();

@@ -12,9 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use aws_sdk_sagemaker::Client;
+use aws_sdk_sagemaker::types::{EndpointStatus, EndpointSummary};
 
+use crate::aws::Every;
 use crate::aws::describe;
 use crate::config;
 use crate::markers::Memory;
@@ -167,16 +169,7 @@ impl Listed {
 /// Every endpoint, and the configs and models whose names contain the prefix (when the phase deletes them).
 async fn list(sm: &Client, cfg: &config::SageMaker) -> Result<Listed> {
     let prefix = cfg.endpoint_prefix.as_str();
-    let endpoints = async {
-        sm.list_endpoints()
-            .max_results(100)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))
-    };
+    let endpoints = endpoints(sm, None);
     let configs = async {
         if !cfg.delete_configs {
             return Ok(Vec::new());
@@ -187,9 +180,8 @@ async fn list(sm: &Client, cfg: &config::SageMaker) -> Result<Listed> {
             .into_paginator()
             .items()
             .send()
-            .try_collect()
+            .every("sagemaker ListEndpointConfigs")
             .await
-            .map_err(|e| anyhow!("sagemaker ListEndpointConfigs: {}", describe(&e)))
     };
     // Models left by a run that stopped after their configs went are listed here, so that an
     // inventory without endpoints or configs still finds them.
@@ -203,9 +195,8 @@ async fn list(sm: &Client, cfg: &config::SageMaker) -> Result<Listed> {
             .into_paginator()
             .items()
             .send()
-            .try_collect()
+            .every("sagemaker ListModels")
             .await
-            .map_err(|e| anyhow!("sagemaker ListModels: {}", describe(&e)))
     };
     let (endpoints, configs, models) = tokio::try_join!(endpoints, configs, models)?;
     Ok(Listed {
@@ -239,9 +230,8 @@ pub async fn tags(sm: &Client, arn: &str) -> Result<Vec<(String, String)>> {
         .into_paginator()
         .items()
         .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("sagemaker ListTags {arn}: {}", describe(&e)))?;
+        .every(format!("sagemaker ListTags {arn}"))
+        .await?;
     Ok(tags
         .iter()
         .map(|t| {
@@ -388,9 +378,8 @@ pub async fn configs_remembering(
         .into_paginator()
         .items()
         .send()
-        .try_collect()
-        .await
-        .map_err(|e| anyhow!("tagging GetResources: {}", describe(&e)))?;
+        .every("tagging GetResources")
+        .await?;
     Ok(found
         .iter()
         .filter_map(|mapping| {
@@ -414,29 +403,30 @@ pub fn is_not_found(message: &str) -> bool {
 }
 
 /// The stack's endpoints and their status: one paginated ListEndpoints (100 a page).
-pub async fn list_endpoints(sm: &Client, prefix: &str) -> Result<BTreeMap<String, String>> {
-    let summaries: Vec<_> = sm
-        .list_endpoints()
-        .name_contains(prefix)
+pub async fn list_endpoints(sm: &Client, prefix: &str) -> Result<BTreeMap<String, EndpointStatus>> {
+    Ok(endpoints(sm, Some(prefix))
+        .await?
+        .into_iter()
+        .filter_map(|s| {
+            let name = s.endpoint_name()?;
+            // An answer without a status still names an endpoint that exists.
+            let status = s.endpoint_status().cloned().unwrap_or_else(|| EndpointStatus::from(""));
+            name_matches(prefix, name).then(|| (name.to_owned(), status))
+        })
+        .collect())
+}
+
+/// One paginated ListEndpoints (100 a page): every endpoint in the region, or
+/// those whose name contains `name_contains`. The one reader of that listing.
+pub async fn endpoints(sm: &Client, name_contains: Option<&str>) -> Result<Vec<EndpointSummary>> {
+    sm.list_endpoints()
+        .set_name_contains(name_contains.map(str::to_owned))
         .max_results(100)
         .into_paginator()
         .items()
         .send()
-        .try_collect()
+        .every("sagemaker ListEndpoints")
         .await
-        .map_err(|e| anyhow!("sagemaker ListEndpoints: {}", describe(&e)))?;
-    Ok(summaries
-        .iter()
-        .filter_map(|s| {
-            let name = s.endpoint_name()?;
-            name_matches(prefix, name).then(|| {
-                (
-                    name.to_owned(),
-                    s.endpoint_status().map(|st| st.as_str().to_owned()).unwrap_or_default(),
-                )
-            })
-        })
-        .collect())
 }
 
 /// Why an endpoint is `Failed`, from one DescribeEndpoint.
