@@ -1,8 +1,15 @@
-//! Command-line arguments (clap derive); the doc comments are the help text.
+//! The command-line face: the arguments (clap derive; the doc comments are the
+//! help text) and `run`, which loads the config and runs one command.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config};
+use crate::{confirm, cost, discover, exit, iam, notify, plan, schedule, teardown, verify};
 
 /// Keeps an MLOps stack on AWS cheap while it runs, and tears it down safely when it is done.
 #[derive(Debug, Parser)]
@@ -99,4 +106,126 @@ pub enum ScheduleAction {
     Stop,
     /// Restore the remembered scaling and recreate the endpoints from their configs
     Start,
+}
+
+/// Runs one command; the returned code follows `exit`'s contract.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let path = config::resolve_path(cli.config.clone());
+    let config = Config::load(&path)?;
+    match cli.command {
+        Command::Plan { out } => run_plan(&config, out.as_deref(), cli.output).await,
+        Command::Teardown {
+            confirm,
+            report,
+            plan,
+            max_plan_age,
+        } => {
+            let request = teardown::Request {
+                confirm,
+                interactive: confirm::stdin_is_terminal(),
+                progress: &teardown::Quiet,
+                plan,
+                max_plan_age,
+            };
+            run_teardown(&config, request, report, cli.output).await
+        }
+        Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
+        Command::Cost { offline } => run_cost(&config, offline, cli.output).await,
+        Command::IamPolicy { purpose } => {
+            let purpose = match purpose {
+                PolicyFor::Teardown => iam::Purpose::Teardown,
+                PolicyFor::ReadOnly => iam::Purpose::ReadOnly,
+                PolicyFor::Schedule => iam::Purpose::Schedule,
+            };
+            print!("{}", iam::render(&config, purpose));
+            Ok(ExitCode::from(exit::DONE))
+        }
+        Command::Schedule { action } => {
+            let action = match action {
+                ScheduleAction::Stop => schedule::Action::Stop,
+                ScheduleAction::Start => schedule::Action::Start,
+            };
+            run_schedule(&config, action, cli.output).await
+        }
+    }
+}
+
+async fn run_schedule(config: &Config, action: schedule::Action, output: Output) -> Result<ExitCode> {
+    let aws = crate::aws::Aws::load(&config.region).await;
+    let outcome = schedule::run(config, &aws, action).await?;
+    match output {
+        Output::Human => print!("{}", outcome.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        Output::Markdown => print!("{}", outcome.render_markdown()),
+    }
+    Ok(ExitCode::from(if outcome.succeeded() {
+        exit::DONE
+    } else {
+        exit::FAILED
+    }))
+}
+
+async fn run_cost(config: &Config, offline: bool, output: Output) -> Result<ExitCode> {
+    let aws = crate::aws::Aws::load(&config.region).await;
+    let identity = aws.identity().await?;
+    let stack = discover::stack(config, &aws, discover::Preread::default()).await;
+    let cost = cost::build(config, &aws, &identity, &stack, cost::Options { offline, full: true }).await;
+    match output {
+        Output::Human => print!("{}", cost.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&cost)?),
+        Output::Markdown => print!("{}", cost.render_markdown()),
+    }
+    Ok(ExitCode::from(exit::DONE))
+}
+
+async fn run_verify(config: &Config, checks: &[String], after_teardown: bool, output: Output) -> Result<ExitCode> {
+    let result = verify::run(config, checks, after_teardown).await?;
+    match output {
+        Output::Human => print!("{}", result.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&result)?),
+        Output::Markdown => print!("{}", result.render_markdown()),
+    }
+    Ok(ExitCode::from(if result.passed() { exit::DONE } else { exit::FAILED }))
+}
+
+async fn run_teardown(
+    config: &Config,
+    request: teardown::Request<'_>,
+    report_path: Option<std::path::PathBuf>,
+    output: Output,
+) -> Result<ExitCode> {
+    let report = teardown::run(config, request).await?;
+    if let Some(path) = &report_path {
+        teardown::write_report(&report, path)?;
+    }
+    if let Err(e) = notify::sns_after_teardown(config, None, &report).await {
+        tracing::warn!("{e:#}");
+    }
+    match output {
+        Output::Human => print!("{}", report.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Markdown => print!("{}", report.render_markdown()),
+    }
+    Ok(ExitCode::from(if report.succeeded() {
+        exit::DONE
+    } else {
+        exit::FAILED
+    }))
+}
+
+async fn run_plan(config: &Config, out: Option<&std::path::Path>, output: Output) -> Result<ExitCode> {
+    let plan = plan::run(config).await?;
+    if let Some(path) = out {
+        plan.write(path)?;
+    }
+    match output {
+        Output::Human => print!("{}", plan.render_human()),
+        Output::Markdown => print!("{}", plan.render_markdown()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+    }
+    Ok(ExitCode::from(if plan.has_errors() {
+        exit::FAILED
+    } else {
+        exit::DONE
+    }))
 }

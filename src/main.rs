@@ -1,4 +1,4 @@
-//! The `sundown` binary: parse arguments, start logging, call `sundown::run`,
+//! The `sundown` binary: parse arguments, start logging, call `sundown::cli::run`,
 //! print an error once and map it to the documented exit code.
 
 use std::io::IsTerminal;
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging(cli.verbose, false);
-    match runtime.block_on(sundown::run(cli)) {
+    match runtime.block_on(sundown::cli::run(cli)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::checks::{self, Context, Status};
+use crate::checks::{self, CheckId, Context, Status};
 use crate::config::Config;
 use crate::exit::refuse;
 
@@ -18,7 +18,7 @@ pub const SCHEMA: &str = "sundown.verify/v1";
 
 #[derive(Debug, Serialize)]
 pub struct CheckResult {
-    pub id: &'static str,
+    pub id: CheckId,
     pub title: &'static str,
     pub status: Status,
     pub evidence: Vec<String>,
@@ -39,18 +39,18 @@ pub struct Verification {
 
 /// The ids to run: `selected` (validated); else, after a teardown, only the
 /// sweep (the cost checks have nothing left to look at); else every cost check.
-pub fn select(selected: &[String], after_teardown: bool) -> Result<Vec<(&'static str, &'static str)>> {
+pub fn select(selected: &[String], after_teardown: bool) -> Result<Vec<CheckId>> {
     if selected.is_empty() {
-        return Ok(checks::ALL
+        return Ok(CheckId::ALL
             .into_iter()
-            .filter(|(id, _)| after_teardown == (*id == "teardown.nothing_left"))
+            .filter(|c| after_teardown == (*c == CheckId::TeardownNothingLeft))
             .collect());
     }
     selected
         .iter()
         .map(|want| {
-            checks::ALL.into_iter().find(|(id, _)| id == want).ok_or_else(|| {
-                let ids: Vec<&str> = checks::ALL.iter().map(|(id, _)| *id).collect();
+            CheckId::from_id(want).ok_or_else(|| {
+                let ids: Vec<&str> = CheckId::ALL.iter().map(|c| c.id()).collect();
                 refuse(format!("unknown check {want:?}; choose from {}", ids.join(", ")))
             })
         })
@@ -67,7 +67,7 @@ pub async fn run(config: &Config, selected: &[String], after_teardown: bool) -> 
         identity: &identity,
     };
     let started = Instant::now();
-    let results = join_all(chosen.into_iter().map(|(id, title)| {
+    let results = join_all(chosen.into_iter().map(|id| {
         let cx = &cx;
         async move {
             let start = Instant::now();
@@ -81,7 +81,7 @@ pub async fn run(config: &Config, selected: &[String], after_teardown: bool) -> 
             };
             CheckResult {
                 id,
-                title,
+                title: id.title(),
                 status,
                 evidence,
                 fix,
@@ -167,7 +167,13 @@ impl Verification {
             self.stack, self.account, self.region
         );
         for c in &self.checks {
-            let _ = writeln!(out, "{:<5} {:<24} {}", c.status.name().to_uppercase(), c.id, c.title);
+            let _ = writeln!(
+                out,
+                "{:<5} {:<24} {}",
+                c.status.name().to_uppercase(),
+                c.id.id(),
+                c.title
+            );
             for e in &c.evidence {
                 let _ = writeln!(out, "      {e}");
             }
@@ -196,7 +202,7 @@ impl Verification {
             let _ = writeln!(
                 out,
                 "| `{}` {} | {} | {} | {} |",
-                c.id,
+                c.id.id(),
                 cell(c.title),
                 c.status.name(),
                 evidence.join("<br>"),

@@ -381,7 +381,7 @@ async fn run_verify(config: &Config) -> Result<Done> {
         if let Some(fix) = &c.fix {
             message.push_str(&format!(". Fix: {fix}"));
         }
-        workflow::annotate(level, &format!("sundown verify {}", c.id), &message);
+        workflow::annotate(level, &format!("sundown verify {}", c.id.id()), &message);
     }
     let code = if result.passed() { exit::DONE } else { exit::FAILED };
     Ok(Done::new(code, json(&result)?, result.render_markdown()))

@@ -79,33 +79,94 @@ pub struct Context<'a> {
     pub identity: &'a Identity,
 }
 
-/// The checks, in report order: (id, title).
-pub const ALL: [(&str, &str); 10] = [
-    ("eks.spot", "EKS node groups run on spot capacity"),
-    ("s3.lifecycle", "Data buckets tier and expire objects"),
-    ("s3.tiering", "Intelligent-Tiering archives cold data"),
-    ("logs.retention", "Log groups expire"),
-    ("ecr.lifecycle", "ECR repositories expire old images"),
-    ("budget", "A monthly cost budget alerts at its thresholds"),
-    ("schedule", "Off-hours stop and start rules exist"),
-    ("sagemaker.spot_training", "Training jobs use managed spot training"),
-    ("tags", "Stack resources carry the project tag"),
-    ("teardown.nothing_left", "Nothing is left after teardown"),
-];
+/// A check of `verify`; the serde name is its id (`eks.spot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CheckId {
+    #[serde(rename = "eks.spot")]
+    EksSpot,
+    #[serde(rename = "s3.lifecycle")]
+    S3Lifecycle,
+    #[serde(rename = "s3.tiering")]
+    S3Tiering,
+    #[serde(rename = "logs.retention")]
+    LogsRetention,
+    #[serde(rename = "ecr.lifecycle")]
+    EcrLifecycle,
+    #[serde(rename = "budget")]
+    Budget,
+    #[serde(rename = "schedule")]
+    Schedule,
+    #[serde(rename = "sagemaker.spot_training")]
+    SagemakerSpotTraining,
+    #[serde(rename = "tags")]
+    Tags,
+    #[serde(rename = "teardown.nothing_left")]
+    TeardownNothingLeft,
+}
 
-/// Runs the check `id`; an API error becomes `Err` with its cause.
-pub async fn run(id: &str, cx: &Context<'_>) -> anyhow::Result<Finding> {
-    match id {
-        "eks.spot" => eks::spot(cx).await,
-        "s3.lifecycle" => s3::lifecycle(cx).await,
-        "s3.tiering" => s3::tiering(cx).await,
-        "logs.retention" => logs::retention(cx).await,
-        "ecr.lifecycle" => ecr::lifecycle(cx).await,
-        "budget" => budget::budget(cx).await,
-        "schedule" => schedule::schedule(cx).await,
-        "sagemaker.spot_training" => sagemaker::spot_training(cx).await,
-        "tags" => tags::tags(cx).await,
-        "teardown.nothing_left" => leftovers::nothing_left(cx).await,
-        other => anyhow::bail!("unknown check {other}"),
+impl CheckId {
+    /// Every check, in report order.
+    pub const ALL: [CheckId; 10] = [
+        CheckId::EksSpot,
+        CheckId::S3Lifecycle,
+        CheckId::S3Tiering,
+        CheckId::LogsRetention,
+        CheckId::EcrLifecycle,
+        CheckId::Budget,
+        CheckId::Schedule,
+        CheckId::SagemakerSpotTraining,
+        CheckId::Tags,
+        CheckId::TeardownNothingLeft,
+    ];
+
+    /// The id users pass to `--check` and read in the report.
+    pub fn id(self) -> &'static str {
+        match self {
+            CheckId::EksSpot => "eks.spot",
+            CheckId::S3Lifecycle => "s3.lifecycle",
+            CheckId::S3Tiering => "s3.tiering",
+            CheckId::LogsRetention => "logs.retention",
+            CheckId::EcrLifecycle => "ecr.lifecycle",
+            CheckId::Budget => "budget",
+            CheckId::Schedule => "schedule",
+            CheckId::SagemakerSpotTraining => "sagemaker.spot_training",
+            CheckId::Tags => "tags",
+            CheckId::TeardownNothingLeft => "teardown.nothing_left",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::EksSpot => "EKS node groups run on spot capacity",
+            CheckId::S3Lifecycle => "Data buckets tier and expire objects",
+            CheckId::S3Tiering => "Intelligent-Tiering archives cold data",
+            CheckId::LogsRetention => "Log groups expire",
+            CheckId::EcrLifecycle => "ECR repositories expire old images",
+            CheckId::Budget => "A monthly cost budget alerts at its thresholds",
+            CheckId::Schedule => "Off-hours stop and start rules exist",
+            CheckId::SagemakerSpotTraining => "Training jobs use managed spot training",
+            CheckId::Tags => "Stack resources carry the project tag",
+            CheckId::TeardownNothingLeft => "Nothing is left after teardown",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<CheckId> {
+        CheckId::ALL.into_iter().find(|c| c.id() == id)
+    }
+}
+
+/// Runs one check; an API error becomes `Err` with its cause.
+pub async fn run(check: CheckId, cx: &Context<'_>) -> anyhow::Result<Finding> {
+    match check {
+        CheckId::EksSpot => eks::spot(cx).await,
+        CheckId::S3Lifecycle => s3::lifecycle(cx).await,
+        CheckId::S3Tiering => s3::tiering(cx).await,
+        CheckId::LogsRetention => logs::retention(cx).await,
+        CheckId::EcrLifecycle => ecr::lifecycle(cx).await,
+        CheckId::Budget => budget::budget(cx).await,
+        CheckId::Schedule => schedule::schedule(cx).await,
+        CheckId::SagemakerSpotTraining => sagemaker::spot_training(cx).await,
+        CheckId::Tags => tags::tags(cx).await,
+        CheckId::TeardownNothingLeft => leftovers::nothing_left(cx).await,
     }
 }

@@ -29,7 +29,7 @@ pub(super) async fn not_priced(aws: &Aws, config: &Config, unpriced: &mut Vec<Un
         .map_err(|e| anyhow::anyhow!("ec2 DescribeNatGateways: {}", describe(&e)))?;
     for g in nat.nat_gateways() {
         unpriced.push(Unpriced {
-            kind: "nat_gateway",
+            kind: CostKind::NatGateway,
             name: g.nat_gateway_id().unwrap_or_default().to_owned(),
             why: "not priced: NAT gateways bill per hour and per GB processed".into(),
         });
@@ -42,7 +42,7 @@ pub(super) async fn not_priced(aws: &Aws, config: &Config, unpriced: &mut Vec<Un
         .map_err(|e| anyhow::anyhow!("ec2 DescribeVolumes: {}", describe(&e)))?;
     for v in volumes.volumes() {
         unpriced.push(Unpriced {
-            kind: "ebs_volume",
+            kind: CostKind::EbsVolume,
             name: v.volume_id().unwrap_or_default().to_owned(),
             why: format!(
                 "not priced: {} GiB {}",
@@ -59,7 +59,7 @@ pub(super) async fn not_priced(aws: &Aws, config: &Config, unpriced: &mut Vec<Un
         .map_err(|e| anyhow::anyhow!("ec2 DescribeAddresses: {}", describe(&e)))?;
     for a in addresses.addresses() {
         unpriced.push(Unpriced {
-            kind: "public_ipv4",
+            kind: CostKind::PublicIpv4,
             name: a.public_ip().unwrap_or_default().to_owned(),
             why: "not priced: public IPv4 addresses bill per hour".into(),
         });

@@ -51,10 +51,43 @@ pub enum OnTeardown {
     NotTouched,
 }
 
+/// What a row or an unpriced entry is; the serde name is the `kind` users read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostKind {
+    EksCluster,
+    NodeGroup,
+    LoadBalancer,
+    Endpoint,
+    EcrStorage,
+    LogGroup,
+    Bucket,
+    NatGateway,
+    EbsVolume,
+    PublicIpv4,
+}
+
+impl CostKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CostKind::EksCluster => "eks_cluster",
+            CostKind::NodeGroup => "node_group",
+            CostKind::LoadBalancer => "load_balancer",
+            CostKind::Endpoint => "endpoint",
+            CostKind::EcrStorage => "ecr_storage",
+            CostKind::LogGroup => "log_group",
+            CostKind::Bucket => "bucket",
+            CostKind::NatGateway => "nat_gateway",
+            CostKind::EbsVolume => "ebs_volume",
+            CostKind::PublicIpv4 => "public_ipv4",
+        }
+    }
+}
+
 /// One priced resource.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    pub kind: &'static str,
+    pub kind: CostKind,
     pub name: String,
     /// `1 × ml.t2.medium`, `4 × t3.medium SPOT`, `12.4 GB`.
     pub detail: String,
@@ -71,7 +104,7 @@ pub struct Row {
 /// Something found that costs money but is not priced.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unpriced {
-    pub kind: &'static str,
+    pub kind: CostKind,
     pub name: String,
     pub why: String,
 }
@@ -331,7 +364,7 @@ fn round(usd: f64) -> f64 {
 
 #[allow(clippy::too_many_arguments)]
 fn hourly_row(
-    kind: &'static str,
+    kind: CostKind,
     name: String,
     detail: String,
     usd_per_hour: f64,
@@ -354,7 +387,7 @@ fn hourly_row(
 }
 
 fn storage(
-    kind: &'static str,
+    kind: CostKind,
     name: String,
     bytes: f64,
     usd_per_gb_month: f64,
@@ -395,4 +428,103 @@ pub async fn stops(config: &Config, aws: &Aws, identity: &Identity, stack: &Stac
         .await
         .totals
         .teardown_stops_usd_per_month
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::Found;
+    use crate::terraform::{Instance, State};
+
+    fn row(kind: CostKind, usd_per_hour: f64, outcome: OnTeardown, scheduled: bool) -> Row {
+        hourly_row(
+            kind,
+            format!("{kind:?}"),
+            String::new(),
+            usd_per_hour,
+            outcome,
+            scheduled,
+            prices::From::BuiltIn,
+            None,
+        )
+    }
+
+    #[test]
+    fn the_totals_are_sums_of_the_rows_and_the_schedule_saves_its_off_hours() {
+        let config = Config::parse(
+            "stack: s\nregion: us-east-1\naccounts: [\"123456789012\"]\n",
+            std::path::Path::new("sundown.yaml"),
+        )
+        .unwrap();
+        let rows = [
+            row(CostKind::EksCluster, 0.10, OnTeardown::NotTouched, false),
+            row(CostKind::Endpoint, 0.115, OnTeardown::Deleted, true),
+            row(CostKind::Endpoint, 0.115, OnTeardown::Kept, false),
+            row(CostKind::NodeGroup, 0.05, OnTeardown::Deleted, true),
+        ];
+        let (schedule, totals) = totals(&config, &rows);
+        let (window, _) = schedule.expect("the default crons make a window");
+        let month = |usd: f64| usd * HOURS_PER_MONTH;
+        assert_eq!(
+            totals.running_usd_per_month,
+            round(rows.iter().map(|r| r.usd_per_month).sum())
+        );
+        assert_eq!(
+            totals.teardown_stops_usd_per_month,
+            round(month(0.115) + month(0.05)),
+            "only what the teardown deletes"
+        );
+        assert_eq!(
+            totals.schedule_saves_usd_per_month,
+            round((0.115 + 0.05) * window.off_hours_per_month()),
+            "only what the schedule stops, for its off hours"
+        );
+        assert_eq!(round(-0.0000001), 0.0);
+        assert!(round(-0.0000001).is_sign_positive(), "never -0.00");
+    }
+
+    #[test]
+    fn terraform_destroys_what_its_state_holds_by_arn_or_by_id() {
+        let instance = |address: &str, managed: bool, arn: Option<&str>, id: Option<&str>| Instance {
+            address: address.into(),
+            managed,
+            resource_type: "aws_eks_node_group".into(),
+            id: id.map(str::to_owned),
+            arn: arn.map(str::to_owned),
+            tags: Default::default(),
+        };
+        let stack = Stack {
+            kubernetes: Found::NotConfigured,
+            sagemaker: Found::NotConfigured,
+            ecr: Found::NotConfigured,
+            terraform: Found::Read {
+                source: None,
+                result: Ok(State {
+                    lineage: Some("l".into()),
+                    serial: 1,
+                    instances: vec![
+                        instance("aws_eks_node_group.spot", true, Some("arn:ng/spot"), Some("c:spot")),
+                        instance(
+                            "data.aws_eks_node_group.read",
+                            false,
+                            Some("arn:ng/read"),
+                            Some("c:read"),
+                        ),
+                    ],
+                }),
+            },
+        };
+        let known = Known {
+            stack: &stack,
+            resources: stack.resources(),
+        };
+        assert!(known.in_state(Some("arn:ng/spot"), None));
+        assert!(known.in_state(None, Some("c:spot")));
+        assert!(!known.in_state(Some("arn:ng/other"), Some("c:other")));
+        assert!(
+            !known.in_state(Some("arn:ng/read"), Some("c:read")),
+            "a data source is not destroyed"
+        );
+        assert!(!known.in_state(None, None));
+    }
 }

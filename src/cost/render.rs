@@ -60,7 +60,7 @@ impl Cost {
             let _ = writeln!(
                 out,
                 "{:<14} {:<44} {:<28} {:>9.4} {:>10.2}  {}{}",
-                r.kind,
+                r.kind.name(),
                 r.name,
                 r.detail,
                 r.usd_per_hour,
@@ -74,7 +74,7 @@ impl Cost {
             );
         }
         for u in &self.unpriced {
-            let _ = writeln!(out, "{:<14} {:<44} {}", u.kind, u.name, u.why);
+            let _ = writeln!(out, "{:<14} {:<44} {}", u.kind.name(), u.name, u.why);
         }
         match (&self.actual, &self.actual_unavailable) {
             (Some(a), _) => {
@@ -167,15 +167,15 @@ impl PriceSource {
     }
 }
 
-pub(super) fn component(kind: &str) -> &'static str {
+pub(super) fn component(kind: CostKind) -> &'static str {
     match kind {
-        "eks_cluster" => "EKS control plane",
-        "node_group" => "EKS node groups",
-        "endpoint" => "SageMaker endpoints",
-        "load_balancer" => "Load balancers",
-        "ecr_storage" => "ECR storage",
-        "log_group" => "CloudWatch Logs",
-        "bucket" => "S3 storage",
+        CostKind::EksCluster => "EKS control plane",
+        CostKind::NodeGroup => "EKS node groups",
+        CostKind::Endpoint => "SageMaker endpoints",
+        CostKind::LoadBalancer => "Load balancers",
+        CostKind::EcrStorage => "ECR storage",
+        CostKind::LogGroup => "CloudWatch Logs",
+        CostKind::Bucket => "S3 storage",
         _ => "other",
     }
 }

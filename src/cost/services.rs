@@ -57,7 +57,7 @@ pub(super) async fn eks(
             OnTeardown::NotTouched
         };
         rows.push(hourly_row(
-            "eks_cluster",
+            CostKind::EksCluster,
             cluster.to_owned(),
             format!(
                 "control plane, Kubernetes {version}, {}",
@@ -117,7 +117,7 @@ pub(super) async fn eks(
         };
         let Some(each) = each else { continue };
         let mut row = hourly_row(
-            "node_group",
+            CostKind::NodeGroup,
             format!("{cluster}/{name}"),
             format!("{desired} × {first}{}", if spot { " SPOT" } else { "" }),
             each * f64::from(desired),
@@ -190,7 +190,7 @@ pub(super) async fn endpoints(
             Some((endpoint, Some(config))) => (endpoint, config),
             Some((_, None)) => {
                 unpriced.push(Unpriced {
-                    kind: "endpoint",
+                    kind: CostKind::Endpoint,
                     name: name.clone(),
                     why: "its endpoint config is deleted, so its instance types cannot be read".into(),
                 });
@@ -204,7 +204,7 @@ pub(super) async fn endpoints(
         for variant in &config {
             let Some(instance_type) = variant.instance_type.clone() else {
                 unpriced.push(Unpriced {
-                    kind: "endpoint",
+                    kind: CostKind::Endpoint,
                     name: format!("{name}/{}", variant.name),
                     why: "serverless inference is billed per request and compute time, not per hour".into(),
                 });
@@ -218,7 +218,7 @@ pub(super) async fn endpoints(
                 .unwrap_or(1);
             let Some(price) = prices.price(&Product::SageMakerHosting(instance_type.clone())).await else {
                 unpriced.push(Unpriced {
-                    kind: "endpoint",
+                    kind: CostKind::Endpoint,
                     name: name.clone(),
                     why: format!("no price for {instance_type}"),
                 });
@@ -233,7 +233,7 @@ pub(super) async fn endpoints(
         }
         let deleted = action == Action::Delete;
         rows.push(hourly_row(
-            "endpoint",
+            CostKind::Endpoint,
             name,
             detail.join(" + "),
             usd,
@@ -311,7 +311,7 @@ pub(super) async fn ecr_storage(
             _ => OnTeardown::NotTouched,
         };
         let mut row = storage(
-            "ecr_storage",
+            CostKind::EcrStorage,
             repo.clone(),
             bytes as f64,
             price.usd,
@@ -347,7 +347,7 @@ pub(super) async fn logs_storage(
                 OnTeardown::NotTouched
             };
             rows.push(storage(
-                "log_group",
+                CostKind::LogGroup,
                 name,
                 g.stored_bytes().unwrap_or(0) as f64,
                 price.usd,
@@ -422,7 +422,7 @@ pub(super) async fn s3_storage(
         } else {
             OnTeardown::NotTouched
         };
-        let mut row = storage("bucket", bucket.clone(), bytes_total, 0.0, outcome, from);
+        let mut row = storage(CostKind::Bucket, bucket.clone(), bytes_total, 0.0, outcome, from);
         row.usd_per_hour = usd / HOURS_PER_MONTH;
         row.usd_per_month = round(usd);
         row.detail = parts.join(", ");
@@ -485,14 +485,14 @@ pub(super) async fn load_balancers(
     for lb in lbs {
         let Some(price) = prices.price(&Product::LoadBalancer(lb.kind.clone())).await else {
             unpriced.push(Unpriced {
-                kind: "load_balancer",
+                kind: CostKind::LoadBalancer,
                 name: lb.name,
                 why: format!("no price for a {} load balancer", lb.kind),
             });
             continue;
         };
         rows.push(hourly_row(
-            "load_balancer",
+            CostKind::LoadBalancer,
             lb.name,
             format!("{} load balancer", lb.kind),
             price.usd,

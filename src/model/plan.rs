@@ -290,3 +290,50 @@ pub fn resource_line(r: &Resource) -> String {
         .trim_end()
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::inventory::ImageCounts;
+
+    #[test]
+    fn the_summary_counts_each_action_the_images_deleted_and_the_phases_that_failed() {
+        let repo = |name: &str, action: Action, images: usize| {
+            let mut r = Resource::new(Kind::Repository, name, action);
+            r.images = Some(ImageCounts {
+                images,
+                ..Default::default()
+            });
+            r
+        };
+        let phases = [
+            PhasePlan::from_result(
+                Phase::Kubernetes,
+                None,
+                Ok(vec![
+                    Resource::new(Kind::Namespace, "a", Action::Delete),
+                    Resource::new(Kind::Namespace, "b", Action::Absent),
+                ]),
+            ),
+            PhasePlan::from_result(
+                Phase::Sagemaker,
+                None,
+                Err("sagemaker ListEndpoints: AccessDenied".into()),
+            ),
+            PhasePlan::from_result(
+                Phase::Ecr,
+                None,
+                Ok(vec![repo("r1", Action::Delete, 3), repo("r2", Action::Keep, 5)]),
+            ),
+            PhasePlan::not_configured(Phase::Terraform),
+        ];
+        let s = summarize(&phases);
+        assert_eq!(
+            (s.delete, s.keep, s.absent, s.images, s.errors),
+            (2, 1, 1, 3, 1),
+            "kept images are not counted as deleted"
+        );
+        assert_eq!(phases[1].status, PlanStatus::Error);
+        assert_eq!(phases[3].status, PlanStatus::NotConfigured);
+    }
+}

@@ -257,26 +257,34 @@ impl Work {
         }
     }
 
-    /// Deletes the configs whose endpoints are all gone, then the models whose configs are all deleted.
-    async fn delete_ready(&mut self, sm: &Client, report: &mut PhaseReport) {
-        let ready: Vec<String> = self
-            .configs
+    /// The configs whose endpoints are all gone.
+    fn ready_configs(&self) -> Vec<String> {
+        self.configs
             .iter()
             .filter(|(_, users)| users.iter().all(|e| self.gone.contains(e)))
             .map(|(c, _)| c.clone())
-            .collect();
+            .collect()
+    }
+
+    /// The models whose configs are all deleted.
+    fn ready_models(&self) -> Vec<String> {
+        self.models
+            .iter()
+            .filter(|(_, users)| users.iter().all(|c| self.deleted_configs.contains(c)))
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    /// Deletes the configs whose endpoints are all gone, then the models whose configs are all deleted.
+    async fn delete_ready(&mut self, sm: &Client, report: &mut PhaseReport) {
+        let ready = self.ready_configs();
         for (name, outcome) in delete_all(sm, Kind::EndpointConfig, &ready).await {
             self.configs.remove(&name);
             if record(report, Kind::EndpointConfig, &name, outcome) {
                 self.deleted_configs.insert(name);
             }
         }
-        let ready: Vec<String> = self
-            .models
-            .iter()
-            .filter(|(_, users)| users.iter().all(|c| self.deleted_configs.contains(c)))
-            .map(|(m, _)| m.clone())
-            .collect();
+        let ready = self.ready_models();
         for (name, outcome) in delete_all(sm, Kind::Model, &ready).await {
             self.models.remove(&name);
             record(report, Kind::Model, &name, outcome);
@@ -357,5 +365,80 @@ async fn delete(sm: &Client, kind: Kind, name: &str) -> Result<Outcome> {
         Ok(()) => Ok(Outcome::Deleted),
         Err(message) if is_not_found(&message) => Ok(Outcome::Absent),
         Err(message) => Err(anyhow!("deleting {} {name}: {message}", kind.name())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(name: &str, uses: &[&str], kept: bool) -> Found {
+        Found {
+            name: name.into(),
+            uses: uses.iter().map(|u| (*u).to_owned()).collect(),
+            kept: kept.then(|| "tagged sundown:protect=true".to_owned()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_config_goes_after_its_endpoints_and_a_model_after_its_configs() {
+        let inventory = Inventory {
+            endpoints: vec![
+                found("e1", &["c-shared"], false),
+                found("e2", &["c-shared"], false),
+                found("e3", &["c3"], false),
+                found("keep", &["c-kept"], true),
+            ],
+            configs: vec![
+                found("c-shared", &["m1"], false),
+                found("c3", &["m1", "m3"], false),
+                found("c-kept", &["m-kept"], true),
+            ],
+            models: vec![
+                found("m1", &[], false),
+                found("m3", &[], false),
+                found("m-kept", &[], true),
+            ],
+            ..Default::default()
+        };
+        let mut work = Work::new(&inventory);
+        // Kept resources are not in the work at all.
+        assert_eq!(work.configs.keys().collect::<Vec<_>>(), ["c-shared", "c3"]);
+        assert_eq!(work.models.keys().collect::<Vec<_>>(), ["m1", "m3"]);
+        // Nothing is ready while every endpoint still runs.
+        assert!(work.ready_configs().is_empty());
+        assert!(work.ready_models().is_empty());
+        // A config shared by two endpoints waits for both.
+        work.gone.insert("e1".into());
+        work.gone.insert("e3".into());
+        assert_eq!(work.ready_configs(), ["c3"]);
+        work.gone.insert("e2".into());
+        assert_eq!(work.ready_configs(), ["c-shared", "c3"]);
+        // A model waits for every config that references it to be deleted.
+        work.deleted_configs.insert("c3".into());
+        assert_eq!(work.ready_models(), ["m3"]);
+        work.deleted_configs.insert("c-shared".into());
+        assert_eq!(work.ready_models(), ["m1", "m3"]);
+    }
+
+    #[test]
+    fn what_is_left_names_what_it_waits_for() {
+        let inventory = Inventory {
+            endpoints: vec![found("e1", &["c1"], false)],
+            configs: vec![found("c1", &["m1"], false)],
+            models: vec![found("m1", &[], false)],
+            ..Default::default()
+        };
+        let work = Work::new(&inventory);
+        let mut report = PhaseReport::new(Phase::Sagemaker);
+        work.report_left(&mut report, false);
+        assert_eq!(
+            report.errors,
+            [
+                "endpoint_config c1 left for the re-run: waits for e1",
+                "model m1 left for the re-run: waits for c1"
+            ]
+        );
     }
 }

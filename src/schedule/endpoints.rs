@@ -24,7 +24,7 @@ pub(super) fn endpoint_change(name: &str, (changed, detail, running): Done) -> C
     Change {
         usd_per_hour: None,
         running,
-        kind: "endpoint",
+        kind: Target::Endpoint,
         name: name.to_owned(),
         changed,
         detail,

@@ -63,11 +63,35 @@ impl Action {
     }
 }
 
+/// What the schedule stops and starts; the serde name is the `kind` users read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    NodeGroup,
+    Endpoint,
+}
+
+impl Target {
+    /// As a sentence says it: `node group`, `endpoint`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Target::NodeGroup => "node group",
+            Target::Endpoint => "endpoint",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::NodeGroup => "node_group",
+            Target::Endpoint => "endpoint",
+        }
+    }
+}
+
 /// What happened to one node group or endpoint.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
-    /// `node_group` or `endpoint`.
-    pub kind: &'static str,
+    pub kind: Target,
     pub name: String,
     pub changed: bool,
     pub detail: String,
@@ -126,12 +150,7 @@ impl Outcome {
             self.changes.len() - self.changed()
         );
         for c in &self.changes {
-            let kind = if c.kind == "node_group" {
-                "node group"
-            } else {
-                "endpoint"
-            };
-            let _ = writeln!(out, "{kind:<11} {:<40} {}", c.name, c.detail);
+            let _ = writeln!(out, "{:<11} {:<40} {}", c.kind.words(), c.name, c.detail);
         }
         for e in &self.errors {
             let _ = writeln!(out, "error: {e}");
@@ -154,7 +173,14 @@ impl Outcome {
         );
         let _ = writeln!(out, "| kind | name | changed | detail |\n| --- | --- | --- | --- |");
         for c in &self.changes {
-            let _ = writeln!(out, "| {} | `{}` | {} | {} |", c.kind, c.name, c.changed, c.detail);
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                c.kind.name(),
+                c.name,
+                c.changed,
+                c.detail
+            );
         }
         for e in &self.errors {
             let _ = writeln!(out, "\n- **error**: {}", e.replace('\n', " "));

@@ -31,7 +31,7 @@ pub(super) async fn node_groups(
             Ok((changed, detail, running)) => out.changes.push(Change {
                 usd_per_hour: None,
                 running,
-                kind: "node_group",
+                kind: Target::NodeGroup,
                 name: label,
                 changed,
                 detail,

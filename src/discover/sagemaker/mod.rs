@@ -446,3 +446,80 @@ pub fn source(config: &config::Config, cfg: &config::SageMaker) -> String {
     };
     format!("endpoints named {0} or {0}-…{tagged}", cfg.endpoint_prefix)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sagemaker::types::{EndpointConfigSummary, ModelSummary};
+    use aws_smithy_types::DateTime;
+
+    fn endpoint(name: &str, created: i64, modified: i64) -> EndpointSummary {
+        EndpointSummary::builder()
+            .endpoint_name(name)
+            .endpoint_arn(format!("arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}"))
+            .creation_time(DateTime::from_secs(created))
+            .last_modified_time(DateTime::from_secs(modified))
+            .endpoint_status(EndpointStatus::InService)
+            .build()
+    }
+
+    fn listed(endpoints: Vec<EndpointSummary>) -> Listed {
+        Listed {
+            endpoints,
+            configs: vec![
+                EndpointConfigSummary::builder()
+                    .endpoint_config_name("p-ep-config")
+                    .endpoint_config_arn("arn:config")
+                    .creation_time(DateTime::from_secs(10))
+                    .build(),
+            ],
+            models: vec![
+                ModelSummary::builder()
+                    .model_name("p-model")
+                    .model_arn("arn:model")
+                    .creation_time(DateTime::from_secs(5))
+                    .build(),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_listing_is_the_same_only_when_nothing_was_created_deleted_updated_or_replaced() {
+        let before = listed(vec![endpoint("p-ep", 100, 100), endpoint("other", 50, 60)]).identity();
+        assert_eq!(
+            before,
+            listed(vec![endpoint("other", 50, 60), endpoint("p-ep", 100, 100)]).identity()
+        );
+        for (what, now) in [
+            (
+                "an endpoint updated",
+                vec![endpoint("p-ep", 100, 200), endpoint("other", 50, 60)],
+            ),
+            (
+                "an endpoint replaced under its name",
+                vec![endpoint("p-ep", 300, 300), endpoint("other", 50, 60)],
+            ),
+            (
+                "an endpoint outside the stack deleted",
+                vec![endpoint("p-ep", 100, 100)],
+            ),
+            (
+                "an endpoint created",
+                vec![
+                    endpoint("p-ep", 100, 100),
+                    endpoint("other", 50, 60),
+                    endpoint("p-new", 400, 400),
+                ],
+            ),
+        ] {
+            assert_ne!(before, listed(now).identity(), "{what}");
+        }
+        let mut model_replaced = listed(vec![endpoint("p-ep", 100, 100), endpoint("other", 50, 60)]);
+        model_replaced.models[0] = ModelSummary::builder()
+            .model_name("p-model")
+            .model_arn("arn:model")
+            .creation_time(DateTime::from_secs(6))
+            .build();
+        assert_ne!(before, model_replaced.identity(), "a model replaced under its name");
+    }
+}
