@@ -105,12 +105,32 @@ fn layer_of(module: &str) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// The code of a file without its test module and without comments.
+/// The code of a file without its test modules (a `#[cfg(test)]` item, to the
+/// brace that closes it at its own indentation, as rustfmt writes it) and
+/// without comments.
 fn code_of(text: &str) -> Vec<(usize, &str)> {
     let mut lines = Vec::new();
+    let mut skipping: Option<String> = None;
+    let mut after_cfg_test = false;
     for (n, line) in text.lines().enumerate() {
-        if line.trim_start().starts_with("#[cfg(test)]") {
-            break;
+        if let Some(close) = &skipping {
+            if line.trim_end() == close {
+                skipping = None;
+            }
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("#[cfg(test)]") {
+            after_cfg_test = true;
+            continue;
+        }
+        if after_cfg_test {
+            after_cfg_test = false;
+            if line.trim_end().ends_with('{') {
+                let indent = &line[..line.len() - trimmed.len()];
+                skipping = Some(format!("{indent}}}"));
+            }
+            continue;
         }
         let code = line.split("//").next().unwrap_or("");
         lines.push((n + 1, code));
