@@ -236,7 +236,7 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, stack: &Stac
     let mut unpriced = Vec::new();
     let mut problems = Vec::new();
     if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref()) {
-        if let Err(e) = eks(aws, cluster, &owner, &known, &mut prices, &mut rows).await {
+        if let Err(e) = eks(aws, cluster, &owner, &known, &mut prices, &mut rows, &mut unpriced).await {
             problems.push(format!("{e:#}"));
         }
         if let Err(e) = load_balancers(config, aws, cluster, &mut prices, &mut rows, &mut unpriced).await {
@@ -249,14 +249,32 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, stack: &Stac
         problems.push(format!("{e:#}"));
     }
     if let Some(ecr) = &config.ecr
-        && let Err(e) = ecr_storage(aws, &ecr.repositories, &known, &mut prices, &mut rows).await
+        && let Err(e) = ecr_storage(aws, &ecr.repositories, &known, &mut prices, &mut rows, &mut unpriced).await
     {
         problems.push(format!("{e:#}"));
     }
-    if let Err(e) = logs_storage(aws, &config.verify.log_group_prefixes, &known, &mut prices, &mut rows).await {
+    if let Err(e) = logs_storage(
+        aws,
+        &config.verify.log_group_prefixes,
+        &known,
+        &mut prices,
+        &mut rows,
+        &mut unpriced,
+    )
+    .await
+    {
         problems.push(format!("{e:#}"));
     }
-    if let Err(e) = s3_storage(aws, &config.verify.buckets, &known, &mut prices, &mut rows).await {
+    if let Err(e) = s3_storage(
+        aws,
+        &config.verify.buckets,
+        &known,
+        &mut prices,
+        &mut rows,
+        &mut unpriced,
+    )
+    .await
+    {
         problems.push(format!("{e:#}"));
     }
     if options.full

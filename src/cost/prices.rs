@@ -92,10 +92,15 @@ impl Product {
         }
     }
 
-    /// The service code and the exact filters that select one product in `region`.
-    pub fn query(&self, region: &str) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+    /// The service code and the exact filters that select one product in `region`
+    /// (in the Region itself: `locationType` leaves out Local Zones, Wavelength
+    /// and Outposts, which share the region code), or why there is none.
+    pub fn query(&self, region: &str) -> Result<(&'static str, Filters), String> {
         let prefix = usage_prefix(region);
-        let mut filters = vec![("regionCode", region.to_owned())];
+        let mut filters = vec![
+            ("regionCode", region.to_owned()),
+            ("locationType", "AWS Region".to_owned()),
+        ];
         let service = match self {
             Product::Ec2(instance_type) => {
                 filters.extend([
@@ -126,8 +131,7 @@ impl Product {
                 };
                 filters.extend([
                     ("productFamily", "Compute".to_owned()),
-                    ("locationType", "AWS Region".to_owned()),
-                    ("usagetype", format!("{}{usage}", prefix.new_services)),
+                    ("usagetype", format!("{}{usage}", prefix?.new_services)),
                 ]);
                 "AmazonEKS"
             }
@@ -136,12 +140,11 @@ impl Product {
                     "application" => "Load Balancer-Application",
                     "network" => "Load Balancer-Network",
                     "classic" => "Load Balancer",
-                    _ => return None,
+                    other => return Err(format!("no Price List product for a {other} load balancer")),
                 };
                 filters.extend([
                     ("productFamily", family.to_owned()),
-                    ("locationType", "AWS Region".to_owned()),
-                    ("usagetype", format!("{}LoadBalancerUsage", prefix.old_services)),
+                    ("usagetype", format!("{}LoadBalancerUsage", prefix?.old_services)),
                 ]);
                 "AWSELB"
             }
@@ -152,30 +155,31 @@ impl Product {
                     "INTELLIGENT_TIERING" => ("AmazonS3", "TimedStorage-INT-FA-ByteHrs"),
                     "GLACIER_IR" => ("AmazonS3", "TimedStorage-GIR-ByteHrs"),
                     "DEEP_ARCHIVE" => ("AmazonS3GlacierDeepArchive", "TimedStorage-GDA-ByteHrs"),
-                    _ => return None,
+                    other => return Err(format!("no Price List product for S3 storage class {other}")),
                 };
-                filters.extend([
-                    ("productFamily", "Storage".to_owned()),
-                    ("usagetype", format!("{}{usage}", prefix.old_services)),
-                ]);
+                // The Deep Archive SKU (its own service code) carries no `productFamily`.
+                if service == "AmazonS3" {
+                    filters.push(("productFamily", "Storage".to_owned()));
+                }
+                filters.push(("usagetype", format!("{}{usage}", prefix?.old_services)));
                 service
             }
             Product::LogsStorage => {
                 filters.extend([
                     ("productFamily", "Storage Snapshot".to_owned()),
-                    ("usagetype", format!("{}TimedStorage-ByteHrs", prefix.new_services)),
+                    ("usagetype", format!("{}TimedStorage-ByteHrs", prefix?.new_services)),
                 ]);
                 "AmazonCloudWatch"
             }
             Product::EcrStorage => {
                 filters.extend([
                     ("productFamily", "EC2 Container Registry".to_owned()),
-                    ("usagetype", format!("{}TimedStorage-ByteHrs", prefix.old_services)),
+                    ("usagetype", format!("{}TimedStorage-ByteHrs", prefix?.old_services)),
                 ]);
                 "AmazonECR"
             }
         };
-        Some((service, filters))
+        Ok((service, filters))
     }
 
     /// AWS's published us-east-1 price, read on `BUILT_IN_DATE`, with its source.
@@ -223,6 +227,9 @@ impl Product {
     }
 }
 
+/// A Price List query's TERM_MATCH filters: (field, value).
+pub type Filters = Vec<(&'static str, String)>;
+
 /// Usage-type prefixes of a region: us-east-1 has none on the older services
 /// (EC2, ELB, S3, ECR) and `USE1-` on the newer ones (EKS, SageMaker, CloudWatch).
 struct Prefix {
@@ -230,7 +237,9 @@ struct Prefix {
     new_services: &'static str,
 }
 
-fn usage_prefix(region: &str) -> Prefix {
+/// The prefixes of `region`, or why they are not known (a region missing from
+/// the table: its usage types cannot be asked for, so its prices are not guessed).
+fn usage_prefix(region: &str) -> Result<Prefix, String> {
     let code = match region {
         "us-east-1" => "USE1-",
         "us-east-2" => "USE2-",
@@ -243,9 +252,9 @@ fn usage_prefix(region: &str) -> Prefix {
         "ap-northeast-1" => "APN1-",
         "ap-southeast-1" => "APS1-",
         "ap-southeast-2" => "APS2-",
-        _ => "",
+        other => return Err(format!("no usage-type prefix known for region {other}")),
     };
-    if region == "us-east-1" {
+    Ok(if region == "us-east-1" {
         Prefix {
             old_services: "",
             new_services: code,
@@ -255,7 +264,7 @@ fn usage_prefix(region: &str) -> Prefix {
             old_services: code,
             new_services: code,
         }
-    }
+    })
 }
 
 /// The Price List API's own region for a stack in `region`: it runs only in
@@ -308,6 +317,10 @@ pub struct Prices {
     pub used: BTreeMap<&'static str, usize>,
     /// Why the API could not be used, when it could not.
     pub api_problem: Option<String>,
+    /// Products that could not be priced in this run, by key, with why: asked once, not once per resource.
+    failed: BTreeMap<String, String>,
+    /// Products the API answered without exactly one price, by key, with what it said: not asked again.
+    not_in_api: BTreeMap<String, String>,
 }
 
 impl Prices {
@@ -335,12 +348,17 @@ impl Prices {
             fetched: Default::default(),
             used: BTreeMap::new(),
             api_problem: offline.then(|| "--offline".to_owned()),
+            failed: BTreeMap::new(),
+            not_in_api: BTreeMap::new(),
         }
     }
 
     /// The price of `product`: from the cache, else the API, else the built-in table.
     pub async fn price(&mut self, product: &Product) -> Option<Price> {
         let key = format!("{}/{}", self.region, product.key());
+        if self.failed.contains_key(&key) {
+            return None;
+        }
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -363,7 +381,9 @@ impl Prices {
                 from,
             });
         }
+        let mut api_said = self.not_in_api.get(&key).cloned();
         if self.api_problem.is_none()
+            && api_said.is_none()
             && let Some(client) = &self.client
         {
             match query(client, product, &self.region).await {
@@ -380,6 +400,8 @@ impl Prices {
                 }
                 Err(Lookup::NotOne(why)) => {
                     tracing::warn!("cost: {}: {why}; using the built-in price", product.key());
+                    self.not_in_api.insert(key.clone(), why.clone());
+                    api_said = Some(why);
                 }
                 Err(Lookup::Unavailable(why)) => {
                     tracing::warn!("cost: the AWS Price List API cannot be used ({why}); using the built-in prices");
@@ -387,16 +409,40 @@ impl Prices {
                 }
             }
         }
+        let api = match (&api_said, &self.api_problem) {
+            (Some(why), _) => format!("the Price List: {why}"),
+            (None, Some(why)) => format!("the Price List API was not used ({why})"),
+            (None, None) => "no Price List answer".to_owned(),
+        };
         if self.region != BUILT_IN_REGION {
+            self.failed.insert(
+                key,
+                format!(
+                    "{api}; the built-in prices are {BUILT_IN_REGION}'s, not {}'s",
+                    self.region
+                ),
+            );
             return None;
         }
-        let (usd, _) = product.built_in()?;
+        let Some((usd, _)) = product.built_in() else {
+            self.failed.insert(key, format!("{api}; no built-in price for it"));
+            return None;
+        };
         *self.used.entry("built_in").or_default() += 1;
         Some(Price {
             usd,
             unit: product.unit(),
             from: From::BuiltIn,
         })
+    }
+
+    /// Why `product` has no price in this run (after `price` answered `None`).
+    pub fn why_not(&self, product: &Product) -> String {
+        let key = format!("{}/{}", self.region, product.key());
+        self.failed
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| "no price found".to_owned())
     }
 
     /// Writes what the API answered into the cache; a cache that cannot be written is only a warning.
@@ -425,9 +471,7 @@ enum Lookup {
 }
 
 async fn query(client: &aws_sdk_pricing::Client, product: &Product, region: &str) -> Result<f64, Lookup> {
-    let Some((service, filters)) = product.query(region) else {
-        return Err(Lookup::NotOne("no Price List query for it".into()));
-    };
+    let (service, filters) = product.query(region).map_err(Lookup::NotOne)?;
     let mut request = client
         .get_products()
         .service_code(service)
@@ -478,7 +522,8 @@ pub fn on_demand_price(item: &str, units: &[&str]) -> Option<f64> {
         for dimension in term["priceDimensions"].as_object()?.values() {
             let unit = dimension["unit"].as_str().unwrap_or_default();
             let begins_at_zero = dimension["beginRange"].as_str().is_none_or(|b| b == "0");
-            if units.contains(&unit) && begins_at_zero {
+            // The Price List writes `Hrs`, `Hours` and `GB-Mo`, not always in one case.
+            if units.iter().any(|u| u.eq_ignore_ascii_case(unit)) && begins_at_zero {
                 let usd: f64 = dimension["pricePerUnit"]["USD"].as_str()?.parse().ok()?;
                 if found.is_some_and(|f: f64| (f - usd).abs() > 1e-12) {
                     return None;
@@ -520,6 +565,8 @@ mod tests {
         ] {
             let (_, filters) = product.query("us-east-1").unwrap();
             assert!(filters.contains(&("regionCode", "us-east-1".into())), "{product:?}");
+            // Local Zones, Wavelength and Outposts share the region code at other prices.
+            assert!(filters.contains(&("locationType", "AWS Region".into())), "{product:?}");
             assert!(product.built_in().is_some(), "{product:?}");
         }
         let (service, filters) = Product::S3("DEEP_ARCHIVE".into()).query("us-east-1").unwrap();
@@ -530,5 +577,42 @@ mod tests {
         assert_eq!(api_region("eu-west-1"), "eu-central-1");
         assert_eq!(api_region("ap-northeast-1"), "ap-south-1");
         assert_eq!(api_region("us-west-2"), "us-east-1");
+    }
+
+    #[test]
+    fn the_deep_archive_sku_is_asked_without_a_product_family_and_the_others_with_theirs() {
+        let (_, deep) = Product::S3("DEEP_ARCHIVE".into()).query("us-east-1").unwrap();
+        assert!(!deep.iter().any(|(field, _)| *field == "productFamily"), "{deep:?}");
+        let (_, standard) = Product::S3("STANDARD".into()).query("us-east-1").unwrap();
+        assert!(standard.contains(&("productFamily", "Storage".into())), "{standard:?}");
+    }
+
+    #[test]
+    fn a_region_without_a_known_usage_prefix_is_not_guessed_and_says_why() {
+        for product in [
+            Product::EksCluster,
+            Product::LoadBalancer("network".into()),
+            Product::S3("STANDARD".into()),
+            Product::LogsStorage,
+            Product::EcrStorage,
+        ] {
+            let why = product.query("eu-north-1").unwrap_err();
+            assert_eq!(why, "no usage-type prefix known for region eu-north-1", "{product:?}");
+        }
+        // Products selected by attributes, not usage type, are still asked for.
+        assert!(Product::Ec2("t3.medium".into()).query("eu-north-1").is_ok());
+        let (_, filters) = Product::EcrStorage.query("eu-west-1").unwrap();
+        assert!(filters.contains(&("usagetype", "EU-TimedStorage-ByteHrs".into())));
+    }
+
+    #[test]
+    fn the_unit_is_matched_whatever_its_case() {
+        let item = r#"{"terms":{"OnDemand":{"T":{"priceDimensions":{
+            "a":{"unit":"hrs","beginRange":"0","pricePerUnit":{"USD":"0.5"}}}}}}}"#;
+        assert_eq!(on_demand_price(item, &["Hrs", "Hours"]), Some(0.5));
+        let item = r#"{"terms":{"OnDemand":{"T":{"priceDimensions":{
+            "a":{"unit":"GB-mo","beginRange":"0","pricePerUnit":{"USD":"0.03"}}}}}}}"#;
+        assert_eq!(on_demand_price(item, &["GB-Mo"]), Some(0.03));
+        assert_eq!(on_demand_price(item, &["Hrs"]), None, "another unit is not a price");
     }
 }

@@ -25,6 +25,7 @@ pub(super) async fn eks(
     known: &Known<'_>,
     prices: &mut Prices,
     rows: &mut Vec<Row>,
+    unpriced: &mut Vec<Unpriced>,
 ) -> Result<()> {
     let eks = aws.eks();
     let described = match eks.describe_cluster().name(cluster).send().await {
@@ -45,7 +46,15 @@ pub(super) async fn eks(
         Err(_) => None,
     };
     let extended = status.as_deref() == Some("EXTENDED_SUPPORT");
-    if let Some(base) = prices.price(&Product::EksCluster).await {
+    let base = prices.price(&Product::EksCluster).await;
+    if base.is_none() {
+        unpriced.push(Unpriced {
+            kind: CostKind::EksCluster,
+            name: cluster.to_owned(),
+            why: prices.why_not(&Product::EksCluster),
+        });
+    }
+    if let Some(base) = base {
         let surcharge = if extended {
             prices.price(&Product::EksExtendedSupport).await.map_or(0.0, |p| p.usd)
         } else {
@@ -115,7 +124,14 @@ pub(super) async fn eks(
             let p = prices.price(&Product::Ec2(first.clone())).await;
             (p.map(|p| p.usd), p.map_or("built_in", |p| from_name(p.from)), None)
         };
-        let Some(each) = each else { continue };
+        let Some(each) = each else {
+            unpriced.push(Unpriced {
+                kind: CostKind::NodeGroup,
+                name: format!("{cluster}/{name}"),
+                why: prices.why_not(&Product::Ec2(first.clone())),
+            });
+            continue;
+        };
         let mut row = hourly_row(
             CostKind::NodeGroup,
             format!("{cluster}/{name}"),
@@ -288,6 +304,7 @@ pub(super) async fn ecr_storage(
     known: &Known<'_>,
     prices: &mut Prices,
     rows: &mut Vec<Row>,
+    unpriced: &mut Vec<Unpriced>,
 ) -> Result<()> {
     let ecr = aws.ecr();
     for repo in repositories {
@@ -303,6 +320,11 @@ pub(super) async fn ecr_storage(
         let count = described.len();
         let bytes: i64 = described.values().filter_map(|i| i.bytes).sum();
         let Some(price) = prices.price(&Product::EcrStorage).await else {
+            unpriced.push(Unpriced {
+                kind: CostKind::EcrStorage,
+                name: repo.clone(),
+                why: prices.why_not(&Product::EcrStorage),
+            });
             continue;
         };
         let outcome = match known.action(Kind::Repository, repo) {
@@ -319,6 +341,9 @@ pub(super) async fn ecr_storage(
             price.from,
         );
         row.detail = format!("{count} images, {}", row.detail);
+        row.note = Some(
+            "approximate: the sum of its images' sizes, while ECR bills a layer shared by several images once".into(),
+        );
         rows.push(row);
     }
     Ok(())
@@ -331,15 +356,31 @@ pub(super) async fn logs_storage(
     known: &Known<'_>,
     prices: &mut Prices,
     rows: &mut Vec<Row>,
+    unpriced: &mut Vec<Unpriced>,
 ) -> Result<()> {
     let logs = aws.logs();
     for prefix in prefixes {
-        let groups = crate::aws::log_groups(&logs, prefix).await?;
+        let groups = match crate::aws::log_groups(&logs, prefix).await {
+            Ok(groups) => groups,
+            Err(e) => {
+                unpriced.push(Unpriced {
+                    kind: CostKind::LogGroup,
+                    name: format!("{prefix}*"),
+                    why: format!("the log groups cannot be listed: {e:#}"),
+                });
+                continue;
+            }
+        };
         for g in groups {
-            let Some(price) = prices.price(&Product::LogsStorage).await else {
-                return Ok(());
-            };
             let name = g.log_group_name().unwrap_or_default().to_owned();
+            let Some(price) = prices.price(&Product::LogsStorage).await else {
+                unpriced.push(Unpriced {
+                    kind: CostKind::LogGroup,
+                    name,
+                    why: prices.why_not(&Product::LogsStorage),
+                });
+                continue;
+            };
             let arn = g.arn().map(|a| a.trim_end_matches(":*").to_owned());
             let outcome = if known.in_state(arn.as_deref(), Some(&name)) {
                 OnTeardown::Deleted
@@ -366,6 +407,7 @@ pub(super) async fn s3_storage(
     known: &Known<'_>,
     prices: &mut Prices,
     rows: &mut Vec<Row>,
+    unpriced: &mut Vec<Unpriced>,
 ) -> Result<()> {
     const CLASSES: [(&str, &str); 5] = [
         ("StandardStorage", "STANDARD"),
@@ -376,7 +418,7 @@ pub(super) async fn s3_storage(
     ];
     let cw = aws.cloudwatch();
     let now = SystemTime::now();
-    for bucket in buckets {
+    'bucket: for bucket in buckets {
         let mut usd = 0.0;
         let mut bytes_total = 0.0;
         let mut parts = Vec::new();
@@ -395,8 +437,21 @@ pub(super) async fn s3_storage(
                 .period(86400)
                 .statistics(Statistic::Maximum)
                 .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cloudwatch GetMetricStatistics {bucket}: {}", describe(&e)))?;
+                .await;
+            let stats = match stats {
+                Ok(stats) => stats,
+                Err(e) => {
+                    unpriced.push(Unpriced {
+                        kind: CostKind::Bucket,
+                        name: bucket.clone(),
+                        why: format!(
+                            "its size cannot be read (cloudwatch GetMetricStatistics: {})",
+                            describe(&e)
+                        ),
+                    });
+                    continue 'bucket;
+                }
+            };
             let Some(bytes) = stats
                 .datapoints()
                 .iter()
@@ -405,7 +460,13 @@ pub(super) async fn s3_storage(
             else {
                 continue;
             };
-            let Some(price) = prices.price(&Product::S3(class.to_owned())).await else {
+            let product = Product::S3(class.to_owned());
+            let Some(price) = prices.price(&product).await else {
+                unpriced.push(Unpriced {
+                    kind: CostKind::Bucket,
+                    name: format!("{bucket} ({:.2} GB {class})", bytes / GB),
+                    why: prices.why_not(&product),
+                });
                 continue;
             };
             from = price.from;

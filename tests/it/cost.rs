@@ -5,9 +5,10 @@
 //!
 //! The Price List fake answers `GetProducts` as the service does: with every
 //! product whose attributes match *all* the request's TERM_MATCH filters. It
-//! also holds decoys (Windows, Dedicated, an unused capacity reservation,
-//! SageMaker notebooks, another region), so a filter that is too loose gets
-//! several products at different prices and the test sees the wrong price.
+//! also holds decoys (Windows, Dedicated, an unused capacity reservation, a
+//! Local Zone that shares the region code, SageMaker notebooks, another
+//! region), so a filter that is too loose gets several products at different
+//! prices and the test sees the wrong price.
 
 use std::sync::{Arc, Mutex};
 
@@ -29,7 +30,8 @@ fn ec2(instance_type: &str, os: &str, tenancy: &str, capacity: &str, usd: &'stat
     Product {
         service: "AmazonEC2",
         attributes: json!({
-            "regionCode": "us-east-1", "productFamily": "Compute Instance", "instanceType": instance_type,
+            "regionCode": "us-east-1", "locationType": "AWS Region",
+            "productFamily": "Compute Instance", "instanceType": instance_type,
             "operatingSystem": os, "tenancy": tenancy, "preInstalledSw": "NA",
             "licenseModel": "No License required", "capacitystatus": capacity, "marketoption": "OnDemand",
             "usagetype": format!("BoxUsage:{instance_type}"),
@@ -43,7 +45,7 @@ fn sagemaker(instance: &str, component: &str, region: &str, usd: &'static str) -
     Product {
         service: "AmazonSageMaker",
         attributes: json!({
-            "regionCode": region, "productFamily": "ML Instance", "component": component,
+            "regionCode": region, "locationType": "AWS Region", "productFamily": "ML Instance", "component": component,
             "instanceName": instance, "instanceType": format!("{instance}-{}", component.to_lowercase()),
         }),
         usd,
@@ -70,6 +72,12 @@ fn catalogue() -> Vec<Product> {
             "UnusedCapacityReservation",
             "0.0416000000",
         ),
+        // The Boston Local Zone: region code us-east-1, its own prices.
+        {
+            let mut zone = ec2("t3.medium", "Linux", "Shared", "Used", "0.0500000000");
+            zone.attributes["locationType"] = json!("AWS Local Zone");
+            zone
+        },
         sagemaker("ml.t2.medium", "Hosting", "us-east-1", "0.0571000000"),
         sagemaker("ml.t2.medium", "Notebook", "us-east-1", "0.0464000000"),
         sagemaker("ml.t2.medium", "Hosting", "us-west-2", "0.0700000000"),
@@ -387,4 +395,98 @@ async fn without_the_price_list_the_built_in_table_prices_it_and_says_so() {
             .contains("built-in table: AWS's published us-east-1 prices on"),
         "{human:#?}"
     );
+}
+
+/// Outside the regions whose usage-type prefixes sundown knows, and without
+/// any price for them in the Price List or the built-in table (which is
+/// us-east-1's), nothing is guessed and nothing goes missing: each resource is
+/// listed unpriced with the reason, and a product that cannot be priced is
+/// asked for once, not once per resource.
+#[tokio::test(flavor = "multi_thread")]
+async fn outside_the_known_regions_every_resource_is_listed_unpriced_with_the_reason() {
+    let world = World::start();
+    world.seed(&[
+        "--region",
+        "eu-north-1",
+        "--nodegroup",
+        "retail-forecast-a:1:1:1:instances=t3.medium:capacity=ON_DEMAND",
+        "--nodegroup",
+        "retail-forecast-b:1:2:2:instances=t3.medium:capacity=ON_DEMAND",
+        "--repo",
+        "retail-forecast:2",
+    ]);
+    let groups = ["/aws/retail-forecast/api", "/aws/retail-forecast/batch"];
+    let script = format!(
+        "import boto3\nlogs = boto3.client('logs', region_name='eu-north-1')\n\
+         for name in {groups:?}:\n    logs.create_log_group(logGroupName=name)\n"
+    );
+    let made = world
+        .sundown_command(world.tools.python().to_str().unwrap())
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(made.success(), "creating the log groups");
+    let config = world.config(
+        "stack: retail-forecast\nregion: eu-north-1\naccounts: [\"123456789012\"]\n\
+         kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n\
+         ecr:\n  repositories: [retail-forecast]\n\
+         verify:\n  log_group_prefixes: [/aws/retail-forecast]\n",
+    );
+    let (server, requests) = price_list(false).await;
+    let cost = cost(&world, &config, &server);
+
+    let unpriced: Vec<(String, String, String)> = cost["unpriced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["kind"].as_str().unwrap().to_owned(),
+                u["name"].as_str().unwrap().to_owned(),
+                u["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let named = |kind: &str, name: &str| {
+        unpriced
+            .iter()
+            .find(|(k, n, _)| k == kind && n == name)
+            .map(|(_, _, why)| why.clone())
+            .unwrap_or_else(|| panic!("{kind} {name} is not listed unpriced: {cost:#}"))
+    };
+    let no_prefix = "no usage-type prefix known for region eu-north-1";
+    let not_here = "the built-in prices are us-east-1's, not eu-north-1's";
+    for (kind, name) in [
+        ("eks_cluster", "retail-forecast-cluster"),
+        ("ecr_storage", "retail-forecast"),
+        ("log_group", groups[0]),
+        ("log_group", groups[1]),
+    ] {
+        let why = named(kind, name);
+        assert!(
+            why.contains(no_prefix) && why.contains(not_here),
+            "{kind} {name}: {why}"
+        );
+    }
+    for group in ["retail-forecast-a", "retail-forecast-b"] {
+        let why = named("node_group", &format!("retail-forecast-cluster/{group}"));
+        assert!(
+            why.contains("the Price List has no AmazonEC2 product for these filters") && why.contains(not_here),
+            "{why}"
+        );
+    }
+    assert_eq!(
+        cost["resources"].as_array().unwrap().len(),
+        0,
+        "nothing priced at a guessed rate: {cost:#}"
+    );
+    assert_eq!(cost["totals"]["running_usd_per_month"], 0.0);
+    // Asked once for t3.medium (two node groups), never for what has no query.
+    let asked: Vec<String> = requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r["ServiceCode"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(asked, ["AmazonEC2"], "{asked:?}");
 }
