@@ -201,6 +201,12 @@ fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
                 .map(|r| arns.arn("sagemaker", r))
                 .collect(),
         ));
+        // The log groups SageMaker makes per endpoint; DescribeLogGroups takes no resource.
+        out.push(Statement::new(
+            "ReadEndpointLogGroups",
+            &["logs:DescribeLogGroups"],
+            all(),
+        ));
     }
     if let Some(ecr) = &config.ecr {
         out.push(Statement::new(
@@ -275,6 +281,19 @@ fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &m
                 ),
                 &[action],
                 arns.sagemaker(kind, &sm.endpoint_prefix).into(),
+            ));
+        }
+        if sm.logs == crate::config::EndpointLogs::Delete {
+            // The log groups of the stack's endpoints, named by the same rule.
+            let logs = crate::discover::sagemaker::ENDPOINT_LOGS;
+            let prefix = &sm.endpoint_prefix;
+            out.push(Statement::new(
+                "DeleteStackEndpointLogGroups",
+                &["logs:DeleteLogGroup"],
+                vec![
+                    arns.arn("logs", &format!("log-group:{logs}{prefix}")),
+                    arns.arn("logs", &format!("log-group:{logs}{prefix}-*")),
+                ],
             ));
         }
         // Marking the configs `schedule stop` remembers endpoints in, against `schedule start`.

@@ -252,8 +252,9 @@ impl Run<'_> {
             timed(progress, stop, started, Phase::Sagemaker, async {
                 match &config.sagemaker {
                     Some(s) => {
+                        let (sm, logs) = (aws.sagemaker(), aws.logs());
                         phases::sagemaker::teardown(
-                            &aws.sagemaker(),
+                            crate::discover::sagemaker::Clients { sm: &sm, logs: &logs },
                             s,
                             &Owner::new(config),
                             reviewed,
@@ -327,7 +328,7 @@ fn reconcile(plan: &Reviewed, phases: &mut [PhaseReport]) {
     for (kind, name) in plan.planned() {
         let phase = match kind {
             Kind::Namespace => Phase::Kubernetes,
-            Kind::Endpoint | Kind::EndpointConfig | Kind::Model => Phase::Sagemaker,
+            Kind::Endpoint | Kind::EndpointConfig | Kind::Model | Kind::LogGroup => Phase::Sagemaker,
             Kind::Repository => Phase::Ecr,
             Kind::TerraformResource => Phase::Terraform,
         };

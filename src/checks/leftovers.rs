@@ -24,11 +24,14 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
         // The teardown's own discovery: what it would delete is what must be gone.
         looked.push(format!("SageMaker resources named {0} or {0}-…", s.endpoint_prefix));
         let owner = crate::scope::Owner::new(config);
-        let found = crate::discover::sagemaker::discover(&cx.aws.sagemaker(), s, &owner, None).await?;
+        let (sm, logs) = (cx.aws.sagemaker(), cx.aws.logs());
+        let clients = crate::discover::sagemaker::Clients { sm: &sm, logs: &logs };
+        let found = crate::discover::sagemaker::discover(clients, s, &owner, None).await?;
         for (kind, items) in [
             ("endpoint", &found.endpoints),
             ("endpoint config", &found.configs),
             ("model", &found.models),
+            ("log group", &found.log_groups),
         ] {
             left.extend(
                 items

@@ -151,6 +151,20 @@ pub struct SageMaker {
     #[serde(default = "twenty_minutes", deserialize_with = "duration")]
     #[schemars(with = "String", extend("default" = "20m"))]
     pub wait: Duration,
+    /// The log group SageMaker makes for each endpoint (`/aws/sagemaker/Endpoints/<name>`, which outlives it):
+    /// `delete` it once its endpoint is gone, or `keep` it (listed as kept).
+    #[serde(default)]
+    pub logs: EndpointLogs,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointLogs {
+    /// Delete an endpoint's log group once the endpoint is gone.
+    #[default]
+    Delete,
+    /// Keep the log groups.
+    Keep,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -129,7 +129,9 @@ pub async fn stack(config: &Config, aws: &Aws, preread: Preread<'_>) -> Stack {
                 return Found::NotConfigured;
             };
             let owner = crate::scope::Owner::new(config);
-            let result = sagemaker::discover(&aws.sagemaker(), s, &owner, None).await;
+            let (sm, logs) = (aws.sagemaker(), aws.logs());
+            let clients = sagemaker::Clients { sm: &sm, logs: &logs };
+            let result = sagemaker::discover(clients, s, &owner, None).await;
             Found::read(Some(sagemaker::source(config, s)), result)
         },
         async {

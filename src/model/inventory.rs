@@ -37,6 +37,8 @@ pub enum Kind {
     Model,
     Repository,
     TerraformResource,
+    /// A log group a service made for the stack (`/aws/sagemaker/Endpoints/<name>`).
+    LogGroup,
 }
 
 impl Kind {
@@ -48,6 +50,7 @@ impl Kind {
             Kind::Model => "model",
             Kind::Repository => "repository",
             Kind::TerraformResource => "terraform_resource",
+            Kind::LogGroup => "log_group",
         }
     }
 }

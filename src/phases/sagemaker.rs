@@ -14,7 +14,7 @@ use crate::aws::describe;
 use crate::cancel::Stop;
 use crate::config;
 use crate::discover::sagemaker::{
-    Found, Inventory, configs_remembering, current, failure_reason, is_not_found, list_endpoints, unless_gone,
+    Clients, Found, Inventory, configs_remembering, current, failure_reason, is_not_found, list_endpoints, unless_gone,
 };
 use crate::markers::{self, Memory};
 use crate::model::inventory::{Kind, Phase};
@@ -94,16 +94,17 @@ pub async fn mark_teardown(
 /// still `Deleting` are left for the re-run and named. Already gone is
 /// success; kept resources are reported.
 pub async fn teardown(
-    sm: &Client,
+    clients: Clients<'_>,
     cfg: &config::SageMaker,
     owner: &Owner<'_>,
     reviewed: Option<&Reviewed>,
     known: Option<Inventory>,
     stop: &Stop,
 ) -> PhaseReport {
+    let sm = clients.sm;
     let mut report = PhaseReport::new(Phase::Sagemaker);
     let started = tokio::time::Instant::now();
-    let inventory = match current(sm, cfg, owner, reviewed, known).await {
+    let inventory = match current(clients, cfg, owner, reviewed, known).await {
         Ok(inventory) => inventory,
         Err(e) => {
             report.fail(format!("{e:#}"));
@@ -114,6 +115,7 @@ pub async fn teardown(
         (Kind::Endpoint, &inventory.endpoints),
         (Kind::EndpointConfig, &inventory.configs),
         (Kind::Model, &inventory.models),
+        (Kind::LogGroup, &inventory.log_groups),
     ] {
         for f in found.iter().filter(|f| f.kept.is_some()) {
             let outcome = if f.drift { Outcome::Drift } else { Outcome::Kept };
@@ -200,7 +202,44 @@ pub async fn teardown(
         }
     }
     work.report_left(&mut report, interrupted);
+    delete_log_groups(clients.logs, &inventory, &work, interrupted, &mut report).await;
     report
+}
+
+/// Deletes the log group of each endpoint seen gone (or gone before the run);
+/// the group of an endpoint still there is left for the re-run and named.
+async fn delete_log_groups(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    inventory: &Inventory,
+    work: &Work,
+    interrupted: bool,
+    report: &mut PhaseReport,
+) {
+    for group in inventory.log_groups.iter().filter(|g| g.kept.is_none()) {
+        let endpoint = group.uses.first().map(String::as_str).unwrap_or_default();
+        let still_there = inventory.endpoints.iter().any(|e| e.name == endpoint) && !work.gone.contains(endpoint);
+        if still_there || interrupted {
+            let why = match interrupted {
+                true => "left for the re-run: the teardown was interrupted".to_owned(),
+                false => format!("left for the re-run: waits for endpoint {endpoint}"),
+            };
+            report.record(Kind::LogGroup, &group.name, Outcome::Failed, Some(why.clone()));
+            report.errors.push(format!("log_group {} {why}", group.name));
+            continue;
+        }
+        tracing::info!("sagemaker: deleting log group {}", group.name);
+        let outcome = match logs.delete_log_group().log_group_name(&group.name).send().await {
+            Ok(_) => Ok(Outcome::Deleted),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(Outcome::Absent)
+            }
+            Err(e) => Err(anyhow!("logs DeleteLogGroup {}: {}", group.name, describe(&e))),
+        };
+        record(report, Kind::LogGroup, &group.name, outcome);
+    }
 }
 
 /// The deletions the SageMaker phase still owes, and what each waits for.

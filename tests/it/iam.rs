@@ -83,12 +83,20 @@ const SCHEDULE: Case = Case {
     not_called: &[STS, PRICING, SPOT],
 };
 
-/// A stack without a cluster: two endpoints (one stopped by the schedule for
+/// A stack without a cluster: two endpoints with their log groups (one stopped by the schedule for
 /// the teardown case, so that it marks a config), a repository, a Terraform
 /// module with local state, an SNS topic.
 fn world(case: &Case) -> (World, PathBuf) {
     let world = World::start();
-    let seeded = world.seed(&["--endpoints", "2", "--repo", "retail-forecast:3", "--inbox", "--extras"]);
+    let seeded = world.seed(&[
+        "--endpoints",
+        "2",
+        "--endpoint-logs",
+        "--repo",
+        "retail-forecast:3",
+        "--inbox",
+        "--extras",
+    ]);
     world.terraform(&["resources=1"]);
     let topic = seeded["inbox"]["topic_arn"].as_str().unwrap().to_owned();
     let config = world.config(&format!(

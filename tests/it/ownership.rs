@@ -583,3 +583,165 @@ async fn a_cluster_without_namespaces_plans_and_schedule_keeps_out_of_scope_node
     };
     assert_eq!((size("ng-dev").await, size("ng-prod").await), (0, 2));
 }
+
+/// The log group SageMaker makes for each endpoint (`/aws/sagemaker/Endpoints/<name>`)
+/// outlives it. Those of the endpoints the teardown deletes go once their
+/// endpoint is gone; that of a kept endpoint stays, and so do those outside the
+/// name rule (`retail-forecastv2-…`, another service's). A group whose endpoint
+/// is gone already is the stack's by its name only while `scope.tags` is empty:
+/// with it, the group stays and the plan says why. `sagemaker.logs: keep` keeps them all.
+#[test]
+fn an_endpoints_log_group_goes_with_it_and_no_other() {
+    let world = World::start();
+    world.seed(&[
+        "--endpoints",
+        "2",
+        "--protected-endpoints",
+        "1",
+        "--endpoint-logs",
+        "--log-group",
+        "/aws/sagemaker/Endpoints/retail-forecast-old",
+        "--log-group",
+        "/aws/sagemaker/Endpoints/retail-forecastv2-api",
+        "--log-group",
+        "/aws/sagemaker/Endpoints/billing-api",
+    ]);
+    let endpoint_logs = |name: &str| format!("/aws/sagemaker/Endpoints/{name}");
+    let config_with = |extra: &str| {
+        world.config(&format!(
+            "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+             sagemaker:\n  endpoint_prefix: retail-forecast\n  wait: 1m\n{extra}"
+        ))
+    };
+    let plan_of = |extra: &str| {
+        let config = config_with(extra);
+        let out = world
+            .sundown()
+            .config(&config)
+            .args(&["plan", "--output", "json"])
+            .run();
+        assert_eq!(out.code, 0, "{out:#?}");
+        let plan = out.json();
+        let groups: Vec<(String, String, String)> = plan["phases"][1]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "log_group")
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_owned(),
+                    r["action"].as_str().unwrap().to_owned(),
+                    r["reason"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        groups
+    };
+    let action = |groups: &[(String, String, String)], name: &str| {
+        groups
+            .iter()
+            .find(|(n, _, _)| *n == endpoint_logs(name))
+            .map(|(_, a, why)| (a.clone(), why.clone()))
+            .unwrap_or_else(|| panic!("{name}'s log group is not in the plan: {groups:?}"))
+    };
+
+    // By name only: the gone endpoint's group is the stack's; outside the rule, nothing is listed.
+    let groups = plan_of("");
+    assert_eq!(groups.len(), 4, "{groups:?}");
+    assert_eq!(action(&groups, "retail-forecast-ep-0").0, "delete");
+    assert_eq!(action(&groups, "retail-forecast-ep-1").0, "delete");
+    assert_eq!(action(&groups, "retail-forecast-old").0, "delete");
+    assert_eq!(
+        action(&groups, "retail-forecast-keep-2"),
+        ("keep".into(), "its endpoint retail-forecast-keep-2 is kept".into())
+    );
+    // With scope.tags, a group whose endpoint is gone cannot be shown to be the stack's.
+    let scoped = plan_of("scope:\n  tags: { Project: retail-forecast }\n");
+    let (kept, why) = action(&scoped, "retail-forecast-old");
+    assert_eq!(kept, "keep");
+    assert!(why.contains("carries no tags to show it was the stack's"), "{why}");
+    assert_eq!(action(&scoped, "retail-forecast-ep-0").0, "delete");
+    // sagemaker.logs: keep keeps them all.
+    let config = config_with("  logs: keep\n");
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["plan", "--output", "json"])
+        .run();
+    let plan = out.json();
+    let keeps: Vec<&Value> = plan["phases"][1]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "log_group")
+        .collect();
+    assert_eq!(keeps.len(), 4);
+    assert!(
+        keeps
+            .iter()
+            .all(|r| r["action"] == "keep" && r["reason"] == "sagemaker.logs: keep"),
+        "{keeps:#?}"
+    );
+
+    // The teardown, by name only: exactly the stack's groups go, and nothing asks about the others.
+    let config = config_with("");
+    world.moto.start_recording();
+    let out = world
+        .sundown()
+        .config(&config)
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let report = out.json();
+    let outcomes: Vec<(String, String)> = report["phases"][1]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "log_group")
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (name, outcome) in [
+        ("retail-forecast-ep-0", "deleted"),
+        ("retail-forecast-ep-1", "deleted"),
+        ("retail-forecast-old", "deleted"),
+        ("retail-forecast-keep-2", "kept"),
+    ] {
+        assert!(
+            outcomes.contains(&(endpoint_logs(name), outcome.to_owned())),
+            "{name}: {outcomes:?}"
+        );
+    }
+    let left = world.seed(&["--list-log-groups", "/aws/sagemaker/Endpoints/"]);
+    let mut left: Vec<String> = left["log_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            endpoint_logs("billing-api"),
+            endpoint_logs("retail-forecast-keep-2"),
+            endpoint_logs("retail-forecastv2-api")
+        ]
+    );
+    for request in world.moto.recording() {
+        for foreign in ["billing-api", "retail-forecastv2-api", "retail-forecast-keep-2"] {
+            assert!(
+                request.is_read() || !request.names(foreign),
+                "a mutating request names {foreign}: {request:?}"
+            );
+        }
+        assert!(
+            !request.names("billing-api"),
+            "a request names billing-api: {request:?}"
+        );
+    }
+}

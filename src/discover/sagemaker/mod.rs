@@ -110,6 +110,9 @@ pub struct Inventory {
     pub endpoints: Vec<Found>,
     pub configs: Vec<Found>,
     pub models: Vec<Found>,
+    /// The log groups SageMaker made for the stack's endpoints (`/aws/sagemaker/Endpoints/<name>`);
+    /// each `uses` its endpoint.
+    pub log_groups: Vec<Found>,
     /// What the List calls answered: a teardown that finds the same listing
     /// later deletes from this inventory instead of reading every resource again.
     pub listing: Listing,
@@ -218,6 +221,7 @@ impl Inventory {
         let mut out: Vec<Resource> = self.endpoints.iter().map(|f| one(Kind::Endpoint, f)).collect();
         out.extend(self.configs.iter().map(|f| one(Kind::EndpointConfig, f)));
         out.extend(self.models.iter().map(|f| one(Kind::Model, f)));
+        out.extend(self.log_groups.iter().map(|f| one(Kind::LogGroup, f)));
         out
     }
 }
@@ -307,13 +311,84 @@ pub async fn unless_gone(sm: &Client, kind: Kind, name: &str, err: anyhow::Error
 /// Read-only discovery of the stack's endpoints, configs and models.
 /// With a `reviewed` plan, what it does not list is kept as drift.
 pub async fn discover(
-    sm: &Client,
+    clients: Clients<'_>,
     cfg: &config::SageMaker,
     owner: &Owner<'_>,
     reviewed: Option<&Reviewed>,
 ) -> Result<Inventory> {
-    let listed = list(sm, cfg).await?;
-    discover_listed(sm, cfg, owner, reviewed, listed).await
+    let listed = list(clients.sm, cfg).await?;
+    discover_all(clients, cfg, owner, reviewed, listed).await
+}
+
+/// The clients SageMaker discovery reads through.
+#[derive(Clone, Copy)]
+pub struct Clients<'a> {
+    pub sm: &'a Client,
+    /// For the log groups SageMaker makes per endpoint.
+    pub logs: &'a aws_sdk_cloudwatchlogs::Client,
+}
+
+/// Discovery from a listing: endpoints, configs and models, then the endpoints' log groups.
+async fn discover_all(
+    clients: Clients<'_>,
+    cfg: &config::SageMaker,
+    owner: &Owner<'_>,
+    reviewed: Option<&Reviewed>,
+    listed: Listed,
+) -> Result<Inventory> {
+    let mut inventory = discover_listed(clients.sm, cfg, owner, reviewed, listed).await?;
+    inventory.log_groups = log_groups(clients.logs, cfg, owner, &inventory, reviewed).await?;
+    Ok(inventory)
+}
+
+/// Where SageMaker writes an endpoint's logs; the group outlives the endpoint.
+pub const ENDPOINT_LOGS: &str = "/aws/sagemaker/Endpoints/";
+
+/// The log groups of the stack's endpoints (one DescribeLogGroups under the
+/// prefix, all pages), each judged by its endpoint: it goes with an endpoint the
+/// teardown deletes, and stays with one that is kept or outside the stack. A
+/// group whose endpoint is gone is the stack's by its name only when
+/// `scope.tags` is empty: SageMaker's log groups carry no tags to show more.
+async fn log_groups(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    cfg: &config::SageMaker,
+    owner: &Owner<'_>,
+    inventory: &Inventory,
+    reviewed: Option<&Reviewed>,
+) -> Result<Vec<Found>> {
+    let prefix = &cfg.endpoint_prefix;
+    let groups = crate::aws::log_groups(logs, &format!("{ENDPOINT_LOGS}{prefix}")).await?;
+    let mut found = Vec::new();
+    for g in groups {
+        let name = g.log_group_name().unwrap_or_default();
+        let Some(endpoint) = name.strip_prefix(ENDPOINT_LOGS).filter(|e| name_matches(prefix, e)) else {
+            continue;
+        };
+        let kept = match inventory.endpoints.iter().find(|e| e.name == endpoint) {
+            _ if cfg.logs == config::EndpointLogs::Keep => Some("sagemaker.logs: keep".to_owned()),
+            Some(e) => e.kept.as_ref().map(|_| format!("its endpoint {endpoint} is kept")),
+            None if owner.tags.is_empty() => None,
+            None => Some(format!(
+                "its endpoint {endpoint} is gone, and the log group carries no tags to show it was the stack's"
+            )),
+        };
+        let created = g
+            .creation_time()
+            .map(|ms| time(Some(&aws_smithy_types::DateTime::from_millis(ms))));
+        found.push(
+            Found {
+                name: name.to_owned(),
+                kept,
+                uses: vec![endpoint.to_owned()],
+                id: created.map(|t| format!("created {t}")),
+                arn: g.arn().map(|a| a.trim_end_matches(":*").to_owned()),
+                ..Default::default()
+            }
+            .review(Kind::LogGroup, reviewed),
+        );
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
 }
 
 /// The inventory the phase deletes from: `known` (read before the first
@@ -322,13 +397,13 @@ pub async fn discover(
 /// that listing. Ownership is judged from the tags read for `known`; a
 /// resource created, replaced or updated since is read and judged afresh.
 pub async fn current(
-    sm: &Client,
+    clients: Clients<'_>,
     cfg: &config::SageMaker,
     owner: &Owner<'_>,
     reviewed: Option<&Reviewed>,
     known: Option<Inventory>,
 ) -> Result<Inventory> {
-    let listed = list(sm, cfg).await?;
+    let listed = list(clients.sm, cfg).await?;
     match known {
         Some(mut inventory) if inventory.listing == listed.identity() => {
             let status: BTreeMap<&str, &str> = listed
@@ -343,6 +418,7 @@ pub async fn current(
                 (Kind::Endpoint, &mut inventory.endpoints),
                 (Kind::EndpointConfig, &mut inventory.configs),
                 (Kind::Model, &mut inventory.models),
+                (Kind::LogGroup, &mut inventory.log_groups),
             ] {
                 for f in found.iter_mut() {
                     *f = std::mem::take(f).review(kind, reviewed);
@@ -354,9 +430,9 @@ pub async fn current(
             tracing::info!(
                 "sagemaker: the endpoints, configs or models changed since the inventory; reading them again"
             );
-            discover_listed(sm, cfg, owner, reviewed, listed).await
+            discover_all(clients, cfg, owner, reviewed, listed).await
         }
-        None => discover_listed(sm, cfg, owner, reviewed, listed).await,
+        None => discover_all(clients, cfg, owner, reviewed, listed).await,
     }
 }
 
