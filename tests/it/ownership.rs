@@ -584,6 +584,25 @@ async fn a_cluster_without_namespaces_plans_and_schedule_keeps_out_of_scope_node
     assert_eq!((size("ng-dev").await, size("ng-prod").await), (0, 2));
 }
 
+/// The log groups a plan or a report lists in its SageMaker phase: (name, its
+/// `action` or `outcome`, the reason or detail).
+fn log_groups_in(document: &Value, field: &str) -> Vec<(String, String, String)> {
+    document["phases"][1]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "log_group")
+        .map(|r| {
+            let why = r.get("reason").or_else(|| r.get("detail"));
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r[field].as_str().unwrap().to_owned(),
+                why.and_then(Value::as_str).unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The log group SageMaker makes for each endpoint (`/aws/sagemaker/Endpoints/<name>`)
 /// outlives it. Those of the endpoints the teardown deletes go once their
 /// endpoint is gone; that of a kept endpoint stays, and so do those outside the
@@ -621,21 +640,7 @@ fn an_endpoints_log_group_goes_with_it_and_no_other() {
             .args(&["plan", "--output", "json"])
             .run();
         assert_eq!(out.code, 0, "{out:#?}");
-        let plan = out.json();
-        let groups: Vec<(String, String, String)> = plan["phases"][1]["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["kind"] == "log_group")
-            .map(|r| {
-                (
-                    r["name"].as_str().unwrap().to_owned(),
-                    r["action"].as_str().unwrap().to_owned(),
-                    r["reason"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        groups
+        log_groups_in(&out.json(), "action")
     };
     let action = |groups: &[(String, String, String)], name: &str| {
         groups
@@ -668,18 +673,12 @@ fn an_endpoints_log_group_goes_with_it_and_no_other() {
         .config(&config)
         .args(&["plan", "--output", "json"])
         .run();
-    let plan = out.json();
-    let keeps: Vec<&Value> = plan["phases"][1]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"] == "log_group")
-        .collect();
+    let keeps = log_groups_in(&out.json(), "action");
     assert_eq!(keeps.len(), 4);
     assert!(
         keeps
             .iter()
-            .all(|r| r["action"] == "keep" && r["reason"] == "sagemaker.logs: keep"),
+            .all(|(_, action, why)| action == "keep" && why == "sagemaker.logs: keep"),
         "{keeps:#?}"
     );
 
@@ -692,18 +691,9 @@ fn an_endpoints_log_group_goes_with_it_and_no_other() {
         .args(&["teardown", "--confirm", "destroy", "--output", "json"])
         .run();
     assert_eq!(out.code, 0, "{out:#?}");
-    let report = out.json();
-    let outcomes: Vec<(String, String)> = report["phases"][1]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"] == "log_group")
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_owned(),
-                r["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
+    let outcomes: Vec<(String, String)> = log_groups_in(&out.json(), "outcome")
+        .into_iter()
+        .map(|(name, outcome, _)| (name, outcome))
         .collect();
     for (name, outcome) in [
         ("retail-forecast-ep-0", "deleted"),
