@@ -96,7 +96,7 @@ pub struct Row {
     pub outcome_on_teardown: OnTeardown,
     pub stopped_by_schedule: bool,
     /// Where the price came from: `price_list`, `cache`, `built_in`, `spot`.
-    pub price_from: &'static str,
+    pub price_from: prices::From,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -399,7 +399,7 @@ fn hourly_row(
         usd_per_month: round(usd_per_hour * HOURS_PER_MONTH),
         outcome_on_teardown: outcome,
         stopped_by_schedule,
-        price_from: from_name(from),
+        price_from: from,
         note,
     }
 }
@@ -422,16 +422,8 @@ fn storage(
         usd_per_month: round(month),
         outcome_on_teardown: outcome,
         stopped_by_schedule: false,
-        price_from: from_name(from),
+        price_from: from,
         note: None,
-    }
-}
-
-fn from_name(from: prices::From) -> &'static str {
-    match from {
-        prices::From::PriceList => "price_list",
-        prices::From::Cache => "cache",
-        prices::From::BuiltIn => "built_in",
     }
 }
 

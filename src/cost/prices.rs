@@ -62,6 +62,8 @@ pub enum From {
     PriceList,
     Cache,
     BuiltIn,
+    /// The current spot price (DescribeSpotPriceHistory), for spot node groups.
+    Spot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -108,21 +108,21 @@ pub(super) async fn eks(
             match spot_price(aws, &types).await {
                 Some(price) => (
                     Some(price),
-                    "spot",
+                    prices::From::Spot,
                     Some(format!("spot price averaged over {} and their AZs", types.join(", "))),
                 ),
                 None => {
                     let p = prices.price(&Product::Ec2(first.clone())).await;
                     (
                         p.map(|p| p.usd),
-                        p.map_or("built_in", |p| from_name(p.from)),
+                        p.map_or(prices::From::BuiltIn, |p| p.from),
                         Some("no spot price found: on-demand rate".to_owned()),
                     )
                 }
             }
         } else {
             let p = prices.price(&Product::Ec2(first.clone())).await;
-            (p.map(|p| p.usd), p.map_or("built_in", |p| from_name(p.from)), None)
+            (p.map(|p| p.usd), p.map_or(prices::From::BuiltIn, |p| p.from), None)
         };
         let Some(each) = each else {
             unpriced.push(Unpriced {
@@ -132,17 +132,16 @@ pub(super) async fn eks(
             });
             continue;
         };
-        let mut row = hourly_row(
+        let row = hourly_row(
             CostKind::NodeGroup,
             format!("{cluster}/{name}"),
             format!("{desired} × {first}{}", if spot { " SPOT" } else { "" }),
             each * f64::from(desired),
             outcome,
             verdict == Verdict::Ours,
-            prices::From::PriceList,
+            from,
             note,
         );
-        row.price_from = from;
         rows.push(row);
     }
     Ok(())
