@@ -14,7 +14,8 @@ use crate::aws::describe;
 use crate::cancel::Stop;
 use crate::config;
 use crate::discover::sagemaker::{
-    Clients, Found, Inventory, configs_remembering, current, failure_reason, is_not_found, list_endpoints, unless_gone,
+    Clients, ENDPOINT_LOGS, Found, Inventory, configs_remembering, current, failure_reason, is_not_found,
+    list_endpoints, unless_gone,
 };
 use crate::markers::{self, Memory};
 use crate::model::inventory::{Kind, Phase};
@@ -202,19 +203,23 @@ pub async fn teardown(
         }
     }
     work.report_left(&mut report, interrupted);
-    delete_log_groups(clients.logs, &inventory, &work, interrupted, &mut report).await;
+    let prefix = &cfg.endpoint_prefix;
+    delete_log_groups(clients.logs, prefix, &inventory, &work, interrupted, &mut report).await;
     report
 }
 
-/// Deletes the log group of each endpoint seen gone (or gone before the run);
-/// the group of an endpoint still there is left for the re-run and named.
+/// Deletes the log group of each endpoint seen gone (or gone before the run),
+/// then proves them gone with one listing; the group of an endpoint still
+/// there is left for the re-run and named.
 async fn delete_log_groups(
     logs: &aws_sdk_cloudwatchlogs::Client,
+    prefix: &str,
     inventory: &Inventory,
     work: &Work,
     interrupted: bool,
     report: &mut PhaseReport,
 ) {
+    let mut sent: Vec<(&str, Result<Outcome>)> = Vec::new();
     for group in inventory.log_groups.iter().filter(|g| g.kept.is_none()) {
         let endpoint = group.uses.first().map(String::as_str).unwrap_or_default();
         let still_there = inventory.endpoints.iter().any(|e| e.name == endpoint) && !work.gone.contains(endpoint);
@@ -238,7 +243,32 @@ async fn delete_log_groups(
             }
             Err(e) => Err(anyhow!("logs DeleteLogGroup {}: {}", group.name, describe(&e))),
         };
-        record(report, Kind::LogGroup, &group.name, outcome);
+        sent.push((group.name.as_str(), outcome));
+    }
+    // Proven gone by one listing under the prefix, not taken from DeleteLogGroup's answer.
+    if sent.iter().any(|(_, o)| matches!(o, Ok(Outcome::Deleted))) {
+        let listed = crate::aws::log_groups(logs, &format!("{ENDPOINT_LOGS}{prefix}")).await;
+        let still: Vec<String> = match &listed {
+            Ok(groups) => groups
+                .iter()
+                .filter_map(|g| g.log_group_name().map(str::to_owned))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (name, outcome) in &mut sent {
+            if matches!(outcome, Ok(Outcome::Deleted)) {
+                if let Err(e) = &listed {
+                    *outcome = Err(anyhow!(
+                        "log group {name} deleted, but its absence cannot be checked: {e:#}"
+                    ));
+                } else if still.iter().any(|s| s == name) {
+                    *outcome = Err(anyhow!("log group {name} is still listed after DeleteLogGroup"));
+                }
+            }
+        }
+    }
+    for (name, outcome) in sent {
+        record(report, Kind::LogGroup, name, outcome);
     }
 }
 

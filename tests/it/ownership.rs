@@ -735,3 +735,45 @@ fn an_endpoints_log_group_goes_with_it_and_no_other() {
         );
     }
 }
+
+/// DeleteLogGroup's OK is a promise: the phase checks with one listing that
+/// the groups it deleted are gone. Through a proxy that answers DeleteLogGroup
+/// with 200 and deletes nothing, the group is named as still there and the run fails.
+#[test]
+fn a_log_group_deleted_but_still_listed_fails_the_phase() {
+    let world = World::start();
+    world.seed(&["--endpoints", "1", "--endpoint-logs"]);
+    let proxy = FaultProxy::start(
+        world.moto.port,
+        Faults {
+            always: Some(("Logs_20140328.DeleteLogGroup", 200, "Accepted")),
+            ..Faults::default()
+        },
+    );
+    let config = world.config(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         sagemaker:\n  endpoint_prefix: retail-forecast\n  wait: 1m\n",
+    );
+    let out = world
+        .sundown()
+        .config(&config)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint())
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 1, "{out:#?}");
+    let group = "/aws/sagemaker/Endpoints/retail-forecast-ep-0";
+    let outcomes = log_groups_in(&out.json(), "outcome");
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].0, group);
+    assert_eq!(outcomes[0].1, "failed");
+    assert!(
+        outcomes[0].2.contains("is still listed after DeleteLogGroup"),
+        "{outcomes:?}"
+    );
+    let left = world.seed(&["--list-log-groups", "/aws/sagemaker/Endpoints/"]);
+    assert_eq!(
+        left["log_groups"],
+        serde_json::json!([group]),
+        "the proxy deleted nothing"
+    );
+}

@@ -224,7 +224,33 @@ pub(super) struct Judge<'a> {
     reviewed: Option<&'a Reviewed>,
 }
 
+/// Why a config or model is kept, and the tags it was judged by when they were read.
+type Judged = (Option<String>, Option<Vec<(String, String)>>);
+
+/// What was found, by name, without what went between listing and describing.
+fn sorted(found: Vec<Option<Found>>) -> Vec<Found> {
+    let mut found: Vec<Found> = found.into_iter().flatten().collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
 impl Judge<'_> {
+    /// A config or model: kept when something that stays uses it (a kept
+    /// resource of the stack, then `used_outside`: an endpoint outside it, or
+    /// use that cannot be known), else as its own tags say; `None` when it is gone.
+    async fn candidate(
+        &self,
+        (kind, name, arn): (Kind, &str, &str),
+        candidate: Candidate,
+        used_outside: Option<String>,
+    ) -> Result<Option<Judged>> {
+        if let Some(why) = candidate.used_by_kept.or(used_outside) {
+            return Ok(Some((Some(why), None)));
+        }
+        let judged = verdict(self.sm, (kind, name, arn), self.owner, candidate.follows).await?;
+        Ok(judged.map(|(verdict, tags)| (verdict.kept(), Some(tags))))
+    }
+
     async fn endpoints(&self, ours: Vec<aws_sdk_sagemaker::types::EndpointSummary>) -> Result<Vec<Found>> {
         let sm = self.sm;
         let found: Vec<Option<Found>> = stream::iter(ours)
@@ -264,9 +290,7 @@ impl Judge<'_> {
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
-        let mut found: Vec<Found> = found.into_iter().flatten().collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(found)
+        Ok(sorted(found))
     }
 
     async fn configs(&self, candidates: BTreeMap<String, Candidate>, foreign: &Foreign) -> Result<Vec<Found>> {
@@ -282,22 +306,12 @@ impl Judge<'_> {
                     }
                 };
                 let arn = described.endpoint_config_arn().unwrap_or_default().to_owned();
-                let (kept, tags) = match (candidate.used_by_kept, foreign.configs.get(&name)) {
-                    (Some(why), _) => (Some(why), None),
-                    (None, Some(endpoint)) => (Some(format!("in use by endpoint {endpoint}")), None),
-                    (None, None) => {
-                        let judged = verdict(
-                            self.sm,
-                            (Kind::EndpointConfig, &name, &arn),
-                            self.owner,
-                            candidate.follows,
-                        )
-                        .await?;
-                        let Some((verdict, tags)) = judged else {
-                            return Ok(None);
-                        };
-                        (verdict.kept(), Some(tags))
-                    }
+                let used_outside = foreign.configs.get(&name).map(|e| format!("in use by endpoint {e}"));
+                let judged = self
+                    .candidate((Kind::EndpointConfig, &name, &arn), candidate, used_outside)
+                    .await?;
+                let Some((kept, tags)) = judged else {
+                    return Ok(None);
                 };
                 let variants = described.production_variants();
                 Ok::<_, anyhow::Error>(Some(
@@ -321,9 +335,7 @@ impl Judge<'_> {
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
-        let mut found: Vec<Found> = found.into_iter().flatten().collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(found)
+        Ok(sorted(found))
     }
 
     async fn models(
@@ -345,18 +357,16 @@ impl Judge<'_> {
                         }
                     },
                 };
-                let (kept, tags) = match (candidate.used_by_kept, foreign.models.get(&name)) {
-                    (Some(why), _) => (Some(why), None),
-                    (None, Some(through)) => (Some(format!("in use by endpoint {through}")), None),
-                    (None, None) if foreign.unknown.is_some() => (foreign.unknown.clone(), None),
-                    (None, None) => {
-                        let judged =
-                            verdict(self.sm, (Kind::Model, &name, &arn), self.owner, candidate.follows).await?;
-                        let Some((verdict, tags)) = judged else {
-                            return Ok(None);
-                        };
-                        (verdict.kept(), Some(tags))
-                    }
+                let used_outside = foreign
+                    .models
+                    .get(&name)
+                    .map(|through| format!("in use by endpoint {through}"))
+                    .or_else(|| foreign.unknown.clone());
+                let judged = self
+                    .candidate((Kind::Model, &name, &arn), candidate, used_outside)
+                    .await?;
+                let Some((kept, tags)) = judged else {
+                    return Ok(None);
                 };
                 Ok::<_, anyhow::Error>(Some(
                     Found {
@@ -376,8 +386,6 @@ impl Judge<'_> {
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
-        let mut found: Vec<Found> = found.into_iter().flatten().collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(found)
+        Ok(sorted(found))
     }
 }
