@@ -26,6 +26,7 @@ pub mod discover;
 pub mod checks;
 pub mod cost;
 pub mod iam;
+pub mod sweep;
 pub mod verify;
 // gate
 pub mod confirm;

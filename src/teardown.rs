@@ -112,9 +112,32 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
     if let Some(plan) = &reviewed {
         reconcile(plan, &mut phases);
     }
-    let result = if phases.iter().any(|p| p.status == PhaseStatus::Interrupted) {
+    let interrupted = phases.iter().any(|p| p.status == PhaseStatus::Interrupted);
+    // After the last phase: what of the stack is still there, and what it bills.
+    let sweep = match interrupted {
+        true => None,
+        false => {
+            let kept: Vec<crate::sweep::Kept> = phases
+                .iter()
+                .flat_map(|p| &p.resources)
+                .filter(|r| r.outcome == crate::model::report::Outcome::Kept)
+                .map(|r| {
+                    (
+                        r.kind,
+                        r.name.clone(),
+                        r.detail.clone().unwrap_or_else(|| "kept by the teardown".into()),
+                    )
+                })
+                .collect();
+            Some(crate::sweep::run(config, &aws, &kept).await)
+        }
+    };
+    if let Some(s) = &sweep {
+        tracing::info!("teardown: closing sweep: {}", s.headline());
+    }
+    let result = if interrupted {
         RunResult::Interrupted
-    } else if phases.iter().all(PhaseReport::ok) {
+    } else if phases.iter().all(PhaseReport::ok) && sweep.as_ref().is_none_or(crate::model::sweep::Sweep::ok) {
         RunResult::Succeeded
     } else {
         RunResult::Failed
@@ -130,6 +153,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         stopped_usd_per_month,
         plan_digest: reviewed.map(|r| r.digest),
         phases,
+        sweep,
     })
 }
 

@@ -1,9 +1,11 @@
-//! `teardown.nothing_left`: after a teardown, nothing of the stack remains.
+//! `teardown.nothing_left`: after a teardown, nothing of the stack remains:
+//! what the teardown names, looked at again, and the closing sweep (`sweep`).
 
 use anyhow::{Result, anyhow};
 
 use super::{Context, Finding};
 use crate::aws::{code, describe};
+use crate::model::inventory::Kind;
 
 pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
     let config = cx.config;
@@ -20,6 +22,7 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
         let lbs = crate::discover::kubernetes::cluster_load_balancers(cx.aws, cluster).await?;
         left.extend(lbs.iter().map(ToString::to_string));
     }
+    let mut kept: Vec<crate::sweep::Kept> = Vec::new();
     if let Some(s) = &config.sagemaker {
         // The teardown's own discovery: what it would delete is what must be gone.
         looked.push(format!("SageMaker resources named {0} or {0}-…", s.endpoint_prefix));
@@ -28,11 +31,17 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
         let clients = crate::discover::sagemaker::Clients { sm: &sm, logs: &logs };
         let found = crate::discover::sagemaker::discover(clients, s, &owner, None).await?;
         for (kind, items) in [
-            ("endpoint", &found.endpoints),
-            ("endpoint config", &found.configs),
-            ("model", &found.models),
-            ("log group", &found.log_groups),
+            (Kind::Endpoint, &found.endpoints),
+            (Kind::EndpointConfig, &found.configs),
+            (Kind::Model, &found.models),
+            (Kind::LogGroup, &found.log_groups),
         ] {
+            kept.extend(
+                items
+                    .iter()
+                    .filter_map(|f| Some((kind, f.name.clone(), f.kept.clone()?))),
+            );
+            let kind = kind.name().replace('_', " ");
             left.extend(
                 items
                     .iter()
@@ -63,14 +72,37 @@ pub async fn nothing_left(cx: &Context<'_>) -> Result<Finding> {
             Err(e) => return Err(anyhow!("s3 HeadBucket {bucket}: {}", describe(&e))),
         }
     }
-    let passing = if left.is_empty() {
+    // The teardown's closing sweep, the same code path: what the Tagging API still lists.
+    let sweep = crate::sweep::run(config, cx.aws, &kept).await;
+    if let Some(e) = &sweep.error {
+        return Err(anyhow!("the closing sweep: {e}"));
+    }
+    let mut passing = if left.is_empty() {
         vec![format!("none left: {}", looked.join(", "))]
     } else {
         Vec::new()
     };
+    passing.push(format!("closing sweep: {}; {}", sweep.headline(), sweep.scope_line()));
+    passing.extend(
+        sweep
+            .kept
+            .iter()
+            .map(|k| format!("kept: {} {} ({})", k.kind, k.name, k.why)),
+    );
+    let mut failing: Vec<String> = left.into_iter().map(|l| format!("still exists: {l}")).collect();
+    failing.extend(sweep.left_behind.iter().map(|l| {
+        let money = l.usd_per_month.map_or_else(
+            || format!("unpriced: {}", l.unpriced.as_deref().unwrap_or("no price")),
+            crate::text::per_month,
+        );
+        format!(
+            "left behind: {} {} ({}, {money}) {}; remove: {}",
+            l.kind, l.name, l.detail, l.arn, l.why
+        )
+    }));
     Ok(Finding::from_lines(
         passing,
-        left.into_iter().map(|l| format!("still exists: {l}")).collect(),
+        failing,
         "run `sundown teardown --confirm destroy` again, or delete what is named here",
     ))
 }

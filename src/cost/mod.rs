@@ -11,6 +11,7 @@
 //! `schedule`.
 
 mod actual;
+pub mod leftovers;
 pub mod prices;
 mod render;
 mod services;

@@ -45,6 +45,12 @@ pub enum Product {
     LogsStorage,
     /// ECR storage per GB-month.
     EcrStorage,
+    /// EBS volume storage per GB-month, by volume type (`gp3`, `gp2`, `io1`, …).
+    Ebs(String),
+    /// NAT gateway hours (the data it processes is billed apart).
+    NatGateway,
+    /// An Elastic IP's public IPv4 address, per hour (idle or in use, the same rate).
+    PublicIpv4,
 }
 
 /// The unit a price is per.
@@ -84,12 +90,15 @@ impl Product {
             Product::S3(c) => format!("s3:{c}"),
             Product::LogsStorage => "logs:storage".into(),
             Product::EcrStorage => "ecr:storage".into(),
+            Product::Ebs(t) => format!("ebs:{t}"),
+            Product::NatGateway => "ec2:nat-gateway".into(),
+            Product::PublicIpv4 => "vpc:public-ipv4".into(),
         }
     }
 
     fn unit(&self) -> Unit {
         match self {
-            Product::S3(_) | Product::LogsStorage | Product::EcrStorage => Unit::GbMonth,
+            Product::S3(_) | Product::LogsStorage | Product::EcrStorage | Product::Ebs(_) => Unit::GbMonth,
             _ => Unit::Hour,
         }
     }
@@ -180,6 +189,27 @@ impl Product {
                 ]);
                 "AmazonECR"
             }
+            Product::Ebs(volume_type) => {
+                filters.extend([
+                    ("productFamily", "Storage".to_owned()),
+                    ("volumeApiName", volume_type.clone()),
+                ]);
+                "AmazonEC2"
+            }
+            Product::NatGateway => {
+                filters.extend([
+                    ("productFamily", "NAT Gateway".to_owned()),
+                    ("usagetype", format!("{}NatGateway-Hours", prefix?.old_services)),
+                ]);
+                "AmazonEC2"
+            }
+            Product::PublicIpv4 => {
+                filters.extend([
+                    ("productFamily", "VPC Public IPv4 Address".to_owned()),
+                    ("usagetype", format!("{}PublicIPv4:IdleAddress", prefix?.old_services)),
+                ]);
+                "AmazonVPC"
+            }
         };
         Ok((service, filters))
     }
@@ -194,6 +224,9 @@ impl Product {
         const S3: &str = "https://aws.amazon.com/s3/pricing/ (first 50 TB tier, us-east-1)";
         const LOGS: &str = "https://aws.amazon.com/cloudwatch/pricing/ (Logs: store, per GB-month)";
         const ECR: &str = "https://aws.amazon.com/ecr/pricing/ (storage, per GB-month)";
+        const EBS: &str = "https://aws.amazon.com/ebs/pricing/ (volumes, per GB-month, us-east-1)";
+        const NAT: &str = "https://aws.amazon.com/vpc/pricing/ (NAT gateway, per hour, us-east-1)";
+        const IPV4: &str = "https://aws.amazon.com/vpc/pricing/ (public IPv4 address, per hour)";
         Some(match self {
             Product::Ec2(t) => match t.as_str() {
                 "t3.medium" => (0.0416, KARPENTER),
@@ -225,6 +258,17 @@ impl Product {
             },
             Product::LogsStorage => (0.03, LOGS),
             Product::EcrStorage => (0.10, ECR),
+            Product::Ebs(t) => match t.as_str() {
+                "gp3" => (0.08, EBS),
+                "gp2" => (0.10, EBS),
+                "io1" | "io2" => (0.125, EBS),
+                "st1" => (0.045, EBS),
+                "sc1" => (0.015, EBS),
+                "standard" => (0.05, EBS),
+                _ => return None,
+            },
+            Product::NatGateway => (0.045, NAT),
+            Product::PublicIpv4 => (0.005, IPV4),
         })
     }
 }
@@ -564,6 +608,9 @@ mod tests {
             Product::S3("DEEP_ARCHIVE".into()),
             Product::LogsStorage,
             Product::EcrStorage,
+            Product::Ebs("gp3".into()),
+            Product::NatGateway,
+            Product::PublicIpv4,
         ] {
             let (_, filters) = product.query("us-east-1").unwrap();
             assert!(filters.contains(&("regionCode", "us-east-1".into())), "{product:?}");

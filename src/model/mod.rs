@@ -7,3 +7,4 @@ pub mod inventory;
 pub mod plan;
 pub mod report;
 pub mod reviewed;
+pub mod sweep;

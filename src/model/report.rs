@@ -203,11 +203,16 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_digest: Option<String>,
     pub phases: Vec<PhaseReport>,
+    /// The closing sweep: what of the stack still exists after the last phase,
+    /// and what it bills. Absent when the run was interrupted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::model::sweep::Sweep>,
 }
 
 impl Report {
+    /// Every phase done or not configured, and nothing of the stack left behind.
     pub fn succeeded(&self) -> bool {
-        self.phases.iter().all(PhaseReport::ok)
+        self.phases.iter().all(PhaseReport::ok) && self.sweep.as_ref().is_none_or(crate::model::sweep::Sweep::ok)
     }
 
     /// Resources Terraform destroyed plus everything the other phases deleted.
@@ -267,6 +272,9 @@ impl Report {
                 let detail = r.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
                 let _ = writeln!(out, "{}: {what} {} {}{detail}", p.phase.name(), r.kind.name(), r.name);
             }
+        }
+        if let Some(sweep) = &self.sweep {
+            out.push_str(&sweep.render_human());
         }
         out
     }
@@ -342,6 +350,9 @@ impl Report {
         if !kept.is_empty() {
             let _ = writeln!(out, "\nKept (protected): {}", kept.join(", "));
         }
+        if let Some(sweep) = &self.sweep {
+            out.push_str(&sweep.render_markdown());
+        }
         out
     }
 }
@@ -403,6 +414,7 @@ mod tests {
             duration_seconds: 12.5,
             stopped_usd_per_month: None,
             plan_digest: None,
+            sweep: None,
             phases: vec![
                 phase(Phase::Kubernetes, PhaseStatus::Done, 0.0, 2.25),
                 phase(Phase::Sagemaker, PhaseStatus::Failed, 2.25, 10.0),

@@ -22,6 +22,13 @@
 //! shows the node group `UPDATING` until the update ends, and refuses another
 //! update meanwhile with 409 ResourceInUseException (EKS API reference,
 //! UpdateNodegroupConfig, Errors; `Nodegroup.status`).
+//!
+//! And it makes the Tagging API lag (`Faults::tagging_lag`): GetResources
+//! "returns tagged or previously tagged resources" (its API reference) and
+//! goes on listing a deleted resource for a while, where moto forgets it at
+//! once. The proxy reads the whole Tagging API once, at the first request it
+//! serves, and every later GetResources also lists what that reading held and
+//! moto no longer does, when its tags match the request's filters.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -49,6 +56,8 @@ pub struct Faults {
     /// Each node-group update takes this long: the node group shows `UPDATING`
     /// meanwhile and a second update is refused (the latency model).
     pub node_group_update: Option<Duration>,
+    /// GetResources goes on listing deleted resources (the latency model).
+    pub tagging_lag: bool,
 }
 
 /// Something the proxy runs once (see `Faults::before_first`). It runs on the
@@ -143,6 +152,8 @@ struct Deleting {
 type Pending = Arc<Mutex<HashMap<String, Deleting>>>;
 /// Node groups (`cluster/group`) whose update the latency model is playing out, until when.
 type Updating = Arc<Mutex<HashMap<String, Instant>>>;
+/// The Tagging API as the first request found it (`None`: not read yet): its ResourceTagMappings.
+type Remembered = Arc<Mutex<Option<Vec<serde_json::Value>>>>;
 
 pub struct FaultProxy {
     pub port: u16,
@@ -183,6 +194,7 @@ impl FaultProxy {
         ));
         let pending: Pending = Arc::default();
         let updating: Updating = Arc::default();
+        let remembered: Remembered = Arc::default();
         let hook = faults.before_first.clone();
         let received = Arc::new(Mutex::new(Vec::new()));
         let (inj, fwd, pend, upd, recv) = (
@@ -194,7 +206,7 @@ impl FaultProxy {
         );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (faults, dice, inj, fwd, pend, upd, recv) = (
+                let (faults, dice, inj, fwd, pend, upd, recv, mem) = (
                     faults.clone(),
                     dice.clone(),
                     inj.clone(),
@@ -202,9 +214,10 @@ impl FaultProxy {
                     pend.clone(),
                     upd.clone(),
                     recv.clone(),
+                    remembered.clone(),
                 );
                 std::thread::spawn(move || {
-                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, (&pend, &upd), &recv);
+                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, (&pend, &upd, &mem), &recv);
                 });
             }
         });
@@ -558,6 +571,88 @@ fn node_group_update(
     }
 }
 
+const GET_RESOURCES: &str = "ResourceGroupsTaggingAPI_20170126.GetResources";
+
+/// Reads the whole Tagging API once (every page), before the first request is served.
+fn remember(remembered: &Remembered, upstream: u16) {
+    let mut memory = remembered.lock().unwrap();
+    if memory.is_some() {
+        return;
+    }
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let body = serde_json::json!({"ResourcesPerPage": 100, "PaginationToken": token}).to_string();
+        // moto takes the region and the account from the credential scope; it checks no signature here.
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: {GET_RESOURCES}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/tagging/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let Ok(response) = forward(
+            &Request {
+                head,
+                body: body.into_bytes(),
+            },
+            upstream,
+        ) else {
+            break;
+        };
+        let Some((_, page)) = response_json(&response) else {
+            break;
+        };
+        all.extend(page["ResourceTagMappingList"].as_array().cloned().unwrap_or_default());
+        token = page["PaginationToken"].as_str().unwrap_or_default().to_owned();
+        if token.is_empty() {
+            break;
+        }
+    }
+    *memory = Some(all);
+}
+
+/// The lag's part of a GetResources: the last page also lists what the first
+/// reading held, moto no longer lists, and the request's tag filters match.
+fn tagging_lag(req: &Request, upstream: u16, remembered: &Remembered) -> std::io::Result<Option<Vec<u8>>> {
+    if header(&req.head, "x-amz-target") != Some(GET_RESOURCES) {
+        return Ok(None);
+    }
+    let response = forward(req, upstream)?;
+    let Some((head, mut body)) = response_json(&response) else {
+        return Ok(Some(response));
+    };
+    if !body["PaginationToken"].as_str().unwrap_or_default().is_empty() {
+        return Ok(Some(response));
+    }
+    let request: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let filters = request["TagFilters"].as_array().cloned().unwrap_or_default();
+    let matches = |mapping: &serde_json::Value| {
+        let tags = mapping["Tags"].as_array().cloned().unwrap_or_default();
+        filters.iter().all(|f| {
+            let values = f["Values"].as_array().cloned().unwrap_or_default();
+            tags.iter()
+                .any(|t| t["Key"] == f["Key"] && (values.is_empty() || values.contains(&t["Value"])))
+        })
+    };
+    let listed: Vec<serde_json::Value> = body["ResourceTagMappingList"].as_array().cloned().unwrap_or_default();
+    let ghosts: Vec<serde_json::Value> = remembered
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .filter(|m| matches(m) && !listed.iter().any(|l| l["ResourceARN"] == m["ResourceARN"]))
+        .cloned()
+        .collect();
+    if ghosts.is_empty() {
+        return Ok(Some(response));
+    }
+    let mut all = listed;
+    all.extend(ghosts);
+    body["ResourceTagMappingList"] = serde_json::Value::Array(all);
+    Ok(Some(with_json(&head, &body)))
+}
+
 fn ok_json(body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: latency-model\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -582,11 +677,14 @@ fn serve(
     dice: &Mutex<u64>,
     injected: &AtomicU64,
     forwarded: &AtomicU64,
-    (pending, updating): (&Pending, &Updating),
+    (pending, updating, remembered): (&Pending, &Updating, &Remembered),
     received: &Mutex<Vec<(Instant, String, String)>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let req = read_request(&mut reader)?;
+    if faults.tagging_lag {
+        remember(remembered, upstream);
+    }
     let operation = header(&req.head, "x-amz-target")
         .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
         .unwrap_or_else(|| req.head.lines().next().unwrap_or_default().to_owned());
@@ -604,6 +702,12 @@ fn serve(
     }
     if let Some(delay) = faults.node_group_update
         && let Some(response) = node_group_update(&req, upstream, delay, updating)?
+    {
+        forwarded.fetch_add(1, Ordering::Relaxed);
+        return out.write_all(&response);
+    }
+    if faults.tagging_lag
+        && let Some(response) = tagging_lag(&req, upstream, remembered)?
     {
         forwarded.fetch_add(1, Ordering::Relaxed);
         return out.write_all(&response);

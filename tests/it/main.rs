@@ -24,6 +24,7 @@ mod plan;
 mod races;
 mod schedule;
 mod snapshots;
+mod sweep;
 mod teardown;
 mod terraform;
 mod verify;

@@ -24,7 +24,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("clients", &["aws", "k8s", "terraform", "scope"]),
     ("model", &["model", "inventory", "report", "reviewed"]),
     ("discover", &["discover"]),
-    ("analyses", &["cost", "checks", "verify", "iam"]),
+    ("analyses", &["cost", "checks", "verify", "iam", "sweep"]),
     ("gate", &["confirm"]),
     ("mutating", &["phases", "schedule"]),
     ("operations", &["plan", "teardown", "notify"]),
