@@ -312,7 +312,7 @@ impl Run<'_> {
         let terraform_stop = stop.clone();
         let terraform_plan = reviewed.cloned();
         let terraform_report = timed(progress, stop, started, Phase::Terraform, async move {
-            match terraform {
+            let mut report = match terraform {
                 None => PhaseReport::not_configured(Phase::Terraform),
                 Some(_) if !blockers.is_empty() => PhaseReport::skipped(
                     Phase::Terraform,
@@ -339,7 +339,15 @@ impl Run<'_> {
                     r.fail(format!("terraform phase panicked: {e}"));
                     r
                 }),
+            };
+            // The cluster's control-plane log group outlives the cluster that `terraform destroy` took.
+            if report.status == PhaseStatus::Done
+                && !stop.requested()
+                && let Some(k) = &config.kubernetes
+            {
+                phases::kubernetes::delete_cluster_log_group(aws, k, &config.protect, reviewed, &mut report).await;
             }
+            report
         })
         .await;
         phases.push(terraform_report);

@@ -132,6 +132,10 @@ pub struct Kubernetes {
     #[serde(default = "ten_minutes", deserialize_with = "duration")]
     #[schemars(with = "String", extend("default" = "10m"))]
     pub wait: Duration,
+    /// The log group EKS makes for the cluster's control-plane logs (`/aws/eks/<cluster>/cluster`,
+    /// which outlives it): `delete` it once `terraform destroy` has taken the cluster, or `keep` it.
+    #[serde(default)]
+    pub logs: EndpointLogs,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -160,10 +164,10 @@ pub struct SageMaker {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EndpointLogs {
-    /// Delete an endpoint's log group once the endpoint is gone.
+    /// Delete the log group once what it logs (an endpoint, the cluster) is gone.
     #[default]
     Delete,
-    /// Keep the log groups.
+    /// Keep the log groups, listed as kept.
     Keep,
 }
 

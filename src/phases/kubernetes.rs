@@ -216,3 +216,103 @@ async fn wait_for_load_balancers(aws: &Aws, cluster: &str, limit: Duration, stop
     }
     Ok(remaining)
 }
+
+/// The log group EKS makes for a cluster's control-plane logs (when logging
+/// is on); it outlives the cluster.
+pub fn cluster_log_group(cluster: &str) -> String {
+    format!("/aws/eks/{cluster}/cluster")
+}
+
+/// Once the stack's cluster is gone, deletes `/aws/eks/<cluster>/cluster` and
+/// proves it gone with one more listing. It stays, listed as kept, when the
+/// cluster still runs (it is the cluster's own), under `kubernetes.logs: keep`,
+/// with the protect tag, or outside a reviewed plan. Called after a done
+/// `terraform destroy`; recorded in `report`.
+pub async fn delete_cluster_log_group(
+    aws: &Aws,
+    cfg: &config::Kubernetes,
+    protect: &config::Protect,
+    reviewed: Option<&Reviewed>,
+    report: &mut PhaseReport,
+) {
+    let Some(cluster) = cfg.cluster.as_deref() else { return };
+    let name = cluster_log_group(cluster);
+    match cluster_log_group_step(aws, cluster, &name, cfg.logs, protect, reviewed).await {
+        Ok(None) => {}
+        Ok(Some((outcome, detail))) => {
+            if outcome == Outcome::Failed {
+                report
+                    .errors
+                    .push(format!("log_group {name}: {}", detail.as_deref().unwrap_or("failed")));
+            }
+            report.record(Kind::LogGroup, &name, outcome, detail);
+        }
+        Err(e) => {
+            report.record(Kind::LogGroup, &name, Outcome::Failed, Some(format!("{e:#}")));
+            report.fail(format!("log_group {name}: {e:#}"));
+        }
+    }
+}
+
+/// What became of the cluster's log group: `None` when there is none, or the cluster still runs.
+async fn cluster_log_group_step(
+    aws: &Aws,
+    cluster: &str,
+    name: &str,
+    keep: config::EndpointLogs,
+    protect: &config::Protect,
+    reviewed: Option<&Reviewed>,
+) -> Result<Option<(Outcome, Option<String>)>> {
+    match aws.eks().describe_cluster().name(cluster).send().await {
+        Ok(_) => return Ok(None),
+        Err(e) if crate::aws::code(&e) == Some("ResourceNotFoundException") => {}
+        Err(e) => return Err(anyhow!("eks DescribeCluster {cluster}: {}", crate::aws::describe(&e))),
+    }
+    let logs = aws.logs();
+    let listed = crate::aws::log_groups(&logs, name).await?;
+    let Some(group) = listed.iter().find(|g| g.log_group_name() == Some(name)) else {
+        return Ok(None);
+    };
+    if keep == config::EndpointLogs::Keep {
+        return Ok(Some((Outcome::Kept, Some("kubernetes.logs: keep".into()))));
+    }
+    let arn = group.arn().unwrap_or_default().trim_end_matches(":*").to_owned();
+    let tags = logs
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| anyhow!("logs ListTagsForResource {name}: {}", crate::aws::describe(&e)))?;
+    let tags = tags.tags().cloned().unwrap_or_default();
+    if protect.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        return Ok(Some((
+            Outcome::Kept,
+            Some(format!("tagged {}={}", protect.tag, protect.value)),
+        )));
+    }
+    if let Some(r) = reviewed
+        && !r.allows(Kind::LogGroup, name, None)
+    {
+        return Ok(Some((Outcome::Drift, Some(DRIFT.to_owned()))));
+    }
+    tracing::info!("terraform: the cluster {cluster} is gone; deleting its log group {name}");
+    match logs.delete_log_group().log_group_name(name).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(Some((Outcome::Absent, None)));
+        }
+        Err(e) => return Err(anyhow!("logs DeleteLogGroup {name}: {}", crate::aws::describe(&e))),
+    }
+    // DeleteLogGroup's OK is a promise: the group must be gone from the listing.
+    let still = crate::aws::log_groups(&logs, name).await?;
+    if still.iter().any(|g| g.log_group_name() == Some(name)) {
+        return Ok(Some((
+            Outcome::Failed,
+            Some("is still listed after DeleteLogGroup".to_owned()),
+        )));
+    }
+    Ok(Some((Outcome::Deleted, Some(format!("the cluster {cluster} is gone")))))
+}

@@ -29,6 +29,8 @@ fn moto_names(action: &str) -> Vec<String> {
         "tag:GetResources" => vec!["tagging:GetResources".into()],
         // moto maps ListBucketIntelligentTieringConfigurations to ListBucket.
         "s3:GetIntelligentTieringConfiguration" => vec!["s3:ListBucket".into()],
+        // moto authorizes HeadBucket as `s3:HeadBucket`, which IAM does not have: AWS checks s3:ListBucket.
+        "s3:ListBucket" => vec!["s3:ListBucket".into(), "s3:HeadBucket".into()],
         other => vec![other.into()],
     }
 }
@@ -37,6 +39,8 @@ struct Case {
     purpose: &'static str,
     commands: &'static [&'static [&'static str]],
     schedule_first: bool,
+    /// With `scope.tags` and one protected resource of each kind the closing sweep asks its service about.
+    sweep: bool,
     /// The policy's actions this fixture cannot make sundown call, each with why:
     /// the test fails when any other action goes uncalled (and so unproven).
     not_called: &'static [(&'static str, &'static str)],
@@ -68,18 +72,50 @@ const TEARDOWN: Case = Case {
     purpose: "teardown",
     commands: &[&["teardown", "--confirm", "destroy"]],
     schedule_first: false,
+    sweep: false,
     not_called: &[STS, PRICING, SPOT, CLUSTER_VERSIONS, DESCRIBE_MODEL, METRICS],
 };
 const READ_ONLY: Case = Case {
     purpose: "read-only",
     commands: &[&["plan"], &["verify"], &["verify", "--after-teardown"], &["cost"]],
     schedule_first: false,
+    sweep: false,
     not_called: &[STS, PRICING, SPOT, CLUSTER_VERSIONS, DESCRIBE_MODEL, METRICS],
+};
+/// The teardown with its closing sweep: each kind's read is proven on a protected resource of that kind.
+const SWEEP: Case = Case {
+    purpose: "teardown",
+    commands: &[&["teardown", "--confirm", "destroy"]],
+    schedule_first: false,
+    sweep: true,
+    not_called: &[
+        STS,
+        PRICING,
+        SPOT,
+        CLUSTER_VERSIONS,
+        DESCRIBE_MODEL,
+        METRICS,
+        (
+            "eks:DescribeCluster",
+            "moto's Tagging API does not list EKS (and no cluster here)",
+        ),
+        (
+            "eks:DescribeNodegroup",
+            "moto's Tagging API does not list EKS (and no cluster here)",
+        ),
+        ("events:DescribeRule", "moto's Tagging API does not list EventBridge"),
+        ("ec2:DescribeAddresses", "moto's Tagging API does not list Elastic IPs"),
+        (
+            "sagemaker:AddTags",
+            "marks configs that `schedule stop` remembered; none here (the teardown case stops first and proves it)",
+        ),
+    ],
 };
 const SCHEDULE: Case = Case {
     purpose: "schedule",
     commands: &[&["schedule", "stop"], &["schedule", "start"]],
     schedule_first: false,
+    sweep: false,
     not_called: &[STS, PRICING, SPOT],
 };
 
@@ -97,6 +133,9 @@ fn world(case: &Case) -> (World, PathBuf) {
         "--inbox",
         "--extras",
     ]);
+    if case.sweep {
+        world.seed(&["--sweep-kinds"]);
+    }
     world.terraform(&["resources=1"]);
     let topic = seeded["inbox"]["topic_arn"].as_str().unwrap().to_owned();
     let config = world.config(&format!(
@@ -105,8 +144,13 @@ fn world(case: &Case) -> (World, PathBuf) {
          ecr:\n  repositories: [retail-forecast]\n\
          terraform:\n  dir: infra\n  binary: {}\n\
          notify:\n  sns_topic_arn: {topic}\n\
-         verify:\n  log_group_prefixes: [/aws/retail-forecast]\n  buckets: [retail-forecast-data]\n",
-        world.tools.terraform().display()
+         verify:\n  log_group_prefixes: [/aws/retail-forecast]\n  buckets: [retail-forecast-data]\n{}",
+        world.tools.terraform().display(),
+        if case.sweep {
+            "scope:\n  tags: { Project: retail-forecast }\n"
+        } else {
+            ""
+        }
     ));
     if case.schedule_first {
         // Stopped endpoints, whose configs the teardown marks, and one that still runs.
@@ -200,6 +244,16 @@ fn signature(outcomes: &[Outcome]) -> Vec<String> {
                     }
                 }
             }
+            if let Ok(json) = serde_json::from_str::<Value>(&o.stdout)
+                && let Some(sweep) = json.get("sweep")
+            {
+                parts.push(format!(
+                    "sweep error={} left={} kept={}",
+                    sweep["error"],
+                    sweep["left_behind"].as_array().map_or(0, Vec::len),
+                    sweep["kept"].as_array().map_or(0, Vec::len)
+                ));
+            }
             parts.join("; ")
         })
         .collect()
@@ -278,6 +332,11 @@ fn the_teardown_policy_is_enough_and_each_action_it_calls_is_needed() {
         schedule_first: true,
         ..TEARDOWN
     });
+}
+
+#[test]
+fn the_teardown_policy_covers_the_closing_sweep_of_each_kind() {
+    prove(&SWEEP);
 }
 
 #[test]

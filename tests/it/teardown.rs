@@ -486,3 +486,65 @@ async fn at_a_terminal_the_plan_is_shown_and_only_the_typed_phrase_deletes() {
     let left = world.leftovers(&["retail-forecast"]).await;
     assert!(left.is_empty(), "{left:#?}");
 }
+
+/// EKS writes a cluster's control-plane logs to `/aws/eks/<cluster>/cluster`,
+/// which outlives the cluster. While the cluster runs, the teardown leaves the
+/// group alone; once the cluster is gone (as `terraform destroy` takes it),
+/// the teardown deletes the group, proves it gone, and never asks about
+/// another cluster's group.
+#[test]
+fn the_clusters_log_group_goes_once_the_cluster_is_gone_and_no_other() {
+    let world = World::start();
+    let ours = "/aws/eks/retail-forecast-cluster/cluster";
+    let theirs = "/aws/eks/other-cluster/cluster";
+    world.seed(&["--cluster", "--log-group", ours, "--log-group", theirs]);
+    world.terraform(&["resources=1"]);
+    let config = world.config(&format!(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n\
+         terraform:\n  dir: infra\n  binary: {}\n",
+        world.tools.terraform().display()
+    ));
+    let teardown = || {
+        let out = world
+            .sundown()
+            .config(&config)
+            .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+            .run();
+        assert_eq!(out.code, 0, "{out:#?}");
+        out.json()
+    };
+    let groups = || world.seed(&["--list-log-groups", "/aws/eks/"])["log_groups"].clone();
+
+    // The cluster still runs: its group is its own.
+    let report = teardown();
+    assert!(
+        phase(&report, "terraform")["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] != "log_group"),
+        "{report:#}"
+    );
+    assert_eq!(groups(), serde_json::json!([theirs, ours]));
+
+    // The cluster gone: its group goes with the teardown, the other cluster's stays.
+    world.seed(&["--delete", "cluster:retail-forecast-cluster"]);
+    world.moto.start_recording();
+    let report = teardown();
+    let logged: Vec<&Value> = phase(&report, "terraform")["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "log_group")
+        .collect();
+    assert_eq!(logged.len(), 1, "{report:#}");
+    assert_eq!(logged[0]["name"], ours);
+    assert_eq!(logged[0]["outcome"], "deleted");
+    assert_eq!(groups(), serde_json::json!([theirs]));
+    let recorded = world.moto.recording();
+    assert!(
+        !recorded.iter().any(|r| r.names("other-cluster")),
+        "a request named the other cluster's group"
+    );
+}

@@ -119,7 +119,8 @@ pub fn run(sundown: &Path, tools: &Tools, aws: &Path, work: &Path) -> Result<()>
     let mut minimum = None;
     for pair in 1..=PAIRS {
         let seeded = bench.reseed()?;
-        minimum = Some(Minimum::of(&seeded)?);
+        let mut least = Minimum::of(&seeded)?;
+        let swept = std::cell::Cell::new(0);
         eprintln!("xtask bench: pair {pair}/{PAIRS}: sundown teardown");
         let mut cmd = sundown_cmd(bench.sundown, bench.tools, &bench.moto, &bench.config);
         cmd.args(["teardown", "--confirm", "destroy", "--output", "json"]);
@@ -129,6 +130,9 @@ pub fn run(sundown: &Path, tools: &Tools, aws: &Path, work: &Path) -> Result<()>
                 report["result"] == "succeeded",
                 "sundown teardown did not succeed: {report:#}"
             );
+            let sweep = &report["sweep"];
+            let listed = |key: &str| sweep[key].as_array().map_or(0, Vec::len);
+            swept.set(sweep["gone"].as_u64().unwrap_or(0) as usize + listed("kept") + listed("left_behind"));
             Ok(report["phases"]
                 .as_array()
                 .into_iter()
@@ -142,6 +146,8 @@ pub fn run(sundown: &Path, tools: &Tools, aws: &Path, work: &Path) -> Result<()>
                 .collect())
         })?;
         sundown_runs.push(run);
+        least.swept = swept.get();
+        minimum = Some(least);
 
         bench.reseed()?;
         eprintln!("xtask bench: pair {pair}/{PAIRS}: baseline script (aws-cli, one process per call)");
@@ -215,6 +221,7 @@ impl Bench<'_> {
         let text = format!(
             "# Written by `cargo xtask bench` for the emulator.\n\
              stack: {STACK}\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+             scope:\n  tags: {{ Project: {STACK} }}\n\
              kubernetes:\n  kubeconfig: kubeconfig\n  namespaces: [{namespaces}]\n  wait: 1m\n\
              sagemaker:\n  endpoint_prefix: {STACK}\n  wait: 2m\n\
              ecr:\n  repositories: [{repos}]\n\
@@ -375,7 +382,9 @@ impl Bench<'_> {
 /// DescribeRepositories (a call naming several fails whole when one is
 /// missing), a ListTagsForResource, ⌈images / 1000⌉ DescribeImages (the
 /// digests to delete) and, after the deletions, ⌈image ids / 1000⌉
-/// ListImages to prove it empty.
+/// ListImages to prove it empty; and the closing sweep's one GetResources
+/// page per 100 resources listed and one confirmation per ARN it lists (moto
+/// forgets a deleted resource at once, so after a clean teardown it lists none).
 /// (Until 2026-11-29 this counted a DescribeEndpoint per endpoint to see it
 /// gone and no proof of emptiness: 214 reads for the bench's fixture where
 /// this counts 195.)
@@ -386,6 +395,8 @@ struct Minimum {
     models: usize,
     /// (repository, distinct images, image ids: one per tag, one per untagged digest)
     repositories: Vec<(String, usize, usize)>,
+    /// The ARNs the closing sweep's one query listed (each confirmed by one read).
+    swept: usize,
 }
 
 impl Minimum {
@@ -403,6 +414,7 @@ impl Minimum {
             configs: len("endpoint_configs"),
             models: len("models"),
             repositories,
+            swept: 0,
         })
     }
 
@@ -424,7 +436,9 @@ impl Minimum {
             .iter()
             .map(|(_, images, ids)| 2 + pages(*images, 1000) + pages(*ids, 1000))
             .sum();
-        1 + sagemaker + ecr
+        // The closing sweep: one GetResources page per 100 resources listed, one read per ARN.
+        let sweep = pages(self.swept, 100) + self.swept;
+        1 + sagemaker + ecr + sweep
     }
 }
 

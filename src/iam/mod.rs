@@ -8,11 +8,14 @@
 //! one at a time. Calls that only add figures (prices, Cost Explorer) or a
 //! notification are a separate statement whose `Sid` starts with `Optional`.
 
+mod sweep;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use sweep::sweep;
 
 /// Which command the policy is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,6 +307,22 @@ fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &m
             vec![arns.arn("sagemaker", "endpoint-config/*")],
         ));
     }
+    if let (Some(k), Some(_)) = (&config.kubernetes, &config.terraform)
+        && let Some(cluster) = &k.cluster
+        && k.logs == crate::config::EndpointLogs::Delete
+    {
+        // The cluster's control-plane log group, once `terraform destroy` has taken the cluster.
+        out.push(Statement::new(
+            "DeleteClusterLogGroup",
+            &["logs:DeleteLogGroup", "logs:ListTagsForResource"],
+            vec![arns.arn("logs", &format!("log-group:/aws/eks/{cluster}/cluster"))],
+        ));
+        out.push(Statement::new(
+            "ReadClusterLogGroup",
+            &["logs:DescribeLogGroups"],
+            all(),
+        ));
+    }
     if let Some(ecr) = &config.ecr {
         out.push(Statement::new(
             "DeleteImages",
@@ -314,6 +333,7 @@ fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &m
     if let Some(topic) = &config.notify.sns_topic_arn {
         optional.push(Statement::new("OptionalNotify", &["sns:Publish"], vec![topic.clone()]).optional());
     }
+    out.extend(sweep(config, arns));
 }
 
 /// `verify`'s checks.
@@ -341,6 +361,7 @@ fn read_only(config: &Config, arns: &Arns, out: &mut Vec<Statement>) {
         &["sagemaker:DescribeTrainingJob"],
         vec![arns.arn("sagemaker", "training-job/*")],
     ));
+    out.extend(sweep(config, arns));
     if let Some(ecr) = &config.ecr {
         out.push(Statement::new(
             "VerifyRepositories",
@@ -564,7 +585,8 @@ mod tests {
                 .filter(|a| a.starts_with("eks:"))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(eks(Purpose::Teardown), ["eks:DescribeCluster"]);
+        // The closing sweep confirms a node group the Tagging API lists with DescribeNodegroup.
+        assert_eq!(eks(Purpose::Teardown), ["eks:DescribeCluster", "eks:DescribeNodegroup"]);
         assert_eq!(
             eks(Purpose::Schedule),
             [
