@@ -5,9 +5,8 @@
 use super::prices::{Prices, Product, Unit};
 use super::services::{Running, per_hour};
 use super::window::HOURS_PER_MONTH;
-use super::{GB, Known, round};
+use super::{GB, round};
 use crate::aws::Aws;
-use crate::discover::{Found, Stack};
 
 /// What a found resource is, as far as its price goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,18 +130,16 @@ pub async fn price(aws: &Aws, prices: &mut Prices, bill: &Billable) -> Priced {
 
 /// A bucket's storage, as `sundown cost` prices it (CloudWatch's daily size metrics per class).
 async fn bucket(aws: &Aws, prices: &mut Prices, name: &str) -> Priced {
-    let nothing = Stack {
-        kubernetes: Found::NotConfigured,
-        sagemaker: Found::NotConfigured,
-        ecr: Found::NotConfigured,
-        terraform: Found::NotConfigured,
-    };
-    let known = Known {
-        stack: &nothing,
-        resources: Vec::new(),
-    };
     let (mut rows, mut unpriced) = (Vec::new(), Vec::new());
-    let listed = super::services::s3_storage(aws, &[name.to_owned()], &known, prices, &mut rows, &mut unpriced).await;
+    let listed = super::services::s3_storage(
+        aws,
+        &[name.to_owned()],
+        |_| super::OnTeardown::NotTouched,
+        prices,
+        &mut rows,
+        &mut unpriced,
+    )
+    .await;
     if let Err(e) = listed {
         return Priced::Unpriced(format!("{e:#}"));
     }

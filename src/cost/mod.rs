@@ -266,10 +266,17 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, stack: &Stac
     {
         problems.push(format!("{e:#}"));
     }
+    let bucket_outcome = |bucket: &str| {
+        if known.in_state(Some(&format!("arn:aws:s3:::{bucket}")), Some(bucket)) {
+            OnTeardown::Deleted
+        } else {
+            OnTeardown::NotTouched
+        }
+    };
     if let Err(e) = s3_storage(
         aws,
         &config.verify.buckets,
-        &known,
+        bucket_outcome,
         &mut prices,
         &mut rows,
         &mut unpriced,
@@ -377,7 +384,7 @@ fn totals(config: &Config, rows: &[Row]) -> (Option<(window::Window, Schedule)>,
 }
 
 /// To the cent; never -0.00 (a sum of nothing, or Cost Explorer's "-0.0000001", reads $0.00).
-fn round(usd: f64) -> f64 {
+pub fn round(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0 + 0.0
 }
 

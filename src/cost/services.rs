@@ -403,7 +403,7 @@ pub(super) async fn logs_storage(
 pub(super) async fn s3_storage(
     aws: &Aws,
     buckets: &[String],
-    known: &Known<'_>,
+    outcome_of: impl Fn(&str) -> OnTeardown,
     prices: &mut Prices,
     rows: &mut Vec<Row>,
     unpriced: &mut Vec<Unpriced>,
@@ -476,13 +476,14 @@ pub(super) async fn s3_storage(
         if parts.is_empty() {
             continue;
         }
-        let arn = format!("arn:aws:s3:::{bucket}");
-        let outcome = if known.in_state(Some(&arn), Some(bucket)) {
-            OnTeardown::Deleted
-        } else {
-            OnTeardown::NotTouched
-        };
-        let mut row = storage(CostKind::Bucket, bucket.clone(), bytes_total, 0.0, outcome, from);
+        let mut row = storage(
+            CostKind::Bucket,
+            bucket.clone(),
+            bytes_total,
+            0.0,
+            outcome_of(bucket),
+            from,
+        );
         row.usd_per_hour = usd / HOURS_PER_MONTH;
         row.usd_per_month = round(usd);
         row.detail = parts.join(", ");

@@ -115,13 +115,13 @@ impl Sweep {
                 l.kind,
                 l.name,
                 l.detail,
-                money(l),
+                l.money(),
                 l.arn,
                 l.why
             );
         }
         for l in &self.kept {
-            let _ = writeln!(out, "  kept: {} {} {} ({})", l.kind, l.name, money(l), l.why);
+            let _ = writeln!(out, "  kept: {} {} {} ({})", l.kind, l.name, l.money(), l.why);
         }
         out
     }
@@ -142,7 +142,7 @@ impl Sweep {
                         "| {what} | `{}` | `{}` | {} | {} |",
                         l.kind,
                         l.name,
-                        money(l),
+                        l.money(),
                         l.why.replace('|', "\\|")
                     );
                 }
@@ -152,12 +152,14 @@ impl Sweep {
     }
 }
 
-/// `$8.00/month`, or `unpriced (why)`.
-fn money(l: &Leftover) -> String {
-    match (l.usd_per_month, &l.unpriced) {
-        (Some(usd), _) => crate::text::per_month(usd),
-        (None, Some(why)) => format!("unpriced ({why})"),
-        (None, None) => "unpriced".to_owned(),
+impl Leftover {
+    /// `$8.00/month`, or `unpriced (why)`.
+    pub fn money(&self) -> String {
+        match (self.usd_per_month, &self.unpriced) {
+            (Some(usd), _) => crate::text::per_month(usd),
+            (None, Some(why)) => format!("unpriced ({why})"),
+            (None, None) => "unpriced".to_owned(),
+        }
     }
 }
 

@@ -293,7 +293,10 @@ async fn cluster_log_group_step(
     if let Some(r) = reviewed
         && !r.allows(Kind::LogGroup, name, None)
     {
-        return Ok(Some((Outcome::Drift, Some(DRIFT.to_owned()))));
+        return Ok(Some((
+            Outcome::Kept,
+            Some("not in the reviewed plan (plans do not list it): delete it by hand".to_owned()),
+        )));
     }
     tracing::info!("terraform: the cluster {cluster} is gone; deleting its log group {name}");
     match logs.delete_log_group().log_group_name(name).send().await {

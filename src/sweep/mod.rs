@@ -122,8 +122,8 @@ pub async fn run(config: &Config, aws: &Aws, kept: &[Kept]) -> Sweep {
         sweep.kept.clear();
         sweep.left_behind.clear();
     }
-    sweep.still_billing_usd_per_month = sweep.left_behind.iter().filter_map(|l| l.usd_per_month).sum::<f64>();
-    sweep.still_billing_usd_per_month = (sweep.still_billing_usd_per_month * 100.0).round() / 100.0 + 0.0;
+    sweep.still_billing_usd_per_month =
+        crate::cost::round(sweep.left_behind.iter().filter_map(|l| l.usd_per_month).sum::<f64>());
     sweep
 }
 
