@@ -360,7 +360,14 @@ fn reconcile(plan: &Reviewed, phases: &mut [PhaseReport]) {
     for (kind, name) in plan.planned() {
         let phase = match kind {
             Kind::Namespace => Phase::Kubernetes,
-            Kind::Endpoint | Kind::EndpointConfig | Kind::Model | Kind::LogGroup => Phase::Sagemaker,
+            Kind::Endpoint
+            | Kind::EndpointConfig
+            | Kind::Model
+            | Kind::LogGroup
+            | Kind::TrainingJob
+            | Kind::ProcessingJob
+            | Kind::TransformJob
+            | Kind::TuningJob => Phase::Sagemaker,
             Kind::Repository => Phase::Ecr,
             Kind::TerraformResource => Phase::Terraform,
         };

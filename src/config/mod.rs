@@ -145,6 +145,11 @@ pub struct SageMaker {
     #[serde(deserialize_with = "non_empty")]
     #[schemars(length(min = 1))]
     pub endpoint_prefix: String,
+    /// Running training, processing, transform and tuning jobs whose name starts with this prefix (and that
+    /// carry `scope.tags`) belong to the stack: the teardown stops them first. Default: `endpoint_prefix`.
+    #[serde(default, deserialize_with = "non_empty_option")]
+    #[schemars(length(min = 1))]
+    pub job_prefix: Option<String>,
     /// Also delete the endpoint configs of deleted endpoints, and leftover ones matching the name.
     #[serde(default = "yes")]
     pub delete_configs: bool,
@@ -159,6 +164,13 @@ pub struct SageMaker {
     /// `delete` it once its endpoint is gone, or `keep` it (listed as kept).
     #[serde(default)]
     pub logs: EndpointLogs,
+}
+
+impl SageMaker {
+    /// The prefix that names the stack's jobs: `job_prefix`, else `endpoint_prefix`.
+    pub fn job_prefix(&self) -> &str {
+        self.job_prefix.as_deref().unwrap_or(&self.endpoint_prefix)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -399,6 +411,11 @@ fn unique_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
         ));
     }
     check_distinct(names)
+}
+
+/// An optional string that, when given, is not empty.
+fn non_empty_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    non_empty(d).map(Some)
 }
 
 /// A list of distinct, non-empty names; empty is allowed.

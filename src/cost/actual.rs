@@ -10,6 +10,25 @@ use anyhow::Result;
 use crate::aws::{Aws, describe};
 use crate::config::Config;
 
+/// The stack's running jobs, as discovery found them: listed, not priced
+/// (their instances and hours so far are the job's, not the stack's).
+pub(super) fn running_jobs(stack: &Stack, unpriced: &mut Vec<Unpriced>) {
+    for j in stack.sagemaker.value().iter().flat_map(|i| &i.jobs) {
+        let then = match j.found.kept {
+            Some(_) => "it is kept",
+            None => "the teardown stops it",
+        };
+        unpriced.push(Unpriced {
+            kind: CostKind::SagemakerJob,
+            name: j.found.name.clone(),
+            why: format!(
+                "not priced: a running {} bills per instance-second until it ends; {then}",
+                j.kind.name().replace('_', " ")
+            ),
+        });
+    }
+}
+
 /// What costs money but is not priced here: NAT gateways, EBS volumes and
 /// public IPv4 addresses tagged with the project tag.
 pub(super) async fn not_priced(aws: &Aws, config: &Config, unpriced: &mut Vec<Unpriced>) -> Result<()> {

@@ -30,7 +30,7 @@ use crate::scope::Owner;
 use prices::Prices;
 use window::HOURS_PER_MONTH;
 
-use actual::{actual, not_priced, spot_training};
+use actual::{actual, not_priced, running_jobs, spot_training};
 pub use services::{Running, per_hour};
 use services::{ecr_storage, eks, endpoints, load_balancers, logs_storage, s3_storage};
 
@@ -66,6 +66,8 @@ pub enum CostKind {
     NatGateway,
     EbsVolume,
     PublicIpv4,
+    /// A running SageMaker training, processing, transform or tuning job.
+    SagemakerJob,
 }
 
 impl CostKind {
@@ -81,6 +83,7 @@ impl CostKind {
             CostKind::NatGateway => "nat_gateway",
             CostKind::EbsVolume => "ebs_volume",
             CostKind::PublicIpv4 => "public_ipv4",
+            CostKind::SagemakerJob => "sagemaker_job",
         }
     }
 }
@@ -249,6 +252,7 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, stack: &Stac
     {
         problems.push(format!("{e:#}"));
     }
+    running_jobs(stack, &mut unpriced);
     if let Some(ecr) = &config.ecr
         && let Err(e) = ecr_storage(aws, &ecr.repositories, &known, &mut prices, &mut rows, &mut unpriced).await
     {
@@ -296,24 +300,7 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, stack: &Stac
     prices.save();
 
     let (schedule, totals) = totals(config, &rows);
-    let mut actual = if offline {
-        Err("--offline: Cost Explorer was not asked".to_owned())
-    } else if !options.full {
-        Err("not asked (sundown cost asks)".to_owned())
-    } else {
-        actual(aws, config).await
-    };
-    if let Ok(a) = &mut actual
-        && a.total_usd == 0.0
-        && totals.running_usd_per_month > 0.0
-    {
-        a.note = Some(format!(
-            "Cost Explorer reports $0 for {} while the stack runs: activate {} as a cost-allocation tag \
-             (Billing and Cost Management → Cost allocation tags); it counts from then on",
-            a.tag,
-            config.project_tag().key
-        ));
-    }
+    let actual = actual_or_why(aws, config, options, &totals).await;
     let spot_training = if options.full {
         spot_training(aws, config.verify.training_days)
             .await
@@ -344,6 +331,31 @@ pub async fn build(config: &Config, aws: &Aws, identity: &Identity, stack: &Stac
             cache: prices::cache_dir().map(|d| d.join("prices.json").display().to_string()),
         },
     }
+}
+
+/// What Cost Explorer says the stack cost, or why it was not asked; with a
+/// note when it reports $0 for a stack that runs (the tag is not activated).
+async fn actual_or_why(aws: &Aws, config: &Config, options: Options, totals: &Totals) -> Result<Actual, String> {
+    let offline = options.offline;
+    let mut actual = if offline {
+        Err("--offline: Cost Explorer was not asked".to_owned())
+    } else if !options.full {
+        Err("not asked (sundown cost asks)".to_owned())
+    } else {
+        actual(aws, config).await
+    };
+    if let Ok(a) = &mut actual
+        && a.total_usd == 0.0
+        && totals.running_usd_per_month > 0.0
+    {
+        a.note = Some(format!(
+            "Cost Explorer reports $0 for {} while the stack runs: activate {} as a cost-allocation tag \
+             (Billing and Cost Management → Cost allocation tags); it counts from then on",
+            a.tag,
+            config.project_tag().key
+        ));
+    }
+    actual
 }
 
 /// What the stack costs a month, what a teardown stops and what the schedule

@@ -9,6 +9,7 @@
 //! notification are a separate statement whose `Sid` starts with `Optional`.
 
 mod sweep;
+mod teardown;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use sweep::sweep;
+use teardown::teardown;
 
 /// Which command the policy is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +191,11 @@ fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
                 "sagemaker:ListEndpointConfigs",
                 "sagemaker:ListModels",
                 "sagemaker:ListTags",
+                // The stack's running jobs, stopped first.
+                "sagemaker:ListTrainingJobs",
+                "sagemaker:ListProcessingJobs",
+                "sagemaker:ListTransformJobs",
+                "sagemaker:ListHyperParameterTuningJobs",
             ],
             all(),
         ));
@@ -250,90 +257,6 @@ fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
         }
     }
     out
-}
-
-/// What the teardown deletes and marks, and its notification.
-fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &mut Vec<Statement>) {
-    let all = || vec!["*".to_owned()];
-    if let Some(sm) = &config.sagemaker {
-        let mut endpoints = Statement::new(
-            "DeleteStackEndpoints",
-            &["sagemaker:DeleteEndpoint"],
-            arns.sagemaker("endpoint", &sm.endpoint_prefix).into(),
-        );
-        // Endpoints must carry scope.tags to be deleted; configs and models that follow
-        // their endpoint may be untagged, so they get no condition.
-        endpoints.tags = config.scope.tags.clone();
-        out.push(endpoints);
-        let mut kinds = Vec::new();
-        if sm.delete_configs {
-            kinds.push(("endpoint-config", "sagemaker:DeleteEndpointConfig"));
-        }
-        if sm.delete_models {
-            kinds.push(("model", "sagemaker:DeleteModel"));
-        }
-        for (kind, action) in kinds {
-            out.push(Statement::new(
-                &format!(
-                    "Delete{}",
-                    if kind == "model" {
-                        "StackModels"
-                    } else {
-                        "StackEndpointConfigs"
-                    }
-                ),
-                &[action],
-                arns.sagemaker(kind, &sm.endpoint_prefix).into(),
-            ));
-        }
-        if sm.logs == crate::config::EndpointLogs::Delete {
-            // The log groups of the stack's endpoints, named by the same rule.
-            let logs = crate::discover::sagemaker::ENDPOINT_LOGS;
-            let prefix = &sm.endpoint_prefix;
-            out.push(Statement::new(
-                "DeleteStackEndpointLogGroups",
-                &["logs:DeleteLogGroup"],
-                vec![
-                    arns.arn("logs", &format!("log-group:{logs}{prefix}")),
-                    arns.arn("logs", &format!("log-group:{logs}{prefix}-*")),
-                ],
-            ));
-        }
-        // Marking the configs `schedule stop` remembers endpoints in, against `schedule start`.
-        out.push(Statement::new("FindStoppedConfigs", &["tag:GetResources"], all()));
-        out.push(Statement::new(
-            "MarkStoppedConfigs",
-            &["sagemaker:AddTags"],
-            vec![arns.arn("sagemaker", "endpoint-config/*")],
-        ));
-    }
-    if let (Some(k), Some(_)) = (&config.kubernetes, &config.terraform)
-        && let Some(cluster) = &k.cluster
-        && k.logs == crate::config::EndpointLogs::Delete
-    {
-        // The cluster's control-plane log group, once `terraform destroy` has taken the cluster.
-        out.push(Statement::new(
-            "DeleteClusterLogGroup",
-            &["logs:DeleteLogGroup", "logs:ListTagsForResource"],
-            vec![arns.arn("logs", &format!("log-group:/aws/eks/{cluster}/cluster"))],
-        ));
-        out.push(Statement::new(
-            "ReadClusterLogGroup",
-            &["logs:DescribeLogGroups"],
-            all(),
-        ));
-    }
-    if let Some(ecr) = &config.ecr {
-        out.push(Statement::new(
-            "DeleteImages",
-            &["ecr:BatchDeleteImage"],
-            repositories(arns, &ecr.repositories),
-        ));
-    }
-    if let Some(topic) = &config.notify.sns_topic_arn {
-        optional.push(Statement::new("OptionalNotify", &["sns:Publish"], vec![topic.clone()]).optional());
-    }
-    out.extend(sweep(config, arns));
 }
 
 /// `verify`'s checks.

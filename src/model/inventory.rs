@@ -39,6 +39,12 @@ pub enum Kind {
     TerraformResource,
     /// A log group a service made for the stack (`/aws/sagemaker/Endpoints/<name>`).
     LogGroup,
+    /// SageMaker jobs: stopped, not deleted (an ended job is a record that bills nothing).
+    TrainingJob,
+    ProcessingJob,
+    TransformJob,
+    /// A hyperparameter-tuning job.
+    TuningJob,
 }
 
 impl Kind {
@@ -51,6 +57,10 @@ impl Kind {
             Kind::Repository => "repository",
             Kind::TerraformResource => "terraform_resource",
             Kind::LogGroup => "log_group",
+            Kind::TrainingJob => "training_job",
+            Kind::ProcessingJob => "processing_job",
+            Kind::TransformJob => "transform_job",
+            Kind::TuningJob => "tuning_job",
         }
     }
 }
@@ -61,6 +71,8 @@ impl Kind {
 pub enum Action {
     /// It will be deleted (for a repository: its images).
     Delete,
+    /// It will be stopped (a running SageMaker job).
+    Stop,
     /// It is protected and stays.
     Keep,
     /// It is configured but does not exist: nothing to do.
@@ -71,6 +83,7 @@ impl Action {
     pub fn name(self) -> &'static str {
         match self {
             Action::Delete => "delete",
+            Action::Stop => "stop",
             Action::Keep => "keep",
             Action::Absent => "absent",
         }

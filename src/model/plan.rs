@@ -55,12 +55,19 @@ pub struct PhasePlan {
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub delete: usize,
+    /// Running SageMaker jobs that would be stopped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stop: usize,
     pub keep: usize,
     pub absent: usize,
     /// ECR images that would be deleted.
     pub images: usize,
     /// Phases whose discovery failed.
     pub errors: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl PhasePlan {
@@ -106,6 +113,7 @@ pub fn summarize(phases: &[PhasePlan]) -> Summary {
                     s.delete += 1;
                     s.images += r.images.map_or(0, |c| c.images);
                 }
+                Action::Stop => s.stop += 1,
                 Action::Keep => s.keep += 1,
                 Action::Absent => s.absent += 1,
             }
@@ -120,7 +128,7 @@ pub fn summarize(phases: &[PhasePlan]) -> Summary {
 pub fn digest(stack: &str, account: &str, region: &str, created_at: &str, resources: &[&Resource]) -> String {
     let mut lines: Vec<String> = resources
         .iter()
-        .filter(|r| r.action == Action::Delete)
+        .filter(|r| matches!(r.action, Action::Delete | Action::Stop))
         .flat_map(|r| {
             if r.kind == Kind::Repository {
                 r.digests.iter().map(|d| format!("image\t{}\t{d}", r.name)).collect()
@@ -207,9 +215,10 @@ impl Plan {
         }
         let _ = writeln!(
             out,
-            "\nSummary: {} to delete ({} images), {} kept, {} absent{}.",
+            "\nSummary: {} to delete ({} images){}, {} kept, {} absent{}.",
             s.delete,
             s.images,
+            stopping(s.stop),
             s.keep,
             s.absent,
             if s.errors > 0 {
@@ -219,6 +228,15 @@ impl Plan {
             }
         );
         out
+    }
+}
+
+/// ", 2 jobs to stop", or nothing without jobs.
+fn stopping(jobs: usize) -> String {
+    match jobs {
+        0 => String::new(),
+        1 => ", 1 job to stop".to_owned(),
+        n => format!(", {n} jobs to stop"),
     }
 }
 
@@ -236,8 +254,12 @@ impl Plan {
         let s = &self.summary;
         let _ = writeln!(
             out,
-            "A teardown with this plan deletes **{} resources ({} images)** and nothing else; {} kept, {} absent.\n",
-            s.delete, s.images, s.keep, s.absent
+            "A teardown with this plan deletes **{} resources ({} images)**{} and nothing else; {} kept, {} absent.\n",
+            s.delete,
+            s.images,
+            stopping(s.stop),
+            s.keep,
+            s.absent
         );
         if let Some(usd) = self.stops_usd_per_month {
             let _ = writeln!(out, "It stops ≈ **{}**.\n", crate::text::per_month(usd));

@@ -83,6 +83,8 @@ impl PhaseStatus {
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Deleted,
+    /// A running SageMaker job, seen `Stopped` (or otherwise ended).
+    Stopped,
     Kept,
     /// Already gone: success.
     Absent,
@@ -101,6 +103,10 @@ pub struct ResourceOutcome {
     pub detail: Option<String>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
     pub phase: Phase,
@@ -111,6 +117,9 @@ pub struct PhaseReport {
     /// Units: namespaces; SageMaker endpoints, configs and models; ECR images; Terraform resources.
     pub found: usize,
     pub deleted: usize,
+    /// Running SageMaker jobs stopped (the SageMaker phase only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stopped: usize,
     pub kept: usize,
     pub failed: usize,
     /// When the phase started, in seconds after the teardown started.
@@ -131,6 +140,7 @@ impl PhaseReport {
             source: None,
             found: 0,
             deleted: 0,
+            stopped: 0,
             kept: 0,
             failed: 0,
             start_seconds: 0.0,
@@ -165,6 +175,7 @@ impl PhaseReport {
     pub fn record(&mut self, kind: Kind, name: impl Into<String>, outcome: Outcome, detail: Option<String>) {
         match outcome {
             Outcome::Deleted => self.deleted += 1,
+            Outcome::Stopped => self.stopped += 1,
             Outcome::Kept => self.kept += 1,
             Outcome::Failed => self.failed += 1,
             Outcome::Absent | Outcome::Drift => {}

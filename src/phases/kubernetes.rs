@@ -125,7 +125,7 @@ async fn delete_namespaces(
                 report.record(Kind::Namespace, r.name, Outcome::Drift, r.reason)
             }
             (Action::Keep, _) => report.record(Kind::Namespace, r.name, Outcome::Kept, r.reason),
-            (Action::Absent, _) | (Action::Delete, Ok(false)) => {
+            (Action::Absent | Action::Stop, _) | (Action::Delete, Ok(false)) => {
                 report.record(Kind::Namespace, r.name, Outcome::Absent, r.reason)
             }
             (Action::Delete, Ok(true)) => {

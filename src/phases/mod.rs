@@ -3,6 +3,7 @@
 //! phase deletes from what `discover/` read, past the gate.
 
 pub mod ecr;
+pub mod jobs;
 pub mod kubernetes;
 pub mod sagemaker;
 pub mod terraform;

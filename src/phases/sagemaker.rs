@@ -9,6 +9,7 @@ use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::types::EndpointStatus;
 use futures_util::{StreamExt, stream};
 
+use super::jobs;
 use crate::aws::CONCURRENCY;
 use crate::aws::describe;
 use crate::cancel::Stop;
@@ -125,6 +126,32 @@ pub async fn teardown(
     }
     let mut work = Work::new(&inventory);
 
+    // The running jobs first: every stop sent, then their wait overlaps the endpoints'.
+    let stopping = jobs::stop(sm, &inventory.jobs, &mut report).await;
+    let limit = cfg.wait.saturating_sub(started.elapsed());
+    let (stopped, interrupted) = tokio::join!(
+        jobs::wait(sm, stopping, limit, stop),
+        endpoints(sm, cfg, &inventory, &mut work, limit, stop, &mut report)
+    );
+    jobs::record(&mut report, stopped);
+    work.report_left(&mut report, interrupted);
+    let prefix = &cfg.endpoint_prefix;
+    delete_log_groups(clients.logs, prefix, &inventory, &work, interrupted, &mut report).await;
+    report
+}
+
+/// Deletes every endpoint of the inventory and waits for them all, deleting
+/// each config and model as soon as nothing of the stack waits for it.
+/// Returns whether the wait was interrupted.
+async fn endpoints(
+    sm: &Client,
+    cfg: &config::SageMaker,
+    inventory: &Inventory,
+    work: &mut Work,
+    limit: std::time::Duration,
+    stop: &Stop,
+    report: &mut PhaseReport,
+) -> bool {
     // Every DeleteEndpoint first; one already Deleting (a re-run) is only awaited.
     let sends: Vec<(String, Result<Outcome>)> = stream::iter(inventory.endpoints.iter().filter(|f| f.kept.is_none()))
         .map(|f| async move {
@@ -152,10 +179,10 @@ pub async fn teardown(
         }
     }
     // Configs and models nothing of the stack still waits for go at once.
-    work.delete_ready(sm, &mut report).await;
+    work.delete_ready(sm, report).await;
 
     // One wait for all of them, against the phase's deadline.
-    let mut rounds = wait::Rounds::new(cfg.wait.saturating_sub(started.elapsed()), stop);
+    let mut rounds = wait::Rounds::new(limit, stop);
     let mut interrupted = false;
     while !work.awaiting.is_empty() {
         match rounds.next().await {
@@ -190,7 +217,7 @@ pub async fn teardown(
                 Some(_) => {}
             }
         }
-        work.delete_ready(sm, &mut report).await;
+        work.delete_ready(sm, report).await;
     }
     if !work.awaiting.is_empty() && !interrupted {
         for name in &work.awaiting {
@@ -202,10 +229,7 @@ pub async fn teardown(
             report.fail(why);
         }
     }
-    work.report_left(&mut report, interrupted);
-    let prefix = &cfg.endpoint_prefix;
-    delete_log_groups(clients.logs, prefix, &inventory, &work, interrupted, &mut report).await;
-    report
+    interrupted
 }
 
 /// Deletes the log group of each endpoint seen gone (or gone before the run),

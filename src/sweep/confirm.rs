@@ -7,7 +7,8 @@ use anyhow::{Result, anyhow};
 
 use crate::aws::{Aws, code, describe};
 use crate::cost::leftovers::Billable;
-use crate::discover::sagemaker::{Variant, is_not_found};
+use crate::discover::sagemaker::{Variant, is_not_found, jobs};
+use crate::model::inventory::Kind;
 
 /// An ARN, split: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -398,46 +399,19 @@ async fn sagemaker(aws: &Aws, kind: &str, name: &str) -> Result<Confirmed> {
                 .map(|_| None)
                 .map_err(|e| describe(&e)),
         ),
-        "sagemaker:training-job" => (
-            "DescribeTrainingJob",
-            sm.describe_training_job()
-                .training_job_name(name)
-                .send()
-                .await
-                .map(|d| d.training_job_status().map(|s| s.as_str().to_owned()))
-                .map_err(|e| describe(&e)),
-        ),
-        "sagemaker:processing-job" => (
-            "DescribeProcessingJob",
-            sm.describe_processing_job()
-                .processing_job_name(name)
-                .send()
-                .await
-                .map(|d| d.processing_job_status().map(|s| s.as_str().to_owned()))
-                .map_err(|e| describe(&e)),
-        ),
-        "sagemaker:transform-job" => (
-            "DescribeTransformJob",
-            sm.describe_transform_job()
-                .transform_job_name(name)
-                .send()
-                .await
-                .map(|d| d.transform_job_status().map(|s| s.as_str().to_owned()))
-                .map_err(|e| describe(&e)),
-        ),
-        _ => (
-            "DescribeHyperParameterTuningJob",
-            sm.describe_hyper_parameter_tuning_job()
-                .hyper_parameter_tuning_job_name(name)
-                .send()
-                .await
-                .map(|d| d.hyper_parameter_tuning_job_status().map(|s| s.as_str().to_owned()))
-                .map_err(|e| describe(&e)),
-        ),
+        job => {
+            let kind = match job {
+                "sagemaker:training-job" => Kind::TrainingJob,
+                "sagemaker:processing-job" => Kind::ProcessingJob,
+                "sagemaker:transform-job" => Kind::TransformJob,
+                _ => Kind::TuningJob,
+            };
+            jobs::status(&sm, kind, name).await
+        }
     };
     match answer {
         Ok(None) => exists(kind.trim_start_matches("sagemaker:").replace('-', " "), Billable::Free),
-        Ok(Some(status)) if matches!(status.as_str(), "InProgress" | "Stopping") => exists(
+        Ok(Some(status)) if jobs::running(&status) => exists(
             status,
             Billable::Unpriced("a running job bills per instance-second until it ends".into()),
         ),

@@ -23,6 +23,16 @@
 //! update meanwhile with 409 ResourceInUseException (EKS API reference,
 //! UpdateNodegroupConfig, Errors; `Nodegroup.status`).
 //!
+//! It makes SageMaker jobs run until they are stopped (`Faults::job_stop`):
+//! moto completes training, processing, transform and tuning jobs at once and
+//! has no StopTrainingJob. In the model every job moto holds when the proxy
+//! starts is `InProgress` until its Stop…Job; then `Stopping` for the given
+//! time, then `Stopped`, in its Describe…Job and List…Jobs (whose
+//! `NameContains` and `StatusEquals` the model applies). A second stop is
+//! refused, as AWS refuses to stop a job that is not in progress
+//! (StopTrainingJob API reference; `TrainingJobStatus`). Each request still
+//! goes to moto first, unchanged, so that IAM enforcement judges it.
+//!
 //! And it makes the Tagging API lag (`Faults::tagging_lag`): GetResources
 //! "returns tagged or previously tagged resources" (its API reference) and
 //! goes on listing a deleted resource for a while, where moto forgets it at
@@ -58,6 +68,8 @@ pub struct Faults {
     pub node_group_update: Option<Duration>,
     /// GetResources goes on listing deleted resources (the latency model).
     pub tagging_lag: bool,
+    /// SageMaker jobs run until stopped, then stay `Stopping` this long (the latency model).
+    pub job_stop: Option<Duration>,
 }
 
 /// Something the proxy runs once (see `Faults::before_first`). It runs on the
@@ -152,6 +164,15 @@ struct Deleting {
 type Pending = Arc<Mutex<HashMap<String, Deleting>>>;
 /// Node groups (`cluster/group`) whose update the latency model is playing out, until when.
 type Updating = Arc<Mutex<HashMap<String, Instant>>>;
+/// The jobs the latency model runs.
+#[derive(Debug, Default)]
+struct JobModel {
+    /// Kind (`TrainingJob`, …) → the summaries moto listed when the proxy started.
+    known: HashMap<String, Vec<serde_json::Value>>,
+    /// Jobs (`Kind/name`, e.g. `TrainingJob/x`) stopped: `Stopping` until when.
+    stopped: HashMap<String, Instant>,
+}
+type Jobs = Arc<Mutex<JobModel>>;
 /// The Tagging API as the first request found it (`None`: not read yet): its ResourceTagMappings.
 type Remembered = Arc<Mutex<Option<Vec<serde_json::Value>>>>;
 
@@ -165,6 +186,8 @@ pub struct FaultProxy {
     pending: Pending,
     /// Node groups the latency model shows `UPDATING`.
     updating: Updating,
+    /// Jobs the latency model has seen stopped.
+    stopped_jobs: Jobs,
     upstream: u16,
     /// The staged change (`Faults::before_first`), checked when the proxy is dropped.
     hook: Option<(&'static str, Hook)>,
@@ -194,19 +217,24 @@ impl FaultProxy {
         ));
         let pending: Pending = Arc::default();
         let updating: Updating = Arc::default();
+        let stopped_jobs: Jobs = Arc::default();
+        if faults.job_stop.is_some() {
+            stopped_jobs.lock().unwrap().known = read_jobs(upstream);
+        }
         let remembered: Remembered = Arc::default();
         let hook = faults.before_first.clone();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (inj, fwd, pend, upd, recv) = (
+        let (inj, fwd, pend, upd, recv, jobs) = (
             injected.clone(),
             forwarded.clone(),
             pending.clone(),
             updating.clone(),
             received.clone(),
+            stopped_jobs.clone(),
         );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (faults, dice, inj, fwd, pend, upd, recv, mem) = (
+                let (faults, dice, inj, fwd, pend, upd, recv, mem, jobs) = (
                     faults.clone(),
                     dice.clone(),
                     inj.clone(),
@@ -215,9 +243,16 @@ impl FaultProxy {
                     upd.clone(),
                     recv.clone(),
                     remembered.clone(),
+                    jobs.clone(),
                 );
                 std::thread::spawn(move || {
-                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, (&pend, &upd, &mem), &recv);
+                    let models = Models {
+                        pending: &pend,
+                        updating: &upd,
+                        remembered: &mem,
+                        jobs: &jobs,
+                    };
+                    let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, models, &recv);
                 });
             }
         });
@@ -228,9 +263,17 @@ impl FaultProxy {
             received,
             pending,
             updating,
+            stopped_jobs,
             upstream,
             hook,
         }
+    }
+
+    /// Jobs (`TrainingJob/name`, …) the latency model has seen stopped.
+    pub fn stopped_jobs(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.stopped_jobs.lock().unwrap().stopped.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     /// Endpoints still being deleted (or failed) in the latency model.
@@ -367,8 +410,62 @@ fn forward(req: &Request, upstream: u16) -> std::io::Result<Vec<u8>> {
     head.push_str("Connection: close\r\n\r\n");
     up.write_all(head.as_bytes())?;
     up.write_all(&req.body)?;
+    // A response ends where its length says, not when moto closes: moto now and then keeps a
+    // connection open after `Connection: close`, and a proxy waiting for the close waits forever.
+    up.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut reader = BufReader::new(up);
     let mut response = Vec::new();
-    up.read_to_end(&mut response)?;
+    let mut length = None;
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(response);
+        }
+        response.extend_from_slice(line.as_bytes());
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = v.trim().parse::<usize>().ok(),
+                "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
+                _ => {}
+            }
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    // A HEAD answer, and a 204 or 304, has no body whatever its Content-Length says.
+    let status = String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_owned);
+    if req.head.starts_with("HEAD ") || matches!(status.as_deref(), Some("204" | "304")) {
+        return Ok(response);
+    }
+    match (length, chunked) {
+        (Some(n), false) => {
+            let mut body = vec![0; n];
+            reader.read_exact(&mut body)?;
+            response.extend_from_slice(&body);
+        }
+        (_, true) => loop {
+            let mut size = String::new();
+            if reader.read_line(&mut size)? == 0 {
+                break;
+            }
+            response.extend_from_slice(size.as_bytes());
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            response.extend_from_slice(&chunk);
+            if n == 0 {
+                break;
+            }
+        },
+        _ => {
+            reader.read_to_end(&mut response)?;
+        }
+    }
     Ok(response)
 }
 
@@ -571,6 +668,160 @@ fn node_group_update(
     }
 }
 
+/// The job kinds of the model, as SageMaker's operations and fields name them.
+const JOB_KINDS: [&str; 4] = [
+    "TrainingJob",
+    "ProcessingJob",
+    "TransformJob",
+    "HyperParameterTuningJob",
+];
+
+/// Reads every job moto holds (List…Jobs, every page, unsigned), before any
+/// request is served: the jobs the model runs. A job created later is not modelled.
+fn read_jobs(upstream: u16) -> HashMap<String, Vec<serde_json::Value>> {
+    let mut known = HashMap::new();
+    for kind in JOB_KINDS {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = serde_json::json!({"MaxResults": 100});
+            if let Some(t) = &token {
+                body["NextToken"] = t.clone().into();
+            }
+            let Some(page) = unsigned(upstream, "sagemaker", &format!("SageMaker.List{kind}s"), &body) else {
+                break;
+            };
+            all.extend(page[format!("{kind}Summaries")].as_array().cloned().unwrap_or_default());
+            token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        known.insert(kind.to_owned(), all);
+    }
+    known
+}
+
+/// A job's status in the model: `InProgress` until stopped, then `Stopping` until its time is up.
+fn job_status(jobs: &Jobs, key: &str) -> &'static str {
+    match jobs.lock().unwrap().stopped.get(key) {
+        None => "InProgress",
+        Some(until) if Instant::now() < *until => "Stopping",
+        Some(_) => "Stopped",
+    }
+}
+
+/// A 400 ValidationException in SageMaker's JSON shape.
+fn validation(message: &str) -> Vec<u8> {
+    let body = format!("{{\"__type\":\"ValidationException\",\"message\":\"{message}\"}}");
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: ValidationException\r\nx-amzn-RequestId: latency-model\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The job model's part of a SageMaker request: `Some(response)` when it
+/// answers or rewrites it. Every request is first sent to moto as it came
+/// (signed), so that moto's IAM enforcement judges it; the model then answers
+/// for the jobs it runs.
+fn job_stop(req: &Request, upstream: u16, delay: Duration, jobs: &Jobs) -> std::io::Result<Option<Vec<u8>>> {
+    let target = header(&req.head, "x-amz-target").unwrap_or("");
+    let Some(operation) = target.strip_prefix("SageMaker.") else {
+        return Ok(None);
+    };
+    let Some(kind) = JOB_KINDS
+        .iter()
+        .find(|k| [format!("Stop{k}"), format!("Describe{k}"), format!("List{k}s")].contains(&operation.to_owned()))
+    else {
+        return Ok(None);
+    };
+    let request: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let name = request[format!("{kind}Name")].as_str().unwrap_or_default().to_owned();
+    let key = format!("{kind}/{name}");
+    let response = forward(req, upstream)?;
+    let status_line = String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let known = |name: &str| {
+        jobs.lock()
+            .unwrap()
+            .known
+            .get(*kind)
+            .is_some_and(|all| all.iter().any(|j| j[format!("{kind}Name")] == name))
+    };
+    if operation.starts_with("Stop") {
+        // Denied, or refused by moto (a missing processing job): as moto answered.
+        // Otherwise moto's answer (200, or 500 where it has no Stop call) is replaced by the model's.
+        if status_line.contains(" 4") {
+            return Ok(Some(response));
+        }
+        if !known(&name) {
+            return Ok(Some(validation(&format!("Could not find job {name}."))));
+        }
+        if job_status(jobs, &key) != "InProgress" {
+            return Ok(Some(validation(&format!("The job {name} is not in progress."))));
+        }
+        jobs.lock().unwrap().stopped.insert(key, Instant::now() + delay);
+        return Ok(Some(ok_json("{}")));
+    }
+    if !status_line.contains(" 200") {
+        return Ok(Some(response));
+    }
+    let Some((head, mut body)) = response_json(&response) else {
+        return Ok(Some(response));
+    };
+    if operation.starts_with("Describe") {
+        if known(&name) {
+            body[format!("{kind}Status")] = job_status(jobs, &key).into();
+        }
+        return Ok(Some(with_json(&head, &body)));
+    }
+    // List…Jobs: moto filters by its own status (Completed); the model lists its jobs by theirs, on one page.
+    let contains = request["NameContains"].as_str().unwrap_or_default();
+    let wanted = request["StatusEquals"].as_str();
+    let all = jobs.lock().unwrap().known.get(*kind).cloned().unwrap_or_default();
+    let shown: Vec<serde_json::Value> = all
+        .into_iter()
+        .filter_map(|mut j| {
+            let name = j[format!("{kind}Name")].as_str().unwrap_or_default().to_owned();
+            let status = job_status(jobs, &format!("{kind}/{name}"));
+            j[format!("{kind}Status")] = status.into();
+            (name.contains(contains) && wanted.is_none_or(|w| w == status)).then_some(j)
+        })
+        .collect();
+    body[format!("{kind}Summaries")] = serde_json::Value::Array(shown);
+    if let Some(o) = body.as_object_mut() {
+        o.remove("NextToken");
+    }
+    Ok(Some(with_json(&head, &body)))
+}
+
+/// One JSON request to moto without a signature (moto checks none unless IAM is
+/// enforced): its answer's body, or `None` when it failed.
+fn unsigned(upstream: u16, service: &str, target: &str, body: &serde_json::Value) -> Option<serde_json::Value> {
+    let body = body.to_string();
+    // moto takes the region and the account from the credential scope.
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: {target}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let response = forward(
+        &Request {
+            head,
+            body: body.into_bytes(),
+        },
+        upstream,
+    )
+    .ok()?;
+    response_json(&response).map(|(_, v)| v)
+}
+
 const GET_RESOURCES: &str = "ResourceGroupsTaggingAPI_20170126.GetResources";
 
 /// Reads the whole Tagging API once (every page), before the first request is served.
@@ -582,25 +833,8 @@ fn remember(remembered: &Remembered, upstream: u16) {
     let mut all = Vec::new();
     let mut token = String::new();
     loop {
-        let body = serde_json::json!({"ResourcesPerPage": 100, "PaginationToken": token}).to_string();
-        // moto takes the region and the account from the credential scope; it checks no signature here.
-        let head = format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{upstream}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-             X-Amz-Target: {GET_RESOURCES}\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/tagging/aws4_request, SignedHeaders=host, Signature=0\r\n\
-             Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let Ok(response) = forward(
-            &Request {
-                head,
-                body: body.into_bytes(),
-            },
-            upstream,
-        ) else {
-            break;
-        };
-        let Some((_, page)) = response_json(&response) else {
+        let body = serde_json::json!({"ResourcesPerPage": 100, "PaginationToken": token});
+        let Some(page) = unsigned(upstream, "tagging", GET_RESOURCES, &body) else {
             break;
         };
         all.extend(page["ResourceTagMappingList"].as_array().cloned().unwrap_or_default());
@@ -669,6 +903,15 @@ fn names(req: &Request, needle: &str) -> bool {
         || String::from_utf8_lossy(&req.body).contains(needle)
 }
 
+/// The latency models' state, shared by the proxy's threads.
+#[derive(Clone, Copy)]
+struct Models<'a> {
+    pending: &'a Pending,
+    updating: &'a Updating,
+    remembered: &'a Remembered,
+    jobs: &'a Jobs,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn serve(
     stream: TcpStream,
@@ -677,9 +920,15 @@ fn serve(
     dice: &Mutex<u64>,
     injected: &AtomicU64,
     forwarded: &AtomicU64,
-    (pending, updating, remembered): (&Pending, &Updating, &Remembered),
+    models: Models<'_>,
     received: &Mutex<Vec<(Instant, String, String)>>,
 ) -> std::io::Result<()> {
+    let Models {
+        pending,
+        updating,
+        remembered,
+        jobs,
+    } = models;
     let mut reader = BufReader::new(stream.try_clone()?);
     let req = read_request(&mut reader)?;
     if faults.tagging_lag {
@@ -702,6 +951,12 @@ fn serve(
     }
     if let Some(delay) = faults.node_group_update
         && let Some(response) = node_group_update(&req, upstream, delay, updating)?
+    {
+        forwarded.fetch_add(1, Ordering::Relaxed);
+        return out.write_all(&response);
+    }
+    if let Some(delay) = faults.job_stop
+        && let Some(response) = job_stop(&req, upstream, delay, jobs)?
     {
         forwarded.fetch_add(1, Ordering::Relaxed);
         return out.write_all(&response);

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::fault_proxy::{FaultProxy, Faults};
 use crate::support::{Outcome, World};
 
 /// IAM's action name → the names moto checks for the same calls.
@@ -41,6 +42,8 @@ struct Case {
     schedule_first: bool,
     /// With `scope.tags` and one protected resource of each kind the closing sweep asks its service about.
     sweep: bool,
+    /// With one running job of each kind, run through the fault proxy's job model (moto ends jobs at once).
+    jobs: bool,
     /// The policy's actions this fixture cannot make sundown call, each with why:
     /// the test fails when any other action goes uncalled (and so unproven).
     not_called: &'static [(&'static str, &'static str)],
@@ -73,6 +76,7 @@ const TEARDOWN: Case = Case {
     commands: &[&["teardown", "--confirm", "destroy"]],
     schedule_first: false,
     sweep: false,
+    jobs: true,
     not_called: &[STS, PRICING, SPOT, CLUSTER_VERSIONS, DESCRIBE_MODEL, METRICS],
 };
 const READ_ONLY: Case = Case {
@@ -80,6 +84,7 @@ const READ_ONLY: Case = Case {
     commands: &[&["plan"], &["verify"], &["verify", "--after-teardown"], &["cost"]],
     schedule_first: false,
     sweep: false,
+    jobs: false,
     not_called: &[STS, PRICING, SPOT, CLUSTER_VERSIONS, DESCRIBE_MODEL, METRICS],
 };
 /// The teardown with its closing sweep: each kind's read is proven on a protected resource of that kind.
@@ -88,6 +93,7 @@ const SWEEP: Case = Case {
     commands: &[&["teardown", "--confirm", "destroy"]],
     schedule_first: false,
     sweep: true,
+    jobs: false,
     not_called: &[
         STS,
         PRICING,
@@ -109,13 +115,27 @@ const SWEEP: Case = Case {
             "sagemaker:AddTags",
             "marks configs that `schedule stop` remembered; none here (the teardown case stops first and proves it)",
         ),
+        STOP_JOBS[0],
+        STOP_JOBS[1],
+        STOP_JOBS[2],
+        STOP_JOBS[3],
     ],
 };
+/// moto ends jobs at once: only the fault proxy's job model (the teardown case) has jobs to stop.
+const RUNS_NO_JOB: &str =
+    "stops a running job; moto ends jobs at once (the teardown case runs the job model and proves it)";
+const STOP_JOBS: [(&str, &str); 4] = [
+    ("sagemaker:StopTrainingJob", RUNS_NO_JOB),
+    ("sagemaker:StopProcessingJob", RUNS_NO_JOB),
+    ("sagemaker:StopTransformJob", RUNS_NO_JOB),
+    ("sagemaker:StopHyperParameterTuningJob", RUNS_NO_JOB),
+];
 const SCHEDULE: Case = Case {
     purpose: "schedule",
     commands: &[&["schedule", "stop"], &["schedule", "start"]],
     schedule_first: false,
     sweep: false,
+    jobs: false,
     not_called: &[STS, PRICING, SPOT],
 };
 
@@ -135,6 +155,18 @@ fn world(case: &Case) -> (World, PathBuf) {
     ]);
     if case.sweep {
         world.seed(&["--sweep-kinds"]);
+    }
+    if case.jobs {
+        world.seed(&[
+            "--job",
+            "training:retail-forecast-train-1",
+            "--job",
+            "processing:retail-forecast-prep-1",
+            "--job",
+            "transform:retail-forecast-batch-1",
+            "--job",
+            "tuning:retail-forecast-hpo-1",
+        ]);
     }
     world.terraform(&["resources=1"]);
     let topic = seeded["inbox"]["topic_arn"].as_str().unwrap().to_owned();
@@ -199,6 +231,16 @@ fn run_as(world: &World, config: &Path, case: &Case, actions: &BTreeSet<String>)
     let file = world.path("policy.json");
     std::fs::write(&file, policy.to_string()).unwrap();
     let keys = world.seed(&["--iam-user", "sundown", file.to_str().unwrap()]);
+    // The job model reads moto's jobs before IAM is enforced; every request it serves goes on to moto signed.
+    let proxy = case.jobs.then(|| {
+        FaultProxy::start(
+            world.moto.port,
+            Faults {
+                job_stop: Some(std::time::Duration::from_millis(200)),
+                ..Faults::default()
+            },
+        )
+    });
     let (status, body) = world.moto.request("POST", "/moto-api/reset-auth", "0").unwrap();
     assert_eq!(status, 200, "{body}");
     world.moto.start_recording();
@@ -211,6 +253,10 @@ fn run_as(world: &World, config: &Path, case: &Case, actions: &BTreeSet<String>)
                 .config(config)
                 .env("AWS_ACCESS_KEY_ID", keys["access_key_id"].as_str().unwrap())
                 .env("AWS_SECRET_ACCESS_KEY", keys["secret_access_key"].as_str().unwrap())
+                .env(
+                    "AWS_ENDPOINT_URL",
+                    &proxy.as_ref().map_or(world.moto.endpoint(), FaultProxy::endpoint),
+                )
                 .args(command)
                 .args(&["--output", "json"])
                 .run()

@@ -18,6 +18,7 @@ mod cost;
 mod faults;
 mod iam;
 mod infra;
+mod jobs;
 mod lambda;
 mod ownership;
 mod plan;

@@ -20,10 +20,11 @@ use crate::aws::Every;
 use crate::aws::describe;
 use crate::config;
 use crate::markers::Memory;
-use crate::model::inventory::{Kind, Resource};
+use crate::model::inventory::{Action, Kind, Resource};
 use crate::model::reviewed::{DRIFT, Reviewed};
 use crate::scope::{Owner, Verdict, name_matches};
 
+pub mod jobs;
 mod judge;
 mod logs;
 use judge::discover_listed;
@@ -116,6 +117,8 @@ pub struct Inventory {
     /// The log groups SageMaker made for the stack's endpoints (`/aws/sagemaker/Endpoints/<name>`);
     /// each `uses` its endpoint.
     pub log_groups: Vec<Found>,
+    /// The stack's running jobs (training, processing, transform, tuning): stopped first.
+    pub jobs: Vec<jobs::Job>,
     /// What the List calls answered: a teardown that finds the same listing
     /// later deletes from this inventory instead of reading every resource again.
     pub listing: Listing,
@@ -225,6 +228,16 @@ impl Inventory {
         out.extend(self.configs.iter().map(|f| one(Kind::EndpointConfig, f)));
         out.extend(self.models.iter().map(|f| one(Kind::Model, f)));
         out.extend(self.log_groups.iter().map(|f| one(Kind::LogGroup, f)));
+        out.extend(self.jobs.iter().map(|j| {
+            let r = one(j.kind, &j.found);
+            match r.action {
+                Action::Delete => Resource {
+                    action: Action::Stop,
+                    ..r
+                },
+                _ => r,
+            }
+        }));
         out
     }
 }
@@ -339,7 +352,12 @@ async fn discover_all(
     reviewed: Option<&Reviewed>,
     listed: Listed,
 ) -> Result<Inventory> {
-    let mut inventory = discover_listed(clients.sm, cfg, owner, reviewed, listed).await?;
+    let (inventory, running) = tokio::join!(
+        discover_listed(clients.sm, cfg, owner, reviewed, listed),
+        jobs::jobs(clients.sm, cfg, owner, reviewed)
+    );
+    let mut inventory = inventory?;
+    inventory.jobs = running?;
     inventory.log_groups = log_groups(clients.logs, cfg, owner, &inventory, reviewed).await?;
     Ok(inventory)
 }
@@ -376,6 +394,9 @@ pub async fn current(
                 for f in found.iter_mut() {
                     *f = std::mem::take(f).review(kind, reviewed);
                 }
+            }
+            for j in &mut inventory.jobs {
+                j.found = std::mem::take(&mut j.found).review(j.kind, reviewed);
             }
             Ok(inventory)
         }

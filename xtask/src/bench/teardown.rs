@@ -378,7 +378,9 @@ impl Bench<'_> {
 /// page (≤ 100 each); per endpoint a DescribeEndpoint for its config; one
 /// more ListEndpoints page to see them all gone (one wait round, as moto
 /// deletes at once); per config a DescribeEndpointConfig for its models;
-/// per endpoint, config and model a ListTags; per repository a
+/// per endpoint, config and model a ListTags; for the running jobs, one
+/// List page per kind (training, processing, transform, tuning) and status
+/// (`InProgress`, and `Stopping` for a re-run to wait on): 8; per repository a
 /// DescribeRepositories (a call naming several fails whole when one is
 /// missing), a ListTagsForResource, ⌈images / 1000⌉ DescribeImages (the
 /// digests to delete) and, after the deletions, ⌈image ids / 1000⌉
@@ -430,7 +432,8 @@ impl Minimum {
             + self.endpoints
             + pages(self.endpoints, 100)
             + self.configs
-            + (self.endpoints + self.configs + self.models);
+            + (self.endpoints + self.configs + self.models)
+            + JOB_LISTINGS;
         let ecr: usize = self
             .repositories
             .iter()
@@ -441,6 +444,9 @@ impl Minimum {
         1 + sagemaker + ecr + sweep
     }
 }
+
+/// The running jobs' listings: four kinds, two statuses (the bench seeds no job).
+const JOB_LISTINGS: usize = 8;
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
