@@ -86,6 +86,22 @@ impl<'a> Owner<'a> {
 }
 
 /// The one warning `plan` and `teardown` print when resources are found by name and nothing else.
+/// Why a resource the AWS Load Balancer Controller made stays: it names, in
+/// `service.k8s.aws/stack` (`namespace/name` of a Service) or
+/// `ingress.k8s.aws/stack` (`namespace/name`, or an IngressGroup's name), a
+/// namespace that is not one of the stack's. `None` when it was made for one
+/// of them, or for the whole cluster (no such tag: the shared backend
+/// security group).
+pub fn made_for_another_namespace(namespaces: &[String], tags: &BTreeMap<String, String>) -> Option<String> {
+    ["service.k8s.aws/stack", "ingress.k8s.aws/stack"]
+        .iter()
+        .find_map(|key| {
+            let owner = tags.get(*key)?;
+            (!namespaces.iter().any(|ns| owner.split('/').next() == Some(ns.as_str())))
+                .then(|| format!("{key}={owner}: made for another namespace of the cluster, not one of the stack's"))
+        })
+}
+
 pub fn warn_if_by_name_only(config: &Config) {
     if config.scope.tags.is_empty()
         && let Some(s) = &config.sagemaker

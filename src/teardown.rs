@@ -266,7 +266,7 @@ impl Run<'_> {
         phases.push(
             timed(progress, stop, started, Phase::Kubernetes, async {
                 match &config.kubernetes {
-                    Some(k) => phases::kubernetes::teardown(aws, k, kube, reviewed, stop).await,
+                    Some(k) => phases::kubernetes::teardown(aws, k, &Owner::new(config), kube, reviewed, stop).await,
                     None => PhaseReport::not_configured(Phase::Kubernetes),
                 }
             })
@@ -359,7 +359,7 @@ impl Run<'_> {
 fn reconcile(plan: &Reviewed, phases: &mut [PhaseReport]) {
     for (kind, name) in plan.planned() {
         let phase = match kind {
-            Kind::Namespace => Phase::Kubernetes,
+            Kind::Namespace | Kind::SecurityGroup | Kind::TargetGroup => Phase::Kubernetes,
             Kind::Endpoint
             | Kind::EndpointConfig
             | Kind::Model

@@ -106,7 +106,7 @@ pub async fn cluster_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<Load
 /// controller finishing, which is what the wait is for) fails the whole DescribeTags
 /// call with LoadBalancerNotFound; then each is asked alone, and those not found are
 /// gone. `describe_tags` answers `None` for LoadBalancerNotFound.
-async fn tags_of_listed<T, F, Fut>(batch: Vec<String>, describe_tags: F) -> Result<Vec<T>>
+pub(super) async fn tags_of_listed<T, F, Fut>(batch: Vec<String>, describe_tags: F) -> Result<Vec<T>>
 where
     F: Fn(Vec<String>) -> Fut,
     Fut: Future<Output = Result<Option<Vec<T>>>>,

@@ -4,6 +4,7 @@
 //! in AWS, Kubernetes or Terraform (`cargo xtask tidy` holds that), and
 //! nothing here knows about reports.
 
+pub mod controller;
 pub mod ecr;
 pub mod kubernetes;
 pub mod sagemaker;
@@ -123,7 +124,7 @@ pub struct Preread<'a> {
 /// with its error, and the others are still read.
 pub async fn stack(config: &Config, aws: &Aws, preread: Preread<'_>) -> Stack {
     let (kubernetes, sagemaker, ecr, terraform) = tokio::join!(
-        kubernetes_namespaces(config, aws, preread.kube),
+        kubernetes(config, aws, preread.kube),
         async {
             let Some(s) = &config.sagemaker else {
                 return Found::NotConfigured;
@@ -147,6 +148,36 @@ pub async fn stack(config: &Config, aws: &Aws, preread: Preread<'_>) -> Stack {
         sagemaker,
         ecr,
         terraform,
+    }
+}
+
+/// The namespaces, then what the Load Balancer Controller made for the cluster
+/// (security groups, target groups) that the phase deletes once its load balancers are gone.
+async fn kubernetes(config: &Config, aws: &Aws, kube: Option<Option<&Connection>>) -> Found<Vec<Resource>> {
+    let found = kubernetes_namespaces(config, aws, kube).await;
+    let Some(k) = &config.kubernetes else {
+        return found;
+    };
+    let Some(cluster) = &k.cluster else {
+        return found;
+    };
+    let Found::Read {
+        source,
+        result: Ok(mut resources),
+    } = found
+    else {
+        return found;
+    };
+    let owner = crate::scope::Owner::new(config);
+    match controller::made(aws, cluster, &owner, &k.namespaces).await {
+        Ok(made) => {
+            resources.extend(made.iter().map(controller::Made::resource));
+            Found::read(source, Ok(resources))
+        }
+        Err(e) => Found::read(
+            source,
+            Err(e.context("the load balancer controller's security and target groups")),
+        ),
     }
 }
 

@@ -169,6 +169,15 @@ fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
             &["eks:DescribeCluster"],
             vec![arns.arn("eks", &format!("cluster/{cluster}"))],
         ));
+        // What the Load Balancer Controller made for the cluster besides load balancers.
+        out.push(Statement::new(
+            "ReadControllerGroups",
+            &[
+                "ec2:DescribeSecurityGroups",
+                "elasticloadbalancing:DescribeTargetGroups",
+            ],
+            all(),
+        ));
     }
     if config.kubernetes.is_some() {
         // The load balancers a cluster's Services made; Describe calls take no resource.
@@ -534,6 +543,37 @@ mod tests {
         assert!(text.contains("arn:aws:eks:us-east-1:123456789012:cluster/retail-forecast-cluster"));
         assert!(text.contains("arn:aws:s3:::retail-forecast-tfstate-123456789012/envs/dev/terraform.tfstate.tflock"));
         assert!(text.contains("\"aws:ResourceTag/Environment\": \"dev\""));
+    }
+
+    /// The Load Balancer Controller's groups are deleted only where it tagged them for the stack's cluster.
+    #[test]
+    fn the_controllers_groups_are_deleted_only_under_the_clusters_tag() {
+        let statements = statements(&repository_config(), Purpose::Teardown);
+        let groups = statements
+            .iter()
+            .find(|s| s.sid == "DeleteControllerGroups")
+            .expect("a statement for the controller's groups");
+        assert_eq!(
+            groups.actions.iter().copied().collect::<Vec<_>>(),
+            ["ec2:DeleteSecurityGroup", "elasticloadbalancing:DeleteTargetGroup"]
+        );
+        assert_eq!(
+            groups.tags.get("elbv2.k8s.aws/cluster").map(String::as_str),
+            Some("retail-forecast-cluster")
+        );
+        let json = groups.to_json().to_string();
+        assert!(
+            json.contains("\"aws:ResourceTag/elbv2.k8s.aws/cluster\":\"retail-forecast-cluster\""),
+            "{json}"
+        );
+        // Deleting them anywhere else is not granted: no other statement names these actions.
+        assert!(
+            statements
+                .iter()
+                .filter(|s| s.sid != "DeleteControllerGroups")
+                .all(|s| !s.actions.contains("ec2:DeleteSecurityGroup")
+                    && !s.actions.contains("elasticloadbalancing:DeleteTargetGroup"))
+        );
     }
 
     /// docs/iam.md shows the teardown policy for the repository's sundown.yaml.

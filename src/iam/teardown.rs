@@ -59,6 +59,20 @@ pub(super) fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, o
             vec![arns.arn("sagemaker", "endpoint-config/*")],
         ));
     }
+    if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_ref()) {
+        // The security and target groups the Load Balancer Controller made for the cluster,
+        // once its load balancers are gone; only those it tagged for this cluster.
+        let mut groups = Statement::new(
+            "DeleteControllerGroups",
+            &["ec2:DeleteSecurityGroup", "elasticloadbalancing:DeleteTargetGroup"],
+            vec![
+                arns.arn("ec2", "security-group/*"),
+                arns.arn("elasticloadbalancing", "targetgroup/*/*"),
+            ],
+        );
+        groups.tags = [(crate::discover::controller::CLUSTER_TAG.to_owned(), cluster.clone())].into();
+        out.push(groups);
+    }
     if let (Some(k), Some(_)) = (&config.kubernetes, &config.terraform)
         && let Some(cluster) = &k.cluster
         && k.logs == crate::config::EndpointLogs::Delete

@@ -45,6 +45,9 @@ pub enum Kind {
     TransformJob,
     /// A hyperparameter-tuning job.
     TuningJob,
+    /// A security group or target group the AWS Load Balancer Controller made for the cluster.
+    SecurityGroup,
+    TargetGroup,
 }
 
 impl Kind {
@@ -61,6 +64,8 @@ impl Kind {
             Kind::ProcessingJob => "processing_job",
             Kind::TransformJob => "transform_job",
             Kind::TuningJob => "tuning_job",
+            Kind::SecurityGroup => "security_group",
+            Kind::TargetGroup => "target_group",
         }
     }
 }

@@ -26,11 +26,13 @@ use crate::k8s::Connection;
 use crate::model::inventory::{Action, Kind, Phase, Resource};
 use crate::model::report::{Outcome, PhaseReport};
 use crate::model::reviewed::{DRIFT, Reviewed};
+use crate::scope::Owner;
 use crate::wait;
 
 pub async fn teardown(
     aws: &Aws,
     cfg: &config::Kubernetes,
+    owner: &Owner<'_>,
     api: Option<&Connection>,
     reviewed: Option<&Reviewed>,
     stop: &Stop,
@@ -56,7 +58,10 @@ pub async fn teardown(
     if let Some(cluster) = &cfg.cluster {
         let left = deadline.saturating_duration_since(Instant::now());
         match wait_for_load_balancers(aws, cluster, left, stop).await {
-            Ok(remaining) if remaining.is_empty() => {}
+            Ok(remaining) if remaining.is_empty() => {
+                let scope = (cluster.as_str(), cfg.namespaces.as_slice());
+                super::controller::delete_leftovers(aws, scope, owner, reviewed, (deadline, stop), &mut report).await;
+            }
             Ok(remaining) => report.fail(format!(
                 "load balancers of cluster {cluster} still exist after {}: {} (they block terraform destroy of the VPC)",
                 humantime::format_duration(cfg.wait),

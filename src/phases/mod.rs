@@ -2,6 +2,7 @@
 //! `schedule/`) calls deleting AWS, Kubernetes or Terraform operations; each
 //! phase deletes from what `discover/` read, past the gate.
 
+pub mod controller;
 pub mod ecr;
 pub mod jobs;
 pub mod kubernetes;

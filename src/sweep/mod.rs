@@ -224,6 +224,7 @@ fn kept_by_teardown(judged: &[Kept], kind: &str, name: &str) -> Option<String> {
         "sagemaker:model" => Kind::Model,
         "logs:log-group" => Kind::LogGroup,
         "ecr:repository" => Kind::Repository,
+        "ec2:security-group" => Kind::SecurityGroup,
         _ => return None,
     };
     // SageMaker's ARNs spell names in lower case.
@@ -261,20 +262,13 @@ fn kept_because(config: &Config, kind: &str, name: &str, arn: &str, tags: &BTree
         if tags.get(&key).is_some_and(|v| v == "shared") {
             return Some(format!("{key}=shared: the cluster uses it, something else owns it"));
         }
-        // The Load Balancer Controller names what it made for: `namespace/name` of a Service or Ingress.
         let namespaces = config
             .kubernetes
             .as_ref()
             .map(|k| k.namespaces.as_slice())
             .unwrap_or_default();
-        for stack_key in ["service.k8s.aws/stack", "ingress.k8s.aws/stack"] {
-            if let Some(owner) = tags.get(stack_key)
-                && !namespaces.iter().any(|ns| owner.split('/').next() == Some(ns))
-            {
-                return Some(format!(
-                    "{stack_key}={owner}: made for another namespace of the cluster, not one of the stack's"
-                ));
-            }
+        if let Some(why) = crate::scope::made_for_another_namespace(namespaces, tags) {
+            return Some(why);
         }
     }
     if config.notify.sns_topic_arn.as_deref() == Some(arn) {

@@ -33,6 +33,11 @@
 //! (StopTrainingJob API reference; `TrainingJobStatus`). Each request still
 //! goes to moto first, unchanged, so that IAM enforcement judges it.
 //!
+//! It makes security groups outlive their load balancers' deletion for a
+//! while (`Faults::sg_dependency`): moto deletes a group whatever refers to
+//! it; AWS answers DependencyViolation while a rule of another group or a
+//! network interface of a just-deleted load balancer still does.
+//!
 //! And it makes the Tagging API lag (`Faults::tagging_lag`): GetResources
 //! "returns tagged or previously tagged resources" (its API reference) and
 //! goes on listing a deleted resource for a while, where moto forgets it at
@@ -70,6 +75,9 @@ pub struct Faults {
     pub tagging_lag: bool,
     /// SageMaker jobs run until stopped, then stay `Stopping` this long (the latency model).
     pub job_stop: Option<Duration>,
+    /// DeleteSecurityGroup is refused with DependencyViolation until this long after the first
+    /// attempt on a group (the dependency model).
+    pub sg_dependency: Option<Duration>,
 }
 
 /// Something the proxy runs once (see `Faults::before_first`). It runs on the
@@ -164,6 +172,9 @@ struct Deleting {
 type Pending = Arc<Mutex<HashMap<String, Deleting>>>;
 /// Node groups (`cluster/group`) whose update the latency model is playing out, until when.
 type Updating = Arc<Mutex<HashMap<String, Instant>>>;
+/// Security groups the dependency model has been asked to delete: since when.
+type Tries = Arc<Mutex<HashMap<String, Instant>>>;
+
 /// The jobs the latency model runs.
 #[derive(Debug, Default)]
 struct JobModel {
@@ -222,6 +233,7 @@ impl FaultProxy {
             stopped_jobs.lock().unwrap().known = read_jobs(upstream);
         }
         let remembered: Remembered = Arc::default();
+        let tries: Tries = Arc::default();
         let hook = faults.before_first.clone();
         let received = Arc::new(Mutex::new(Vec::new()));
         let (inj, fwd, pend, upd, recv, jobs) = (
@@ -234,6 +246,7 @@ impl FaultProxy {
         );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                let tries = tries.clone();
                 let (faults, dice, inj, fwd, pend, upd, recv, mem, jobs) = (
                     faults.clone(),
                     dice.clone(),
@@ -251,6 +264,7 @@ impl FaultProxy {
                         updating: &upd,
                         remembered: &mem,
                         jobs: &jobs,
+                        tries: &tries,
                     };
                     let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, models, &recv);
                 });
@@ -668,6 +682,45 @@ fn node_group_update(
     }
 }
 
+/// The dependency model's part of an EC2 request: DeleteSecurityGroup is
+/// refused with DependencyViolation until `delay` after the first attempt on
+/// that group, as AWS refuses while another group's rule or a network
+/// interface of a just-deleted load balancer still refers to it (EC2 API
+/// reference, DeleteSecurityGroup: "If you attempt to delete a security group
+/// that is associated with an instance or network interface, is referenced by
+/// another security group in the same VPC, … the operation fails with
+/// DependencyViolation").
+fn sg_dependency(req: &Request, delay: Duration, first_tries: &Tries) -> Option<Vec<u8>> {
+    let body = String::from_utf8_lossy(&req.body);
+    if !body.contains("Action=DeleteSecurityGroup") {
+        return None;
+    }
+    let group = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("GroupId="))
+        .unwrap_or_default()
+        .to_owned();
+    let first = *first_tries
+        .lock()
+        .unwrap()
+        .entry(group.clone())
+        .or_insert_with(Instant::now);
+    if first.elapsed() >= delay {
+        return None;
+    }
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>DependencyViolation</Code>\
+         <Message>resource {group} has a dependent object</Message></Error></Errors><RequestID>latency-model</RequestID></Response>"
+    );
+    Some(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
 /// The job kinds of the model, as SageMaker's operations and fields name them.
 const JOB_KINDS: [&str; 4] = [
     "TrainingJob",
@@ -910,6 +963,7 @@ struct Models<'a> {
     updating: &'a Updating,
     remembered: &'a Remembered,
     jobs: &'a Jobs,
+    tries: &'a Tries,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -928,6 +982,7 @@ fn serve(
         updating,
         remembered,
         jobs,
+        tries,
     } = models;
     let mut reader = BufReader::new(stream.try_clone()?);
     let req = read_request(&mut reader)?;
@@ -953,6 +1008,11 @@ fn serve(
         && let Some(response) = node_group_update(&req, upstream, delay, updating)?
     {
         forwarded.fetch_add(1, Ordering::Relaxed);
+        return out.write_all(&response);
+    }
+    if let Some(delay) = faults.sg_dependency
+        && let Some(response) = sg_dependency(&req, delay, tries)
+    {
         return out.write_all(&response);
     }
     if let Some(delay) = faults.job_stop

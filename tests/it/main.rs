@@ -14,6 +14,7 @@ mod support;
 mod action;
 mod config_errors;
 mod contract;
+mod controller;
 mod cost;
 mod faults;
 mod iam;
