@@ -359,7 +359,7 @@ impl Run<'_> {
 fn reconcile(plan: &Reviewed, phases: &mut [PhaseReport]) {
     for (kind, name) in plan.planned() {
         let phase = match kind {
-            Kind::Namespace | Kind::SecurityGroup | Kind::TargetGroup => Phase::Kubernetes,
+            Kind::Namespace | Kind::SecurityGroup | Kind::TargetGroup | Kind::PersistentVolume => Phase::Kubernetes,
             Kind::Endpoint
             | Kind::EndpointConfig
             | Kind::Model

@@ -2,10 +2,11 @@
 //! pre-flight bound to the stack's cluster (`k8s::connect`), or absent when the
 //! cluster is gone; and the load balancers the cluster's controllers made
 //! (ELBv2 from the AWS Load Balancer Controller, Classic ELBs from the in-tree
-//! cloud provider), found by the cluster's tags. Reads only.
+//! cloud provider), found by the cluster's tags; and the PersistentVolumes
+//! bound to claims in the stack's namespaces. Reads only.
 
 use anyhow::{Context, Result, anyhow};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume};
 use kube::Api;
 
 use crate::aws::Every;
@@ -210,4 +211,71 @@ async fn classic_load_balancers(aws: &Aws, cluster: &str) -> Result<Vec<String>>
         }
     }
     Ok(names)
+}
+
+/// A PersistentVolume bound to a claim in one of the stack's namespaces.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub name: String,
+    pub uid: String,
+    pub namespace: String,
+    pub claim: String,
+    /// `Delete` or `Retain` (`Recycle` is deprecated and treated as Delete).
+    pub reclaim: String,
+    /// The EBS volume behind it (EBS CSI's `volumeHandle`, or the in-tree `awsElasticBlockStore`).
+    pub volume_id: Option<String>,
+}
+
+impl Volume {
+    pub fn retained(&self) -> bool {
+        self.reclaim == "Retain"
+    }
+
+    /// The plan's view: a Delete volume goes with its claim, a Retain one stays.
+    pub fn resource(&self) -> Resource {
+        let ebs = self.volume_id.as_deref().unwrap_or("not EBS");
+        let r = if self.retained() {
+            Resource::new(Kind::PersistentVolume, &self.name, Action::Keep)
+                .reason(format!("reclaimPolicy Retain: its volume ({ebs}) stays, and bills"))
+        } else {
+            Resource::new(Kind::PersistentVolume, &self.name, Action::Delete)
+                .reason(format!("goes with claim {}/{} ({ebs})", self.namespace, self.claim))
+        };
+        r.id(Some(format!("uid {}", self.uid)))
+    }
+}
+
+/// The PersistentVolumes bound to claims in `namespaces`: one list of the cluster's volumes.
+pub async fn volumes(client: &kube::Client, namespaces: &[String]) -> Result<Vec<Volume>> {
+    let api: Api<PersistentVolume> = Api::all(client.clone());
+    let listed = api
+        .list(&Default::default())
+        .await
+        .context("listing PersistentVolumes")?;
+    let mut found: Vec<Volume> = listed
+        .items
+        .into_iter()
+        .filter_map(|pv| {
+            let spec = pv.spec?;
+            let claim = spec.claim_ref?;
+            let namespace = claim.namespace?;
+            namespaces.contains(&namespace).then(|| Volume {
+                name: pv.metadata.name.unwrap_or_default(),
+                uid: pv.metadata.uid.unwrap_or_default(),
+                namespace,
+                claim: claim.name.unwrap_or_default(),
+                reclaim: spec.persistent_volume_reclaim_policy.unwrap_or_else(|| "Delete".into()),
+                volume_id: spec
+                    .csi
+                    .filter(|c| c.driver == "ebs.csi.aws.com")
+                    .map(|c| c.volume_handle)
+                    .or_else(|| {
+                        spec.aws_elastic_block_store
+                            .map(|e| e.volume_id.rsplit('/').next().unwrap_or_default().to_owned())
+                    }),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
 }

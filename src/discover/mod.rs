@@ -206,7 +206,13 @@ async fn kubernetes_namespaces(config: &Config, aws: &Aws, kube: Option<Option<&
     match api {
         Some(api) => {
             let result = match api.client().await {
-                Ok(client) => kubernetes::discover(&client, k).await,
+                Ok(client) => match kubernetes::discover(&client, k).await {
+                    Ok(mut found) => kubernetes::volumes(&client, &k.namespaces).await.map(|volumes| {
+                        found.extend(volumes.iter().map(kubernetes::Volume::resource));
+                        found
+                    }),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             Found::read(Some(api.source()), result)

@@ -59,6 +59,10 @@ pub(super) fn teardown(config: &Config, arns: &Arns, out: &mut Vec<Statement>, o
             vec![arns.arn("sagemaker", "endpoint-config/*")],
         ));
     }
+    if config.kubernetes.is_some() {
+        // The size and type of the EBS volume a retained PersistentVolume keeps, for its $/month.
+        out.push(Statement::new("PriceRetainedVolumes", &["ec2:DescribeVolumes"], all()));
+    }
     if let Some(cluster) = config.kubernetes.as_ref().and_then(|k| k.cluster.as_ref()) {
         // The security and target groups the Load Balancer Controller made for the cluster,
         // once its load balancers are gone; only those it tagged for this cluster.

@@ -48,6 +48,8 @@ pub enum Kind {
     /// A security group or target group the AWS Load Balancer Controller made for the cluster.
     SecurityGroup,
     TargetGroup,
+    /// A PersistentVolume bound to a claim in one of the stack's namespaces (its EBS volume goes with it, or stays).
+    PersistentVolume,
 }
 
 impl Kind {
@@ -66,6 +68,7 @@ impl Kind {
             Kind::TuningJob => "tuning_job",
             Kind::SecurityGroup => "security_group",
             Kind::TargetGroup => "target_group",
+            Kind::PersistentVolume => "persistent_volume",
         }
     }
 }

@@ -45,6 +45,10 @@ pub async fn teardown(
                 report.source = Some(api.source());
                 if let Err(e) = delete_namespaces(api, cfg, reviewed, stop, deadline, &mut report).await {
                     report.fail(format!("{e:#}"));
+                } else if report.ok() {
+                    // The namespaces are gone; their volumes go after them, while the cluster still runs.
+                    let scope = (deadline, stop);
+                    super::volumes::await_volumes(aws, api, &cfg.namespaces, scope, &mut report).await;
                 }
             }
             None => {

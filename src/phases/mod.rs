@@ -8,3 +8,4 @@ pub mod jobs;
 pub mod kubernetes;
 pub mod sagemaker;
 pub mod terraform;
+pub mod volumes;

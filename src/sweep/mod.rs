@@ -218,6 +218,14 @@ async fn sweep_into(
 
 /// The teardown's own verdict on a resource of a kind it judges, if it kept it.
 fn kept_by_teardown(judged: &[Kept], kind: &str, name: &str) -> Option<String> {
+    // A volume a PersistentVolume retains: the phase names its EBS volume in the verdict.
+    if kind == "ec2:volume" {
+        let ebs = format!("EBS volume {name},");
+        return judged
+            .iter()
+            .find(|(k, _, why)| *k == Kind::PersistentVolume && why.contains(&ebs))
+            .map(|(_, pv, why)| format!("PersistentVolume {pv}: {why}"));
+    }
     let kind = match kind {
         "sagemaker:endpoint" => Kind::Endpoint,
         "sagemaker:endpoint-config" => Kind::EndpointConfig,

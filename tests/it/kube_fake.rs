@@ -10,7 +10,16 @@
 //! that is already Terminating gets 409 Conflict, as the API server answers
 //! while the namespace's finalizers remain (kubernetes/kubernetes#61576;
 //! the message is the namespace lifecycle admission plugin's); the fake logs
-//! each one. Std only.
+//! each one.
+//!
+//! It also serves `GET /api/v1/persistentvolumes`. A PersistentVolume bound
+//! to a claim in a namespace outlives that namespace: with reclaimPolicy
+//! Delete the EBS CSI driver deletes its volume some time after the claim is
+//! gone (settable, 1 s by default), then the external provisioner removes the
+//! PersistentVolume (kubernetes-csi/external-provisioner: the PV is deleted
+//! once DeleteVolume succeeded); with Retain it stays, `Released`
+//! (Kubernetes docs, Persistent Volumes, Reclaiming). A test can give the
+//! driver's deletion of the volume itself (`on_volume_deleted`). Std only.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -28,8 +37,27 @@ struct Namespace {
     terminating: Option<Option<Instant>>,
 }
 
+#[derive(Debug, Clone)]
+struct Volume {
+    namespace: String,
+    claim: String,
+    reclaim: String,
+    volume_id: String,
+    /// Bound while its claim's namespace exists; then `Released` (Retain), or deleted at this time (Delete).
+    released: Option<Instant>,
+    /// The driver is deleting its volume now.
+    deleting: bool,
+}
+
+/// What the EBS CSI driver does to a volume it deletes (a test's hook).
+pub type VolumeDeleted = Arc<dyn Fn(&str) + Send + Sync>;
+
 #[derive(Default)]
 struct State {
+    volumes: BTreeMap<String, Volume>,
+    /// How long after its namespace is gone a Delete volume goes.
+    volume_lag: Duration,
+    on_volume_deleted: Option<VolumeDeleted>,
     namespaces: BTreeMap<String, Namespace>,
     /// How long a deleted namespace stays Terminating.
     termination: Duration,
@@ -55,6 +83,43 @@ impl State {
             self.namespaces.remove(&name);
             self.removed.insert(name, now);
         }
+        let lag = self.volume_lag;
+        for v in self.volumes.values_mut() {
+            if v.released.is_none() && !self.namespaces.contains_key(&v.namespace) {
+                v.released = Some(now + lag);
+            }
+        }
+    }
+
+    /// The Delete volumes whose time has come and that the driver is not deleting yet: marked deleting.
+    fn due(&mut self) -> Vec<(String, String)> {
+        let now = Instant::now();
+        self.volumes
+            .iter_mut()
+            .filter(|(_, v)| v.reclaim != "Retain" && !v.deleting && v.released.is_some_and(|at| at <= now))
+            .map(|(name, v)| {
+                v.deleting = true;
+                (name.clone(), v.volume_id.clone())
+            })
+            .collect()
+    }
+}
+
+/// The driver's work on the volumes due: the volume deleted (the hook), then the PersistentVolume removed.
+fn reclaim(state: &Arc<Mutex<State>>) {
+    let (due, hook) = {
+        let mut s = state.lock().unwrap();
+        s.settle();
+        (s.due(), s.on_volume_deleted.clone())
+    };
+    for (name, volume_id) in due {
+        let (state, hook) = (state.clone(), hook.clone());
+        std::thread::spawn(move || {
+            if let Some(hook) = hook {
+                hook(&volume_id);
+            }
+            state.lock().unwrap().volumes.remove(&name);
+        });
     }
 }
 
@@ -72,6 +137,7 @@ impl KubeFake {
         let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(State {
             termination: Duration::from_millis(300),
+            volume_lag: Duration::from_secs(1),
             ..Default::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -85,6 +151,7 @@ impl KubeFake {
                     if let Ok(stream) = stream {
                         let state = state.clone();
                         std::thread::spawn(move || {
+                            reclaim(&state);
                             let _ = serve(stream, &state);
                         });
                     }
@@ -116,6 +183,38 @@ impl KubeFake {
                 terminating: None,
             },
         );
+    }
+
+    /// A PersistentVolume bound to `namespace/claim`, backed by the EBS volume `volume_id`,
+    /// with reclaimPolicy `reclaim` (`Delete` or `Retain`).
+    pub fn add_volume(&self, name: &str, (namespace, claim): (&str, &str), reclaim: &str, volume_id: &str) {
+        self.state.lock().unwrap().volumes.insert(
+            name.to_owned(),
+            Volume {
+                namespace: namespace.to_owned(),
+                claim: claim.to_owned(),
+                reclaim: reclaim.to_owned(),
+                volume_id: volume_id.to_owned(),
+                released: None,
+                deleting: false,
+            },
+        );
+    }
+
+    /// How long after its namespace is gone a Delete volume goes (default 1 s).
+    pub fn set_volume_lag(&self, lag: Duration) {
+        self.state.lock().unwrap().volume_lag = lag;
+    }
+
+    /// What the EBS CSI driver does to a volume it deletes, before the PersistentVolume goes.
+    pub fn on_volume_deleted(&self, hook: VolumeDeleted) {
+        self.state.lock().unwrap().on_volume_deleted = Some(hook);
+    }
+
+    /// The PersistentVolumes there are now.
+    pub fn volumes(&self) -> Vec<String> {
+        reclaim(&self.state);
+        self.state.lock().unwrap().volumes.keys().cloned().collect()
     }
 
     /// Keeps `name` in Terminating forever once deleted, like a stuck finalizer.
@@ -229,6 +328,19 @@ fn namespace_json(name: &str, ns: &Namespace) -> String {
     )
 }
 
+fn volume_json(name: &str, v: &Volume) -> String {
+    let phase = if v.released.is_some() { "Released" } else { "Bound" };
+    format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{{\"name\":{name:?},\"uid\":\"uid-{name}\"}},\
+         \"spec\":{{\"capacity\":{{\"storage\":\"100Gi\"}},\"accessModes\":[\"ReadWriteOnce\"],\
+         \"claimRef\":{{\"kind\":\"PersistentVolumeClaim\",\"namespace\":{:?},\"name\":{:?}}},\
+         \"persistentVolumeReclaimPolicy\":{:?},\"storageClassName\":\"gp3\",\
+         \"csi\":{{\"driver\":\"ebs.csi.aws.com\",\"volumeHandle\":{:?}}}}},\
+         \"status\":{{\"phase\":\"{phase}\"}}}}",
+        v.namespace, v.claim, v.reclaim, v.volume_id
+    )
+}
+
 /// The API server's answer to a DELETE of a namespace that is already terminating.
 fn conflict(name: &str) -> (u16, String) {
     (
@@ -257,6 +369,16 @@ fn route(state: &Mutex<State>, method: &str, path: &str) -> (u16, String) {
     state.requests.push(format!("{method} {path}"));
     state.settle();
     let path = path.split('?').next().unwrap_or(path);
+    if path == "/api/v1/persistentvolumes" && method == "GET" {
+        let items: Vec<String> = state.volumes.iter().map(|(n, v)| volume_json(n, v)).collect();
+        return (
+            200,
+            format!(
+                "{{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeList\",\"metadata\":{{}},\"items\":[{}]}}",
+                items.join(",")
+            ),
+        );
+    }
     if path == "/api/v1/namespaces" && method == "GET" {
         let items: Vec<String> = state.namespaces.iter().map(|(n, ns)| namespace_json(n, ns)).collect();
         return (

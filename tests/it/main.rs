@@ -30,4 +30,5 @@ mod sweep;
 mod teardown;
 mod terraform;
 mod verify;
+mod volumes;
 mod waits;

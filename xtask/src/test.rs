@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, with its own set-up.
 //! Installs the emulator and Terraform (if missing), then runs rustfmt,
-//! the tidy check, clippy, the linters of `cargo xtask lint` and the whole test suite. `.ci/run` calls exactly this.
+//! the tidy check, clippy, the linters of `cargo xtask lint` and the whole test suite. `.ci/run` calls this, then `cargo xtask demo`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,0 +1,128 @@
+//! The Kubernetes phase's wait for the namespaces' volumes: a namespace is
+//! gone once its PersistentVolumeClaims are, but the EBS volume behind a
+//! claim's PersistentVolume is deleted afterwards, by the EBS CSI driver in
+//! the cluster, and only while the cluster still runs. So the phase ends only
+//! when every PersistentVolume the stack's claims bound with reclaimPolicy
+//! Delete is gone (the external provisioner removes the PersistentVolume
+//! object once the volume's deletion succeeded), within `kubernetes.wait`:
+//! a `terraform destroy` that starts earlier can take the driver with it and
+//! leave the volumes billing. A volume whose PersistentVolume says Retain
+//! stays by design: it is listed as kept, with its size and $/month.
+
+use tokio::time::Instant;
+
+use crate::aws::{Aws, describe};
+use crate::cancel::Stop;
+use crate::cost::leftovers::{Billable, Priced, price};
+use crate::cost::prices::Prices;
+use crate::discover::kubernetes::{Volume, volumes};
+use crate::k8s::Connection;
+use crate::model::inventory::Kind;
+use crate::model::report::{Outcome, PhaseReport};
+use crate::wait;
+
+/// Waits for the Delete volumes of `namespaces`' claims to go, and lists the Retain ones as kept.
+pub async fn await_volumes(
+    aws: &Aws,
+    api: &Connection,
+    namespaces: &[String],
+    (deadline, stop): (Instant, &Stop),
+    report: &mut PhaseReport,
+) {
+    let listed = match list(api, namespaces).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            report.fail(format!("listing the namespaces' PersistentVolumes: {e:#}"));
+            return;
+        }
+    };
+    let (retained, mut deleting): (Vec<Volume>, Vec<Volume>) = listed.into_iter().partition(Volume::retained);
+    if !deleting.is_empty() {
+        tracing::info!(
+            "kubernetes: waiting for {} PersistentVolume(s) the EBS CSI driver deletes",
+            deleting.len()
+        );
+    }
+    let mut prices = Prices::new(aws, aws.region(), false);
+    for v in retained {
+        let why = retain_detail(aws, &mut prices, &v).await;
+        report.record(Kind::PersistentVolume, &v.name, Outcome::Kept, Some(why));
+    }
+    prices.save();
+    let mut rounds = wait::Rounds::new(deadline.saturating_duration_since(Instant::now()), stop);
+    while !deleting.is_empty() {
+        match rounds.next().await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                report.fail(format!("{e:#}"));
+                return;
+            }
+        }
+        let now = match list(api, namespaces).await {
+            Ok(now) => now,
+            Err(e) => {
+                report.fail(format!("listing the namespaces' PersistentVolumes: {e:#}"));
+                return;
+            }
+        };
+        deleting.retain(|v| {
+            let still = now.iter().any(|n| n.uid == v.uid);
+            if !still {
+                tracing::info!("kubernetes: PersistentVolume {} is gone, with its volume", v.name);
+                report.record(Kind::PersistentVolume, &v.name, Outcome::Deleted, v.volume_id.clone());
+            }
+            still
+        });
+    }
+    for v in deleting {
+        let why = format!(
+            "PersistentVolume {} (EBS volume {}) of claim {}/{} is still there: the EBS CSI driver has not deleted it; \
+             terraform destroy would take the driver with the cluster and leave the volume billing",
+            v.name,
+            v.volume_id.as_deref().unwrap_or("unknown"),
+            v.namespace,
+            v.claim
+        );
+        report.record(Kind::PersistentVolume, &v.name, Outcome::Failed, Some(why.clone()));
+        report.fail(why);
+    }
+}
+
+async fn list(api: &Connection, namespaces: &[String]) -> anyhow::Result<Vec<Volume>> {
+    volumes(&api.client().await?, namespaces).await
+}
+
+/// What a retained volume is and costs: its EBS volume's size, type and $/month.
+async fn retain_detail(aws: &Aws, prices: &mut Prices, v: &Volume) -> String {
+    let head = format!("reclaimPolicy Retain (claim {}/{})", v.namespace, v.claim);
+    let Some(id) = &v.volume_id else {
+        return format!("{head}: not an EBS volume");
+    };
+    let described = aws.ec2().describe_volumes().volume_ids(id).send().await;
+    let volume = match &described {
+        Ok(out) => out.volumes().first(),
+        Err(e) => {
+            return format!(
+                "{head}: EBS volume {id} stays; its size cannot be read ({})",
+                describe(e)
+            );
+        }
+    };
+    let Some(volume) = volume else {
+        return format!("{head}: EBS volume {id} is gone");
+    };
+    let (gib, volume_type) = (
+        volume.size().unwrap_or(0),
+        volume.volume_type().map_or("gp2", |t| t.as_str()).to_owned(),
+    );
+    let bill = Billable::Volume {
+        volume_type: volume_type.clone(),
+        gib,
+    };
+    let money = match price(aws, prices, &bill).await {
+        Priced::Usd(usd) => crate::text::per_month(usd),
+        Priced::Unpriced(why) => format!("not priced: {why}"),
+    };
+    format!("{head}: EBS volume {id}, {gib} GiB {volume_type}, stays billing {money}")
+}
