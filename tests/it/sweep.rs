@@ -25,9 +25,11 @@ fn swept(report: &Value, list: &str) -> Vec<(String, String, Option<f64>)> {
     out
 }
 
-/// A stack whose teardown deletes its endpoints but leaves a tagged 100 GiB
-/// gp3 volume, which no phase deletes; a protected volume and endpoint, and
-/// two volumes of others (another project, no tags). The Tagging API lags as
+/// A stack whose teardown deletes its endpoints (and their log groups) and
+/// stops its running training job but leaves a tagged 100 GiB gp3 volume,
+/// which no phase deletes; a protected volume and endpoint, and look-alikes
+/// of others: two volumes (another project, no tags), another service's
+/// endpoint log group and a running job of another team. The Tagging API lags as
 /// AWS's does: it goes on listing the deleted endpoints, configs and models,
 /// which the sweep must confirm gone rather than report. The teardown names
 /// the volume with its ARN and $8.00/month and exits 1; once the volume is
@@ -49,6 +51,14 @@ fn the_closing_sweep_names_what_still_bills_and_nothing_that_is_not_the_stacks()
         "100:gp3:Project=billing",
         "--volume",
         "20:gp2",
+        // SageMaker's per-endpoint log groups, another service's look-alike, and running jobs.
+        "--endpoint-logs",
+        "--log-group",
+        "/aws/sagemaker/Endpoints/partner-ep",
+        "--job",
+        "training:retail-forecast-train-1",
+        "--job",
+        "training:partner-train-1:Team=partner",
     ]);
     let volumes: Vec<String> = seeded["volumes"]
         .as_array()
@@ -61,6 +71,7 @@ fn the_closing_sweep_names_what_still_bills_and_nothing_that_is_not_the_stacks()
         world.moto.port,
         Faults {
             tagging_lag: true,
+            job_stop: Some(std::time::Duration::from_millis(500)),
             ..Faults::default()
         },
     );
@@ -125,8 +136,28 @@ fn the_closing_sweep_names_what_still_bills_and_nothing_that_is_not_the_stacks()
             .any(|(kind, _, usd)| kind == "sagemaker:endpoint" && *usd == Some(83.95)),
         "the kept endpoint is priced (1 × ml.m5.large): {kept:#?}"
     );
-    // The lagging Tagging API listed the six deleted SageMaker resources; each was confirmed gone.
-    assert_eq!(report["sweep"]["gone"], 6, "{report:#}");
+    // The lagging Tagging API listed the six deleted SageMaker resources, and the job once stopped;
+    // each was confirmed gone (an ended job is a record).
+    assert_eq!(report["sweep"]["gone"], 7, "{report:#}");
+    let sagemaker = report["phases"][1]["resources"].as_array().unwrap();
+    let outcome = |kind: &str, name: &str| {
+        sagemaker
+            .iter()
+            .find(|r| r["kind"] == kind && r["name"] == name)
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        outcome("training_job", "retail-forecast-train-1").as_deref(),
+        Some("stopped")
+    );
+    assert_eq!(
+        outcome("log_group", "/aws/sagemaker/Endpoints/retail-forecast-ep-0").as_deref(),
+        Some("deleted")
+    );
+    assert_eq!(
+        outcome("log_group", "/aws/sagemaker/Endpoints/retail-forecast-keep-2").as_deref(),
+        Some("kept")
+    );
     assert!(
         out.stderr
             .contains("still billing $8.00/month: 1 resource of the stack left behind"),
@@ -134,10 +165,14 @@ fn the_closing_sweep_names_what_still_bills_and_nothing_that_is_not_the_stacks()
         out.stderr
     );
     let recorded = world.moto.recording();
-    for volume in foreign {
+    for foreign in foreign
+        .iter()
+        .map(String::as_str)
+        .chain(["partner-train-1", "partner-ep"])
+    {
         assert!(
-            !recorded.iter().any(|r| r.names(volume)),
-            "a request named {volume}, which is not the stack's"
+            !recorded.iter().any(|r| r.names(foreign)),
+            "a request named {foreign}, which is not the stack's"
         );
     }
 
@@ -167,4 +202,13 @@ fn the_closing_sweep_names_what_still_bills_and_nothing_that_is_not_the_stacks()
     want.push(protected);
     want.sort();
     assert_eq!(remaining["volumes"], serde_json::json!(want));
+    let groups = world.seed(&["--list-log-groups", "/aws/sagemaker/Endpoints/"]);
+    assert_eq!(
+        groups["log_groups"],
+        serde_json::json!([
+            "/aws/sagemaker/Endpoints/partner-ep",
+            "/aws/sagemaker/Endpoints/retail-forecast-keep-2"
+        ]),
+        "the stack's endpoint log groups are gone, the kept endpoint's and another service's stay"
+    );
 }
