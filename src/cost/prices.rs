@@ -369,6 +369,29 @@ pub struct Prices {
     not_in_api: BTreeMap<String, String>,
 }
 
+/// Why the Price List API could not be used, and when a lookup in this process found out: not
+/// asked again for a quarter of an hour (a run's length; a warm Lambda asks again later).
+static UNAVAILABLE: std::sync::Mutex<Option<(std::time::Instant, String)>> = std::sync::Mutex::new(None);
+const UNAVAILABLE_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Why the Price List API is known not to answer now, if it is.
+fn known_unavailable() -> Option<String> {
+    let known = UNAVAILABLE.lock().ok()?;
+    known
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < UNAVAILABLE_FOR)
+        .map(|(_, why)| why.clone())
+}
+
+/// Remembers that the API does not answer; true when this is news (not known already).
+fn remember_unavailable(why: &str) -> bool {
+    let news = known_unavailable().is_none();
+    if let Ok(mut known) = UNAVAILABLE.lock() {
+        *known = Some((std::time::Instant::now(), why.to_owned()));
+    }
+    news
+}
+
 impl Prices {
     /// `offline`: never ask the API (the cache and the built-in table only).
     pub fn new(aws: &Aws, region: &str, offline: bool) -> Prices {
@@ -393,7 +416,8 @@ impl Prices {
             cache_changed: false,
             fetched: Default::default(),
             used: BTreeMap::new(),
-            api_problem: offline.then(|| "--offline".to_owned()),
+            // A Price List that could not be used earlier in this run is not asked again.
+            api_problem: offline.then(|| "--offline".to_owned()).or_else(known_unavailable),
             failed: BTreeMap::new(),
             not_in_api: BTreeMap::new(),
         }
@@ -450,7 +474,12 @@ impl Prices {
                     api_said = Some(why);
                 }
                 Err(Lookup::Unavailable(why)) => {
-                    tracing::warn!("cost: the AWS Price List API cannot be used ({why}); using the built-in prices");
+                    // Said once per run, however many lookups (cost, volumes, the sweep) meet it.
+                    if remember_unavailable(&why) {
+                        tracing::warn!(
+                            "cost: the AWS Price List API cannot be used ({why}); using the built-in prices"
+                        );
+                    }
                     self.api_problem = Some(why);
                 }
             }

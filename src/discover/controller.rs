@@ -58,6 +58,12 @@ pub async fn made(aws: &Aws, cluster: &str, owner: &Owner<'_>, namespaces: &[Str
 
 type Found = (Kind, String, String, BTreeMap<String, String>);
 
+/// An SDK's tags (EC2's, ELB's: each has its own type) as a map.
+fn tag_map<'a>(tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> BTreeMap<String, String> {
+    tags.map(|(k, v)| (k.unwrap_or_default().to_owned(), v.unwrap_or_default().to_owned()))
+        .collect()
+}
+
 /// Security groups tagged for the cluster: one filtered DescribeSecurityGroups, every page.
 async fn security_groups(aws: &Aws, cluster: &str) -> Result<Vec<Found>> {
     let groups: Vec<_> = aws
@@ -77,16 +83,7 @@ async fn security_groups(aws: &Aws, cluster: &str) -> Result<Vec<Found>> {
     Ok(groups
         .iter()
         .map(|g| {
-            let tags = g
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
+            let tags = tag_map(g.tags().iter().map(|t| (t.key(), t.value())));
             (
                 Kind::SecurityGroup,
                 g.group_id().unwrap_or_default().to_owned(),
@@ -128,16 +125,7 @@ async fn target_groups(aws: &Aws, cluster: &str) -> Result<Vec<Found>> {
         })
         .await?;
         for d in described {
-            let tags: BTreeMap<String, String> = d
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
+            let tags = tag_map(d.tags().iter().map(|t| (t.key(), t.value())));
             if tags.get(CLUSTER_TAG).map(String::as_str) != Some(cluster) {
                 continue;
             }

@@ -12,23 +12,9 @@ use crate::support::World;
 
 const CLUSTER: &str = "elbv2.k8s.aws/cluster=retail-forecast-cluster";
 
-/// (kind, name, outcome) of the Kubernetes phase's groups.
+/// (kind, name, outcome) of the kubernetes phase's groups.
 fn groups(report: &Value) -> Vec<(String, String, String)> {
-    let mut out: Vec<_> = report["phases"][0]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"].as_str().unwrap().ends_with("_group"))
-        .map(|r| {
-            (
-                r["kind"].as_str().unwrap().to_owned(),
-                r["name"].as_str().unwrap().to_owned(),
-                r["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
+    crate::support::outcomes(report, "kubernetes", "_group")
 }
 
 /// The controller's groups for the stack's namespace and its shared backend

@@ -10,29 +10,9 @@ use serde_json::Value;
 use crate::fault_proxy::{FaultProxy, Faults};
 use crate::support::World;
 
-/// (kind, name, outcome) of the SageMaker phase's jobs.
+/// (kind, name, outcome) of the sagemaker phase's jobs.
 fn jobs(report: &Value) -> Vec<(String, String, String)> {
-    let phase = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == "sagemaker")
-        .unwrap_or_else(|| panic!("no sagemaker phase: {report:#}"));
-    let mut out: Vec<_> = phase["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"].as_str().unwrap().ends_with("_job"))
-        .map(|r| {
-            (
-                r["kind"].as_str().unwrap().to_owned(),
-                r["name"].as_str().unwrap().to_owned(),
-                r["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
+    crate::support::outcomes(report, "sagemaker", "_job")
 }
 
 /// One running job of each kind that is the stack's (by name and tags), one

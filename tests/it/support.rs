@@ -544,3 +544,28 @@ impl Leftovers {
         *self == Leftovers::default()
     }
 }
+
+/// (kind, name, outcome) of the resources a report's `phase` recorded whose kind ends with `suffix`, sorted.
+pub fn outcomes(report: &Value, phase: &str, suffix: &str) -> Vec<(String, String, String)> {
+    let phase = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == phase)
+        .unwrap_or_else(|| panic!("no {phase} phase: {report:#}"));
+    let mut out: Vec<_> = phase["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"].as_str().unwrap().ends_with(suffix))
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_owned(),
+                r["name"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
