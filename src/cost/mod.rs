@@ -13,6 +13,7 @@
 mod actual;
 pub mod leftovers;
 pub mod prices;
+mod regions;
 mod render;
 mod services;
 pub mod window;

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_pricing::types::{Filter, FilterType};
 use serde::{Deserialize, Serialize};
 
+pub use super::regions::api_region;
+use super::regions::usage_prefix;
 use crate::aws::{Aws, describe};
 
 /// How long a price from the API is reused.
@@ -276,55 +278,6 @@ impl Product {
 /// A Price List query's TERM_MATCH filters: (field, value).
 pub type Filters = Vec<(&'static str, String)>;
 
-/// Usage-type prefixes of a region: us-east-1 has none on the older services
-/// (EC2, ELB, S3, ECR) and `USE1-` on the newer ones (EKS, SageMaker, CloudWatch).
-struct Prefix {
-    old_services: &'static str,
-    new_services: &'static str,
-}
-
-/// The prefixes of `region`, or why they are not known (a region missing from
-/// the table: its usage types cannot be asked for, so its prices are not guessed).
-fn usage_prefix(region: &str) -> Result<Prefix, String> {
-    let code = match region {
-        "us-east-1" => "USE1-",
-        "us-east-2" => "USE2-",
-        "us-west-1" => "USW1-",
-        "us-west-2" => "USW2-",
-        "eu-west-1" => "EU-",
-        "eu-central-1" => "EUC1-",
-        "eu-west-2" => "EUW2-",
-        "ap-south-1" => "APS3-",
-        "ap-northeast-1" => "APN1-",
-        "ap-southeast-1" => "APS1-",
-        "ap-southeast-2" => "APS2-",
-        other => return Err(format!("no usage-type prefix known for region {other}")),
-    };
-    Ok(if region == "us-east-1" {
-        Prefix {
-            old_services: "",
-            new_services: code,
-        }
-    } else {
-        Prefix {
-            old_services: code,
-            new_services: code,
-        }
-    })
-}
-
-/// The Price List API's own region for a stack in `region`: it runs only in
-/// us-east-1, eu-central-1 and ap-south-1.
-pub fn api_region(region: &str) -> &'static str {
-    if region.starts_with("eu-") || region.starts_with("me-") || region.starts_with("af-") {
-        "eu-central-1"
-    } else if region.starts_with("ap-") {
-        "ap-south-1"
-    } else {
-        "us-east-1"
-    }
-}
-
 /// The on-disk cache: `$XDG_CACHE_HOME/sundown/prices.json`, else `~/.cache/sundown/prices.json`.
 pub fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
@@ -369,27 +322,15 @@ pub struct Prices {
     not_in_api: BTreeMap<String, String>,
 }
 
-/// Why the Price List API could not be used, and when a lookup in this process found out: not
-/// asked again for a quarter of an hour (a run's length; a warm Lambda asks again later).
+/// Why the Price List API did not answer, and when: not asked again for 15 minutes (a run; a warm Lambda asks later).
 static UNAVAILABLE: std::sync::Mutex<Option<(std::time::Instant, String)>> = std::sync::Mutex::new(None);
-const UNAVAILABLE_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// Why the Price List API is known not to answer now, if it is.
 fn known_unavailable() -> Option<String> {
     let known = UNAVAILABLE.lock().ok()?;
     known
         .as_ref()
-        .filter(|(at, _)| at.elapsed() < UNAVAILABLE_FOR)
+        .filter(|(at, _)| at.elapsed().as_secs() < 15 * 60)
         .map(|(_, why)| why.clone())
-}
-
-/// Remembers that the API does not answer; true when this is news (not known already).
-fn remember_unavailable(why: &str) -> bool {
-    let news = known_unavailable().is_none();
-    if let Ok(mut known) = UNAVAILABLE.lock() {
-        *known = Some((std::time::Instant::now(), why.to_owned()));
-    }
-    news
 }
 
 impl Prices {
@@ -475,11 +416,13 @@ impl Prices {
                 }
                 Err(Lookup::Unavailable(why)) => {
                     // Said once per run, however many lookups (cost, volumes, the sweep) meet it.
-                    if remember_unavailable(&why) {
+                    if known_unavailable().is_none() {
                         tracing::warn!(
                             "cost: the AWS Price List API cannot be used ({why}); using the built-in prices"
                         );
                     }
+                    let mut known = UNAVAILABLE.lock().unwrap_or_else(|e| e.into_inner());
+                    *known = Some((std::time::Instant::now(), why.clone()));
                     self.api_problem = Some(why);
                 }
             }
