@@ -131,6 +131,18 @@ impl Config {
                     .into(),
             });
         }
+        if super::same_schedule(&self.verify.stop_schedule, &self.verify.start_schedule) {
+            let location = locate(text, "start_schedule");
+            return Err(ConfigError {
+                file: file.to_owned(),
+                line: location.map(|l| l.0),
+                column: location.map(|l| l.1),
+                key: Some("verify.start_schedule".into()),
+                message: "is the same expression as verify.stop_schedule: the stack would stop and start at once; \
+                          give the start rule its own time"
+                    .into(),
+            });
+        }
         Ok(())
     }
 
@@ -273,6 +285,19 @@ mod tests {
         let err = parse("stack: s\nregion: r\nsagemaker:\n  endpoint_prefix: p\n  wait: soon\n").unwrap_err();
         assert!(err.starts_with("sundown.yaml:5:"), "{err}");
         assert!(err.contains("sagemaker.wait: invalid duration \"soon\""), "{err}");
+    }
+
+    #[test]
+    fn the_same_stop_and_start_schedule_is_refused_at_its_line() {
+        let err = parse(
+            "stack: s\nregion: r\nverify:\n  stop_schedule: cron(0 19 ? * MON-FRI *)\n  start_schedule: cron(0 19 ? * mon-fri *)\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("sundown.yaml:5:"), "{err}");
+        assert!(
+            err.contains("verify.start_schedule: is the same expression as verify.stop_schedule"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -356,6 +356,12 @@ fn two() -> usize {
 fn thresholds() -> Vec<f64> {
     vec![80.0, 100.0]
 }
+/// Whether two schedule expressions are the same, spacing and case aside.
+pub fn same_schedule(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
 fn stop_cron() -> String {
     "cron(0 19 * * ? *)".into()
 }

@@ -41,6 +41,9 @@ impl Window {
 
 /// The weekly window between `stop` and `start`.
 pub fn window(stop: &str, start: &str) -> Result<Window> {
+    if crate::config::same_schedule(stop, start) {
+        bail!("the stop and start schedules are the same expression ({stop}): the stack would never be off");
+    }
     let stop = Cron::parse(stop)?;
     let start = Cron::parse(start)?;
     // Two weeks, so that the state at the start of the second is known; count the second.
@@ -76,7 +79,57 @@ struct Cron {
     weekdays: Vec<bool>,
 }
 
+/// One field of an EventBridge cron expression: its name, its range, and the names of its values.
+struct Field {
+    name: &'static str,
+    low: usize,
+    max: usize,
+    names: &'static [&'static str],
+}
+
+const MINUTES: Field = Field {
+    name: "minutes",
+    low: 0,
+    max: 59,
+    names: &[],
+};
+const HOURS: Field = Field {
+    name: "hours",
+    low: 0,
+    max: 23,
+    names: &[],
+};
+const DAY_OF_MONTH: Field = Field {
+    name: "day-of-month",
+    low: 1,
+    max: 31,
+    names: &[],
+};
+const MONTH: Field = Field {
+    name: "month",
+    low: 1,
+    max: 12,
+    names: &[
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ],
+};
+/// EventBridge numbers days 1-7 from Sunday.
+const DAY_OF_WEEK: Field = Field {
+    name: "day-of-week",
+    low: 1,
+    max: 7,
+    names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+};
+const YEAR: Field = Field {
+    name: "year",
+    low: 1970,
+    max: 2199,
+    names: &[],
+};
+
 impl Cron {
+    /// Reads an expression as EventBridge does (six fields; `?` in exactly one of
+    /// day-of-month and day-of-week), and keeps what a weekly window needs.
     fn parse(expression: &str) -> Result<Cron> {
         let inner = expression
             .trim()
@@ -84,22 +137,30 @@ impl Cron {
             .and_then(|e| e.strip_suffix(')'))
             .ok_or_else(|| anyhow::anyhow!("{expression:?} is not a cron(...) expression"))?;
         let fields: Vec<&str> = inner.split_whitespace().collect();
-        let [minutes, hours, day_of_month, month, day_of_week, _year] = fields[..] else {
+        let [minutes, hours, day_of_month, month, day_of_week, year] = fields[..] else {
             bail!("{expression:?} needs six fields: minutes hours day-of-month month day-of-week year");
         };
-        if !matches!(day_of_month, "*" | "?") || month != "*" {
+        let at = |e: anyhow::Error| e.context(format!("{expression:?}"));
+        if (day_of_month == "?") == (day_of_week == "?") {
+            bail!(
+                "{expression:?}: one of day-of-month and day-of-week must be `?` and the other not \
+                 (EventBridge cannot take both)"
+            );
+        }
+        let minutes = field(minutes, &MINUTES).map_err(at)?;
+        let hours = field(hours, &HOURS).map_err(at)?;
+        let days = field(day_of_month, &DAY_OF_MONTH).map_err(at)?;
+        let months = field(month, &MONTH).map_err(at)?;
+        field(year, &YEAR).map_err(at)?;
+        let weekdays = field(day_of_week, &DAY_OF_WEEK).map_err(at)?[1..].to_vec();
+        // A weekly window: every day of every month.
+        if days[1..].iter().any(|d| !d) || months[1..].iter().any(|m| !m) {
             bail!("{expression:?}: only weekly schedules (day-of-month ? or *, month *) can be priced");
         }
         Ok(Cron {
-            minutes: field(minutes, 0, 59, &[])?,
-            hours: field(hours, 0, 23, &[])?,
-            weekdays: if day_of_week == "?" {
-                vec![true; 7]
-            } else {
-                // EventBridge numbers days 1-7 from Sunday.
-                let days = field(day_of_week, 1, 7, &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])?;
-                days[1..].to_vec()
-            },
+            minutes,
+            hours,
+            weekdays,
         })
     }
 
@@ -112,39 +173,52 @@ impl Cron {
     }
 }
 
-/// One cron field as a table of `0..=max` (names count from `low`): `*`, `N`, `A-B`, `A/S`, `*/S`, lists.
-fn field(text: &str, low: usize, max: usize, names: &[&str]) -> Result<Vec<bool>> {
-    let mut set = vec![false; max + 1];
+/// One cron field as a table of `0..=max`: `*` and `?` (every value), `N`, names,
+/// `A-B` (wrapping past the end when A > B: `22-2`, `FRI-MON`), steps (`*/15`,
+/// `5/1` from 5 to the end, `1-5/2`), and lists of these. `L`, `W` and `#` are
+/// refused, named with the field.
+fn field(text: &str, f: &Field) -> Result<Vec<bool>> {
+    let name = f.name;
+    let mut set = vec![false; f.max + 1];
     let value = |v: &str| -> Result<usize> {
-        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
-            return Ok(i + low);
+        if let Some(i) = f.names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
+            return Ok(i + f.low);
+        }
+        if v.contains('#') || v.contains('L') || v.contains('W') || v.contains('l') || v.contains('w') {
+            bail!("{name} field {text:?}: `L`, `W` and `#` are not supported; list the days instead");
         }
         let n: usize = v
             .parse()
-            .map_err(|_| anyhow::anyhow!("{v:?} in {text:?} is not a value"))?;
-        if n < low || n > max {
-            bail!("{n} in {text:?} is outside {low}-{max}");
+            .map_err(|_| anyhow::anyhow!("{name} field {text:?}: {v:?} is not a value"))?;
+        if n < f.low || n > f.max {
+            bail!("{name} field {text:?}: {n} is outside {}-{}", f.low, f.max);
         }
         Ok(n)
     };
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (
-                r,
-                s.parse::<usize>()
-                    .map_err(|_| anyhow::anyhow!("bad step in {text:?}"))?,
-            ),
-            None => (part, 1),
+            Some((r, s)) => match s.parse::<usize>() {
+                Ok(step) if step > 0 => (r, Some(step)),
+                _ => bail!("{name} field {text:?}: {s:?} is not a step"),
+            },
+            None => (part, None),
         };
         let (from, to) = match range {
-            "*" => (low, max),
+            "*" | "?" => (f.low, f.max),
             r => match r.split_once('-') {
                 Some((a, b)) => (value(a)?, value(b)?),
-                None if step > 1 => (value(r)?, max),
+                // `5/15`: from 5 to the end of the range, every 15.
+                None if step.is_some() => (value(r)?, f.max),
                 None => (value(r)?, value(r)?),
             },
         };
-        for v in (from..=to).step_by(step.max(1)) {
+        // A range past the end wraps round to the start (`FRI-MON`, `22-2`).
+        let values: Vec<usize> = if from <= to {
+            (from..=to).collect()
+        } else {
+            (from..=f.max).chain(f.low..=to).collect()
+        };
+        for v in values.into_iter().step_by(step.unwrap_or(1)) {
             set[v] = true;
         }
     }
@@ -154,6 +228,11 @@ fn field(text: &str, low: usize, max: usize, names: &[&str]) -> Result<Vec<bool>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The values a field's table holds.
+    fn on(set: &[bool]) -> Vec<usize> {
+        set.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i).collect()
+    }
 
     #[test]
     fn every_night_from_19_to_7_is_half_the_week() {
@@ -174,6 +253,68 @@ mod tests {
         assert_eq!(w.stops_per_week, 5);
         let numbered = window("cron(30 18 ? * 2-6 *)", "cron(30 6 ? * 2-6 *)").unwrap();
         assert_eq!(numbered.off_hours_per_week, 108.0);
+    }
+
+    /// The examples of EventBridge's "Cron expressions" reference (rule schedule expressions),
+    /// read field by field.
+    #[test]
+    fn eventbridge_s_documented_examples_read_as_documented() {
+        // 10:15 AM UTC every day.
+        let c = Cron::parse("cron(15 10 * * ? *)").unwrap();
+        assert_eq!(
+            (on(&c.minutes), on(&c.hours), on(&c.weekdays)),
+            (vec![15], vec![10], (0..7).collect())
+        );
+        // 6:00 PM Monday through Friday.
+        let c = Cron::parse("cron(0 18 ? * MON-FRI *)").unwrap();
+        assert_eq!(on(&c.weekdays), [1, 2, 3, 4, 5]);
+        // Every 10 minutes on weekdays; every 5 minutes between 8:00 AM and 5:55 PM weekdays.
+        assert_eq!(
+            on(&Cron::parse("cron(0/10 * ? * MON-FRI *)").unwrap().minutes),
+            (0..60).step_by(10).collect::<Vec<_>>()
+        );
+        let c = Cron::parse("cron(0/5 8-17 ? * MON-FRI *)").unwrap();
+        assert_eq!((on(&c.minutes).len(), on(&c.hours)), (12, (8..=17).collect()));
+        // 9:00 AM on the first Monday of each month: `#` is refused, naming its field.
+        let e = Cron::parse("cron(0 9 ? * 2#1 *)").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("day-of-week field \"2#1\": `L`, `W` and `#` are not supported"),
+            "{e:#}"
+        );
+        // 8:00 AM on the first day of the month, and the last day: read, but not a weekly window.
+        assert!(format!("{:#}", Cron::parse("cron(0 8 1 * ? *)").unwrap_err()).contains("only weekly"));
+        let e = Cron::parse("cron(0 8 L * ? *)").unwrap_err();
+        assert!(format!("{e:#}").contains("day-of-month field \"L\""), "{e:#}");
+    }
+
+    #[test]
+    fn ranges_wrap_steps_start_where_they_say_and_names_read_in_any_case() {
+        assert_eq!(on(&field("22-2", &HOURS).unwrap()), [0, 1, 2, 22, 23]);
+        // FRI-MON: Friday, Saturday, Sunday, Monday (1 = SUN).
+        assert_eq!(on(&field("FRI-MON", &DAY_OF_WEEK).unwrap()), [1, 2, 6, 7]);
+        assert_eq!(on(&field("fri-sun", &DAY_OF_WEEK).unwrap()), [1, 6, 7]);
+        assert_eq!(on(&field("5/1", &MINUTES).unwrap()), (5..60).collect::<Vec<_>>());
+        assert_eq!(on(&field("*/15", &MINUTES).unwrap()), [0, 15, 30, 45]);
+        assert_eq!(on(&field("1-5/2", &DAY_OF_WEEK).unwrap()), [1, 3, 5]);
+        assert_eq!(on(&field("JAN,JUL-AUG", &MONTH).unwrap()), [1, 7, 8]);
+        assert_eq!(on(&field("2027", &YEAR).unwrap()), [2027]);
+        assert!(field("0/0", &MINUTES).is_err());
+        assert!(field("15W", &DAY_OF_MONTH).is_err());
+        // A night that wraps past midnight on weekends only: Friday and Saturday 22:00 to 02:00.
+        let w = window("cron(0 22 ? * FRI-SAT *)", "cron(0 2 ? * SAT-SUN *)").unwrap();
+        assert_eq!((w.off_hours_per_week, w.stops_per_week), (8.0, 2));
+    }
+
+    #[test]
+    fn expressions_eventbridge_refuses_are_refused() {
+        // Both day fields given, or both `?`.
+        assert!(Cron::parse("cron(0 19 * * MON *)").is_err());
+        assert!(Cron::parse("cron(0 19 ? * ? *)").is_err());
+        // Five fields.
+        assert!(Cron::parse("cron(0 19 ? * MON)").is_err());
+        // The same expression to stop and to start: never off.
+        let e = window("cron(0 19 ? * MON-FRI *)", "cron(0  19 ? * mon-fri *)").unwrap_err();
+        assert!(e.to_string().contains("same expression"), "{e}");
     }
 
     #[test]
