@@ -39,6 +39,22 @@ impl Window {
     }
 }
 
+/// The minute of the week (0: Sunday 00:00 UTC) of a Unix time, as EventBridge's UTC crons count it.
+pub fn minute_of_week(unix_seconds: u64) -> usize {
+    // 1970-01-01 was a Thursday: day 4 of a week that starts on Sunday.
+    let days = unix_seconds / 86_400;
+    ((days + 4) % 7) as usize * 24 * 60 + (unix_seconds % 86_400 / 60) as usize
+}
+
+/// Hours from `minute_of_week` until `start` next fires (within a week): what a
+/// stop made now lasts. `None` when the expression never fires in a week.
+pub fn hours_until_start(start: &str, minute_of_week: usize) -> Result<Option<f64>> {
+    let start = Cron::parse(start)?;
+    Ok((1..=MINUTES_PER_WEEK)
+        .find(|ahead| start.fires((minute_of_week + ahead) % MINUTES_PER_WEEK))
+        .map(|ahead| ahead as f64 / 60.0))
+}
+
 /// The weekly window between `stop` and `start`.
 pub fn window(stop: &str, start: &str) -> Result<Window> {
     if crate::config::same_schedule(stop, start) {
@@ -303,6 +319,22 @@ mod tests {
         // A night that wraps past midnight on weekends only: Friday and Saturday 22:00 to 02:00.
         let w = window("cron(0 22 ? * FRI-SAT *)", "cron(0 2 ? * SAT-SUN *)").unwrap();
         assert_eq!((w.off_hours_per_week, w.stops_per_week), (8.0, 2));
+    }
+
+    #[test]
+    fn a_night_lasts_until_the_next_start_monday_12_h_friday_60_h() {
+        let start = "cron(0 7 ? * MON-FRI *)";
+        let at = |day: usize, hour: usize| day * 24 * 60 + hour * 60;
+        assert_eq!(hours_until_start(start, at(1, 19)).unwrap(), Some(12.0), "Monday 19:00");
+        assert_eq!(hours_until_start(start, at(5, 19)).unwrap(), Some(60.0), "Friday 19:00");
+        // 2026-12-07 19:00 UTC is a Monday; 2026-12-11 19:00 a Friday.
+        assert_eq!(minute_of_week(1_796_670_000), at(1, 19));
+        assert_eq!(minute_of_week(1_797_015_600), at(5, 19));
+        assert_eq!(
+            hours_until_start("cron(0 7 1 1 ? 2030)", 0).ok(),
+            None,
+            "not weekly: refused"
+        );
     }
 
     #[test]

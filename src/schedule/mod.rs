@@ -111,9 +111,12 @@ pub struct Outcome {
     pub action: Action,
     pub changes: Vec<Change>,
     pub errors: Vec<String>,
-    /// `stop`: what one stop (a night, on average) saves, in dollars.
+    /// `stop`: what this stop saves until the next start, in dollars.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub night_saves_usd: Option<f64>,
+    /// `stop`: the hours from this stop to the next start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub night_hours: Option<f64>,
 }
 
 impl Outcome {
@@ -125,8 +128,9 @@ impl Outcome {
             .filter(|c| c.changed)
             .filter_map(|c| c.usd_per_hour)
             .sum();
+        let hours = self.night_hours.unwrap_or_default();
         Some(format!(
-            "A night stopped saves ≈ ${usd:.2} (${per_hour:.4}/hour while stopped)."
+            "This night, {hours:.1} h until the next start, saves ≈ ${usd:.2} (${per_hour:.4}/hour while stopped)."
         ))
     }
 
@@ -229,6 +233,7 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
         changes: Vec::new(),
         errors: Vec::new(),
         night_saves_usd: None,
+        night_hours: None,
     };
     let run = Run {
         stack: &config.stack,
@@ -258,14 +263,19 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
     Ok(outcome)
 }
 
-/// What one stop saves: what the stopped node groups and endpoints cost per
-/// hour, times the hours a stop lasts on average (`verify.stop_schedule` to
-/// `verify.start_schedule`). Best effort: prices that cannot be had leave it out.
+/// What this stop saves: what the stopped node groups and endpoints cost per
+/// hour, times the hours from now to the next `verify.start_schedule`. Best
+/// effort: prices that cannot be had leave it out.
 async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
     if outcome.changed() == 0 {
         return;
     }
-    let Ok(window) = crate::cost::window::window(&config.verify.stop_schedule, &config.verify.start_schedule) else {
+    // This night, from now to the next start (a Friday's lasts the weekend), not the week's average.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let minute = crate::cost::window::minute_of_week(now);
+    let Ok(Some(hours)) = crate::cost::window::hours_until_start(&config.verify.start_schedule, minute) else {
         return;
     };
     let mut prices = crate::cost::prices::Prices::new(aws, &config.region, false);
@@ -277,7 +287,8 @@ async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
         }
     }
     prices.save();
-    outcome.night_saves_usd = Some((per_hour * window.hours_per_stop() * 100.0).round() / 100.0);
+    outcome.night_saves_usd = Some((per_hour * hours * 100.0).round() / 100.0);
+    outcome.night_hours = Some(hours);
 }
 
 /// What happened to one node group or endpoint: (changed, detail, what ran, for pricing).
