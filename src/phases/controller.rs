@@ -38,8 +38,8 @@ pub async fn delete_leftovers(
             return;
         }
     };
-    // name → (what, why it is not gone yet)
-    let mut doomed: BTreeMap<String, (Made, Option<String>)> = BTreeMap::new();
+    // name → (what, its deletion: not sent yet, accepted, or refused with AWS's answer)
+    let mut doomed: BTreeMap<String, (Made, Option<Result<(), String>>)> = BTreeMap::new();
     for m in found {
         if let Some(why) = &m.kept {
             report.record(m.kind, &m.name, Outcome::Kept, Some(why.clone()));
@@ -62,10 +62,14 @@ pub async fn delete_leftovers(
                 break;
             }
         }
-        // Target groups first: nothing they hold refers to a security group.
+        // Target groups first: nothing they hold refers to a security group. A deletion AWS
+        // accepted is not sent again; one it refused (DependencyViolation) is.
         for kind in [Kind::TargetGroup, Kind::SecurityGroup] {
-            for (m, pending) in doomed.values_mut().filter(|(m, _)| m.kind == kind) {
-                *pending = delete(aws, m).await.err();
+            for (m, sent) in doomed
+                .values_mut()
+                .filter(|(m, sent)| m.kind == kind && !matches!(sent, Some(Ok(()))))
+            {
+                *sent = Some(delete(aws, m).await);
             }
         }
         let listed = match made(aws, cluster, owner, namespaces).await {
@@ -86,11 +90,15 @@ pub async fn delete_leftovers(
             return;
         }
     }
-    for (name, (m, pending)) in doomed {
+    for (name, (m, sent)) in doomed {
         let why = format!(
             "{} {name} still exists: {}",
             m.kind.name().replace('_', " "),
-            pending.unwrap_or_else(|| "deleted, but still listed".to_owned())
+            match sent {
+                Some(Err(refused)) => refused,
+                Some(Ok(())) => "deleted, but still listed".to_owned(),
+                None => "not asked to go before the deadline".to_owned(),
+            }
         );
         report.record(m.kind, &name, Outcome::Failed, Some(why.clone()));
         report.fail(format!("{why} (it blocks terraform destroy of the VPC)"));

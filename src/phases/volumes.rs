@@ -6,7 +6,8 @@
 //! Delete is gone (the external provisioner removes the PersistentVolume
 //! object once the volume's deletion succeeded), within `kubernetes.wait`:
 //! a `terraform destroy` that starts earlier can take the driver with it and
-//! leave the volumes billing. A volume whose PersistentVolume says Retain
+//! leave the volumes billing. Each EBS volume is then proven gone with one
+//! DescribeVolumes. A volume whose PersistentVolume says Retain
 //! stays by design: it is listed as kept, with its size and $/month.
 
 use tokio::time::Instant;
@@ -50,30 +51,39 @@ pub async fn await_volumes(
     }
     prices.save();
     let mut rounds = wait::Rounds::new(deadline.saturating_duration_since(Instant::now()), stop);
+    let mut gone = Vec::new();
+    let mut waited = true;
     while !deleting.is_empty() {
         match rounds.next().await {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
                 report.fail(format!("{e:#}"));
-                return;
+                waited = false;
+                break;
             }
         }
         let now = match list(api, namespaces).await {
             Ok(now) => now,
             Err(e) => {
                 report.fail(format!("listing the namespaces' PersistentVolumes: {e:#}"));
-                return;
+                waited = false;
+                break;
             }
         };
-        deleting.retain(|v| {
-            let still = now.iter().any(|n| n.uid == v.uid);
-            if !still {
-                tracing::info!("kubernetes: PersistentVolume {} is gone, with its volume", v.name);
-                report.record(Kind::PersistentVolume, &v.name, Outcome::Deleted, v.volume_id.clone());
-            }
-            still
-        });
+        let (still, went): (Vec<Volume>, Vec<Volume>) =
+            deleting.into_iter().partition(|v| now.iter().any(|n| n.uid == v.uid));
+        for v in &went {
+            tracing::info!(
+                "kubernetes: PersistentVolume {} is gone; its EBS volume is checked next",
+                v.name
+            );
+        }
+        (deleting, gone) = (still, [gone, went].concat());
+    }
+    prove_volumes_gone(aws, gone, report).await;
+    if !waited {
+        return;
     }
     for v in deleting {
         let why = format!(
@@ -86,6 +96,52 @@ pub async fn await_volumes(
         );
         report.record(Kind::PersistentVolume, &v.name, Outcome::Failed, Some(why.clone()));
         report.fail(why);
+    }
+}
+
+/// The PersistentVolumes seen gone, each recorded deleted once its EBS volume
+/// is gone too (one filtered DescribeVolumes): a PersistentVolume removed by
+/// hand, or by a driver that failed, can leave its volume billing.
+async fn prove_volumes_gone(aws: &Aws, gone: Vec<Volume>, report: &mut PhaseReport) {
+    let ids: Vec<String> = gone.iter().filter_map(|v| v.volume_id.clone()).collect();
+    let still: Result<Vec<String>, String> = if ids.is_empty() {
+        Ok(Vec::new())
+    } else {
+        aws.ec2()
+            .describe_volumes()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("volume-id")
+                    .set_values(Some(ids))
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|out| {
+                out.volumes()
+                    .iter()
+                    .filter_map(|v| v.volume_id().map(str::to_owned))
+                    .collect()
+            })
+            .map_err(|e| describe(&e))
+    };
+    for v in gone {
+        let id = v.volume_id.clone();
+        let left = match (&still, &id) {
+            (_, None) => None,
+            (Ok(still), Some(id)) => still
+                .contains(id)
+                .then(|| format!("its EBS volume {id} is still there")),
+            (Err(e), Some(id)) => Some(format!("whether its EBS volume {id} is gone cannot be read ({e})")),
+        };
+        match left {
+            None => report.record(Kind::PersistentVolume, &v.name, Outcome::Deleted, id),
+            Some(left) => {
+                let why = format!("PersistentVolume {} went, but {left}; it may still bill", v.name);
+                report.record(Kind::PersistentVolume, &v.name, Outcome::Failed, Some(why.clone()));
+                report.fail(why);
+            }
+        }
     }
 }
 
