@@ -23,12 +23,20 @@ pub async fn schedule(cx: &Context<'_>) -> Result<Finding> {
             break;
         }
     }
-    let verify = &cx.config.verify;
+    let schedule = &cx.config.schedule;
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
-    for (what, cron) in [("stop", &verify.stop_schedule), ("start", &verify.start_schedule)] {
+    let start = match schedule.start.rule() {
+        Some(cron) => Some(cron),
+        None => {
+            ok.push("schedule.start is manual: no start rule is needed".to_owned());
+            None
+        }
+    };
+    let crons = std::iter::once(("stop", schedule.stop.as_str())).chain(start.map(|c| ("start", c)));
+    for (what, cron) in crons {
         let candidates: Vec<_> = rules
             .iter()
-            .filter(|r| r.schedule_expression() == Some(cron.as_str()))
+            .filter(|r| r.schedule_expression() == Some(cron))
             .filter(|r| r.state().is_none_or(|s| s.as_str() == "ENABLED"))
             .collect();
         if candidates.is_empty() {
@@ -47,7 +55,7 @@ pub async fn schedule(cx: &Context<'_>) -> Result<Finding> {
             let hit = targets
                 .targets()
                 .iter()
-                .find(|t| verify.scheduler.as_deref().is_none_or(|s| t.arn().contains(s)))
+                .find(|t| schedule.scheduler.as_deref().is_none_or(|s| t.arn().contains(s)))
                 .map(|t| t.arn().to_owned());
             if let Some(arn) = hit {
                 found = Some(format!("rule {name} ({what}, {cron}) targets {arn}"));

@@ -131,14 +131,16 @@ impl Config {
                     .into(),
             });
         }
-        if super::same_schedule(&self.verify.stop_schedule, &self.verify.start_schedule) {
-            let location = locate(text, "start_schedule");
+        if let Some(start) = self.schedule.start.rule()
+            && super::same_schedule(&self.schedule.stop, start)
+        {
+            let location = locate(text, "start");
             return Err(ConfigError {
                 file: file.to_owned(),
                 line: location.map(|l| l.0),
                 column: location.map(|l| l.1),
-                key: Some("verify.start_schedule".into()),
-                message: "is the same expression as verify.stop_schedule: the stack would stop and start at once; \
+                key: Some("schedule.start".into()),
+                message: "is the same expression as schedule.stop: the stack would stop and start at once; \
                           give the start rule its own time"
                     .into(),
             });
@@ -160,6 +162,13 @@ impl Config {
         }
     }
 }
+
+/// Keys that moved, and where to: an old key is an error naming its new one.
+const MOVED: &[(&str, &str)] = &[
+    ("verify.stop_schedule", "schedule.stop"),
+    ("verify.start_schedule", "schedule.start"),
+    ("verify.scheduler", "schedule.scheduler"),
+];
 
 /// Turns serde's message and path into (message, key). serde_norway appends
 /// " at line L column C"; the location is reported separately, so it is cut.
@@ -188,6 +197,12 @@ fn split_message(raw: &str, path: &str) -> (String, Option<String>) {
     };
     // Errors about one field name it in backticks; make it part of the key.
     if let Some(field) = backticked(&message, "unknown field `") {
+        if let Some((_, to)) = MOVED.iter().find(|(from, _)| *from == join(field)) {
+            return (
+                format!("has moved: write it as {to} (see docs/schedule.md)"),
+                Some(join(field)),
+            );
+        }
         let expected = message
             .split_once(", expected")
             .map(|(_, rest)| rest.trim().to_string());
@@ -290,14 +305,42 @@ mod tests {
     #[test]
     fn the_same_stop_and_start_schedule_is_refused_at_its_line() {
         let err = parse(
-            "stack: s\nregion: r\nverify:\n  stop_schedule: cron(0 19 ? * MON-FRI *)\n  start_schedule: cron(0 19 ? * mon-fri *)\n",
+            "stack: s\nregion: r\nschedule:\n  stop: cron(0 19 ? * MON-FRI *)\n  start: cron(0 19 ? * mon-fri *)\n",
         )
         .unwrap_err();
         assert!(err.starts_with("sundown.yaml:5:"), "{err}");
         assert!(
-            err.contains("verify.start_schedule: is the same expression as verify.stop_schedule"),
+            err.contains("schedule.start: is the same expression as schedule.stop"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_schedule_keys_that_moved_out_of_verify_name_their_new_key() {
+        for (old, new) in [
+            ("stop_schedule: cron(0 19 * * ? *)", "verify.stop_schedule: has moved: write it as schedule.stop"),
+            ("start_schedule: cron(0 7 * * ? *)", "verify.start_schedule: has moved: write it as schedule.start"),
+            ("scheduler: fn", "verify.scheduler: has moved: write it as schedule.scheduler"),
+        ] {
+            let err = parse(&format!("stack: s\nregion: r\nverify:\n  {old}\n")).unwrap_err();
+            assert!(err.starts_with("sundown.yaml:4:"), "{err}");
+            assert!(err.contains(new), "{err}");
+        }
+    }
+
+    #[test]
+    fn holidays_are_utc_dates_and_start_may_be_manual() {
+        let c = parse("stack: s\nregion: r\nschedule:\n  start: manual\n  holidays: [2026-12-25, \"2027-01-01\"]\n")
+            .unwrap();
+        assert_eq!(c.schedule.start, Start::Manual);
+        assert!(c.schedule.is_holiday(1_798_156_800 + 3600), "2026-12-25 01:00 UTC");
+        assert!(!c.schedule.is_holiday(1_798_156_800 - 1), "2026-12-24 23:59:59 UTC");
+        for bad in ["2026-02-30", "25.12.2026", "2026-1-1"] {
+            let err = parse(&format!("stack: s\nregion: r\nschedule:\n  holidays: [\"{bad}\"]\n")).unwrap_err();
+            assert!(err.contains("schedule.holidays") && err.contains("YYYY-MM-DD"), "{bad}: {err}");
+        }
+        let err = parse("stack: s\nregion: r\nschedule:\n  holidays: [2026-12-25, 2026-12-25]\n").unwrap_err();
+        assert!(err.contains("schedule.holidays"), "{err}");
     }
 
     #[test]

@@ -243,13 +243,31 @@ pub enum GithubComment {
     Off,
 }
 
-/// How `sundown schedule stop|start` runs.
+/// The off-hours schedule: when `sundown schedule stop|start` run, the days
+/// the stack stays stopped, and how long one run may wait.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
-    /// Bound of one run's waits: for an endpoint still Deleting before `start`
-    /// recreates it, and for a node group mid-update before it is scaled.
-    /// Keep it below the scheduler Lambda's timeout.
+    /// EventBridge schedule expression of the off-hours stop rule, in UTC.
+    #[serde(default = "stop_cron", deserialize_with = "non_empty")]
+    #[schemars(length(min = 1), extend("default" = "cron(0 19 * * ? *)"))]
+    pub stop: String,
+    /// EventBridge schedule expression of the morning start rule, in UTC; or
+    /// `manual`: the start rule does nothing and `sundown schedule start` by hand brings the stack back.
+    #[serde(default, deserialize_with = "start_mode")]
+    #[schemars(with = "String", length(min = 1), extend("default" = "cron(0 7 * * ? *)"))]
+    pub start: Start,
+    /// UTC dates (`2026-12-25`) on which the start rule does nothing: the stack stays stopped.
+    #[serde(default, deserialize_with = "holidays")]
+    #[schemars(inner(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")))]
+    pub holidays: Vec<String>,
+    /// Part of the ARN the schedule rules must target (e.g. the scheduler Lambda's name); any target when unset.
+    #[serde(default)]
+    pub scheduler: Option<String>,
+    /// Bound of one run's waits: for each node-group update to end Successful,
+    /// each recreated endpoint to be InService, an endpoint still Deleting
+    /// before `start` recreates it, and a node group mid-update before it is
+    /// scaled. Keep it below the scheduler Lambda's timeout.
     #[serde(default = "ten_minutes", deserialize_with = "duration")]
     #[schemars(with = "String", extend("default" = "10m"))]
     pub wait: Duration,
@@ -257,8 +275,76 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule { wait: ten_minutes() }
+        Schedule {
+            stop: stop_cron(),
+            start: Start::default(),
+            holidays: Vec::new(),
+            scheduler: None,
+            wait: ten_minutes(),
+        }
     }
+}
+
+impl Schedule {
+    /// Whether the UTC day of `unix_seconds` is one of `holidays`.
+    pub fn is_holiday(&self, unix_seconds: u64) -> bool {
+        let day = utc_date(unix_seconds);
+        self.holidays.iter().any(|h| *h == day)
+    }
+}
+
+/// The UTC date (`2026-12-05`) of a Unix time.
+pub fn utc_date(unix_seconds: u64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(unix_seconds);
+    humantime::format_rfc3339_seconds(at).to_string()[..10].to_owned()
+}
+
+/// How the stack starts again after a stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The start rule's EventBridge schedule expression.
+    Rule(String),
+    /// No start rule acts: only `sundown schedule start` by hand.
+    Manual,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Start::Rule(start_cron())
+    }
+}
+
+impl Start {
+    /// The start rule's expression; `None` when starts are manual.
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            Start::Rule(cron) => Some(cron),
+            Start::Manual => None,
+        }
+    }
+}
+
+fn start_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Start, D::Error> {
+    let text = non_empty(d)?;
+    Ok(if text.trim() == "manual" {
+        Start::Manual
+    } else {
+        Start::Rule(text)
+    })
+}
+
+/// Distinct UTC dates written `YYYY-MM-DD`.
+fn holidays<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let days = Vec::<String>::deserialize(d)?;
+    for day in &days {
+        let shaped = day.len() == 10 && day.as_bytes()[4] == b'-' && day.as_bytes()[7] == b'-';
+        if !shaped || humantime::parse_rfc3339(&format!("{day}T00:00:00Z")).is_err() {
+            return Err(de::Error::custom(format!(
+                "{day:?} is not a date; write UTC dates as YYYY-MM-DD, e.g. 2026-12-25"
+            )));
+        }
+    }
+    check_distinct(days)
 }
 
 /// Expectations of `sundown verify`. The lifecycle rules themselves are fixed
@@ -284,17 +370,6 @@ pub struct Verify {
     /// ACTUAL-spend notification thresholds (percent) the budget must have.
     #[serde(default = "thresholds")]
     pub budget_thresholds: Vec<f64>,
-    /// EventBridge schedule expression of the off-hours stop rule.
-    #[serde(default = "stop_cron", deserialize_with = "non_empty")]
-    #[schemars(length(min = 1))]
-    pub stop_schedule: String,
-    /// EventBridge schedule expression of the morning start rule.
-    #[serde(default = "start_cron", deserialize_with = "non_empty")]
-    #[schemars(length(min = 1))]
-    pub start_schedule: String,
-    /// Part of the ARN the schedule rules must target (e.g. the scheduler Lambda's name); any target when unset.
-    #[serde(default)]
-    pub scheduler: Option<String>,
     /// Training jobs created within this many days must use managed spot training.
     #[serde(default = "thirty")]
     pub training_days: i64,
@@ -325,9 +400,6 @@ impl Default for Verify {
             log_group_prefixes: Vec::new(),
             max_log_retention_days: thirty(),
             budget_thresholds: thresholds(),
-            stop_schedule: stop_cron(),
-            start_schedule: start_cron(),
-            scheduler: None,
             training_days: thirty(),
             min_spot_instance_types: two(),
         }

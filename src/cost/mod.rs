@@ -119,16 +119,23 @@ pub struct Totals {
     pub running_usd_per_month: f64,
     /// The sum of the `deleted` rows.
     pub teardown_stops_usd_per_month: f64,
-    /// What `schedule stop` stops, over the off-hours window.
+    /// What `schedule stop` stops, over the off-hours window of a typical week.
     pub schedule_saves_usd_per_month: f64,
+    /// What it stops in the next 30 days' windows, holidays included.
+    pub schedule_saves_usd_next_30_days: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Schedule {
     pub stop: String,
+    /// The start rule's expression, or `manual`.
     pub start: String,
     pub off_hours_per_week: f64,
     pub off_share: f64,
+    /// Hours stopped in the 30 days from now: each night until the next start not on a holiday.
+    pub off_hours_next_30_days: f64,
+    /// `schedule.holidays` within those 30 days.
+    pub holidays_next_30_days: Vec<String>,
 }
 
 /// Cost Explorer's figures for the last 30 days, filtered by the project tag.
@@ -362,16 +369,8 @@ async fn actual_or_why(aws: &Aws, config: &Config, options: Options, totals: &To
 /// What the stack costs a month, what a teardown stops and what the schedule
 /// saves, with the schedule's window when its crons can be read.
 fn totals(config: &Config, rows: &[Row]) -> (Option<(window::Window, Schedule)>, Totals) {
-    let schedule = match window::window(&config.verify.stop_schedule, &config.verify.start_schedule) {
-        Ok(w) => Some((
-            w,
-            Schedule {
-                stop: config.verify.stop_schedule.clone(),
-                start: config.verify.start_schedule.clone(),
-                off_hours_per_week: w.off_hours_per_week,
-                off_share: w.off_share(),
-            },
-        )),
+    let schedule = match schedule_window(&config.schedule) {
+        Ok((w, s)) => Some((w, s)),
         Err(e) => {
             tracing::warn!("cost: the schedule's savings are not priced: {e:#}");
             None
@@ -392,8 +391,51 @@ fn totals(config: &Config, rows: &[Row]) -> (Option<(window::Window, Schedule)>,
                 .map(|r| r.usd_per_hour * off_hours)
                 .sum(),
         ),
+        schedule_saves_usd_next_30_days: round(
+            rows.iter()
+                .filter(|r| r.stopped_by_schedule)
+                .map(|r| r.usd_per_hour * schedule.as_ref().map_or(0.0, |(_, s)| s.off_hours_next_30_days))
+                .sum(),
+        ),
     };
     (schedule, totals)
+}
+
+/// The schedule's typical week, and its next 30 days from now: holidays in
+/// them keep the stack stopped; with `start: manual` it stays stopped from
+/// the first stop on (the most the schedule can save).
+fn schedule_window(schedule: &crate::config::Schedule) -> anyhow::Result<(window::Window, Schedule)> {
+    let start = schedule.start.rule();
+    let week = match start {
+        Some(start) => window::window(&schedule.stop, start)?,
+        None => window::Window {
+            off_hours_per_week: 7.0 * 24.0,
+            stops_per_week: 1,
+        },
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let holiday = |day: u64| schedule.is_holiday(day * 86_400);
+    let ahead = window::off_hours_ahead(&schedule.stop, start, now, 30, &holiday)?;
+    let last = now + 30 * 86_400;
+    let holidays = schedule
+        .holidays
+        .iter()
+        .filter(|h| (crate::config::utc_date(now)..=crate::config::utc_date(last)).contains(*h))
+        .cloned()
+        .collect();
+    Ok((
+        week,
+        Schedule {
+            stop: schedule.stop.clone(),
+            start: start.unwrap_or("manual").to_owned(),
+            off_hours_per_week: week.off_hours_per_week,
+            off_share: week.off_share(),
+            off_hours_next_30_days: (ahead * 100.0).round() / 100.0,
+            holidays_next_30_days: holidays,
+        },
+    ))
 }
 
 /// To the cent; never -0.00 (a sum of nothing, or Cost Explorer's "-0.0000001", reads $0.00).

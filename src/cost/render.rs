@@ -25,6 +25,20 @@ impl Cost {
         by.into_iter().map(|(k, (a, b, c))| (k.to_owned(), a, b, c)).collect()
     }
 
+    /// The schedule's next 30 days from now, holidays included.
+    fn next_30_days(&self) -> Option<String> {
+        let s = self.schedule.as_ref()?;
+        let holidays = if s.holidays_next_30_days.is_empty() {
+            String::new()
+        } else {
+            format!(", holidays {} included", s.holidays_next_30_days.join(", "))
+        };
+        Some(format!(
+            "The next 30 days: stopped {:.1} h, saving ${:.2}{holidays}.",
+            s.off_hours_next_30_days, self.totals.schedule_saves_usd_next_30_days
+        ))
+    }
+
     pub fn render_human(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -51,6 +65,9 @@ impl Cost {
             "\nRunning: ${:.2}/month. A teardown stops ${:.2}/month; the off-hours schedule saves ${:.2}/month.",
             t.running_usd_per_month, t.teardown_stops_usd_per_month, t.schedule_saves_usd_per_month
         );
+        if let Some(line) = self.next_30_days() {
+            let _ = writeln!(out, "{line}");
+        }
         let _ = writeln!(
             out,
             "\n{:<14} {:<44} {:<28} {:>9} {:>10}  on teardown",
@@ -129,6 +146,9 @@ impl Cost {
             "\nRunning **${:.2}/month**; a teardown stops **${:.2}/month**; the off-hours schedule saves **${:.2}/month**.\n",
             t.running_usd_per_month, t.teardown_stops_usd_per_month, t.schedule_saves_usd_per_month
         );
+        if let Some(line) = self.next_30_days() {
+            let _ = writeln!(out, "{line}\n");
+        }
         if let Some(a) = &self.actual {
             let _ = writeln!(
                 out,

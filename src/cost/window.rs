@@ -1,4 +1,4 @@
-//! The off-hours window that `verify.stop_schedule` and `verify.start_schedule`
+//! The off-hours window that `schedule.stop` and `schedule.start`
 //! define: EventBridge cron expressions, `cron(minutes hours day-of-month month
 //! day-of-week year)`, evaluated over one week in UTC (as EventBridge runs
 //! them). Pure arithmetic; it reads nothing.
@@ -46,13 +46,61 @@ pub fn minute_of_week(unix_seconds: u64) -> usize {
     ((days + 4) % 7) as usize * 24 * 60 + (unix_seconds % 86_400 / 60) as usize
 }
 
-/// Hours from `minute_of_week` until `start` next fires (within a week): what a
-/// stop made now lasts. `None` when the expression never fires in a week.
-pub fn hours_until_start(start: &str, minute_of_week: usize) -> Result<Option<f64>> {
+/// How far ahead a start is looked for: past this, a stop is priced as lasting no longer.
+const DAYS_AHEAD: u64 = 60;
+
+/// Hours from `now` (Unix seconds) until `start` next fires on a day that is
+/// not a holiday (`holiday` takes a UTC day, counted from 1970-01-01): what a
+/// stop made now lasts. `None` when it does not fire within 60 days.
+pub fn hours_until_start(start: &str, now: u64, holiday: &dyn Fn(u64) -> bool) -> Result<Option<f64>> {
     let start = Cron::parse(start)?;
-    Ok((1..=MINUTES_PER_WEEK)
-        .find(|ahead| start.fires((minute_of_week + ahead) % MINUTES_PER_WEEK))
+    let from = now / 60;
+    Ok((1..=DAYS_AHEAD * 24 * 60)
+        .find(|ahead| {
+            let minute = from + ahead;
+            start.fires(minute_of_week(minute * 60)) && !holiday(minute / (24 * 60))
+        })
         .map(|ahead| ahead as f64 / 60.0))
+}
+
+/// Hours the stack is stopped in the `days` days from `now` (Unix seconds):
+/// each stop lasts until the next start that is not on a holiday, or to the
+/// end when starts are manual (`start` is `None`; the stack is taken to run
+/// now). The week before `now` is played first, so a stop made before it counts.
+pub fn off_hours_ahead(
+    stop: &str,
+    start: Option<&str>,
+    now: u64,
+    days: u64,
+    holiday: &dyn Fn(u64) -> bool,
+) -> Result<f64> {
+    if let Some(start) = start
+        && crate::config::same_schedule(stop, start)
+    {
+        bail!("the stop and start schedules are the same expression ({stop}): the stack would never be off");
+    }
+    let stop = Cron::parse(stop)?;
+    let start = start.map(Cron::parse).transpose()?;
+    let now = now / 60;
+    let mut off = false;
+    let mut off_minutes = 0u64;
+    // With manual starts the stack runs now (someone started it): no week before to play.
+    let first = if start.is_some() { now - MINUTES_PER_WEEK as u64 } else { now };
+    for minute in first..now + days * 24 * 60 {
+        let at = minute_of_week(minute * 60);
+        if stop.fires(at) {
+            off = true;
+        } else if start
+            .as_ref()
+            .is_some_and(|s| s.fires(at) && !holiday(minute / (24 * 60)))
+        {
+            off = false;
+        }
+        if off && minute >= now {
+            off_minutes += 1;
+        }
+    }
+    Ok(off_minutes as f64 / 60.0)
 }
 
 /// The weekly window between `stop` and `start`.
@@ -324,17 +372,43 @@ mod tests {
     #[test]
     fn a_night_lasts_until_the_next_start_monday_12_h_friday_60_h() {
         let start = "cron(0 7 ? * MON-FRI *)";
-        let at = |day: usize, hour: usize| day * 24 * 60 + hour * 60;
-        assert_eq!(hours_until_start(start, at(1, 19)).unwrap(), Some(12.0), "Monday 19:00");
-        assert_eq!(hours_until_start(start, at(5, 19)).unwrap(), Some(60.0), "Friday 19:00");
+        let workdays = |_: u64| false;
         // 2026-12-07 19:00 UTC is a Monday; 2026-12-11 19:00 a Friday.
-        assert_eq!(minute_of_week(1_796_670_000), at(1, 19));
-        assert_eq!(minute_of_week(1_797_015_600), at(5, 19));
+        let (monday, friday) = (1_796_670_000, 1_797_015_600);
+        let at = |day: usize, hour: usize| day * 24 * 60 + hour * 60;
+        assert_eq!(minute_of_week(monday), at(1, 19));
+        assert_eq!(minute_of_week(friday), at(5, 19));
+        assert_eq!(hours_until_start(start, monday, &workdays).unwrap(), Some(12.0));
+        assert_eq!(hours_until_start(start, friday, &workdays).unwrap(), Some(60.0));
+        // Tuesday 2026-12-08 a holiday: Monday's night lasts until Wednesday 07:00.
+        let tuesday = (monday + 86_400) / 86_400;
         assert_eq!(
-            hours_until_start("cron(0 7 1 1 ? 2030)", 0).ok(),
-            None,
+            hours_until_start(start, monday, &|day| day == tuesday).unwrap(),
+            Some(36.0)
+        );
+        assert!(
+            hours_until_start("cron(0 7 1 1 ? 2030)", 0, &workdays).is_err(),
             "not weekly: refused"
         );
+    }
+
+    #[test]
+    fn the_next_30_days_count_holidays_and_manual_starts() {
+        let (stop, start) = ("cron(0 19 ? * MON-FRI *)", Some("cron(0 7 ? * MON-FRI *)"));
+        let monday_noon = 1_796_670_000 - 7 * 3600;
+        let workdays = |_: u64| false;
+        let hours = off_hours_ahead(stop, start, monday_noon, 30, &workdays).unwrap();
+        let weekly = window(stop, start.unwrap()).unwrap().off_hours_per_week;
+        assert_eq!(weekly, 108.0);
+        // 30 days from Monday 12:00 end on a Wednesday 12:00: four weeks, then Mon and Tue nights (12 h each).
+        assert_eq!(hours, 4.0 * weekly + 24.0);
+        // A holiday on the Tuesday of the first week adds that day's 12 hours on.
+        let tuesday = (monday_noon + 86_400) / 86_400;
+        let with = off_hours_ahead(stop, start, monday_noon, 30, &|d| d == tuesday).unwrap();
+        assert_eq!(with, hours + 12.0);
+        // Manual starts: running now, stopped from the first stop (Monday 19:00) to the end.
+        let manual = off_hours_ahead(stop, None, monday_noon, 30, &workdays).unwrap();
+        assert_eq!(manual, 30.0 * 24.0 - 7.0);
     }
 
     #[test]

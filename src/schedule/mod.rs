@@ -264,18 +264,22 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
 }
 
 /// What this stop saves: what the stopped node groups and endpoints cost per
-/// hour, times the hours from now to the next `verify.start_schedule`. Best
+/// hour, times the hours from now to the next `schedule.start` not on a holiday. Best
 /// effort: prices that cannot be had leave it out.
 async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
     if outcome.changed() == 0 {
         return;
     }
-    // This night, from now to the next start (a Friday's lasts the weekend), not the week's average.
+    // This night, from now to the next start that is not on a holiday (a Friday's lasts the
+    // weekend), not the week's average. With manual starts it lasts until someone starts the stack.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let minute = crate::cost::window::minute_of_week(now);
-    let Ok(Some(hours)) = crate::cost::window::hours_until_start(&config.verify.start_schedule, minute) else {
+    let Some(start) = config.schedule.start.rule() else {
+        return;
+    };
+    let holiday = |day: u64| config.schedule.is_holiday(day * 86_400);
+    let Ok(Some(hours)) = crate::cost::window::hours_until_start(start, now, &holiday) else {
         return;
     };
     let mut prices = crate::cost::prices::Prices::new(aws, &config.region, false);

@@ -410,7 +410,8 @@ async fn the_action_runs_verify_and_the_schedule() {
          kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n\
          sagemaker:\n  endpoint_prefix: retail-forecast\n\
          notify:\n  github_comment: \"off\"\n\
-         verify:\n  buckets: [retail-forecast-data]\n  scheduler: retail-forecast-scheduler\n",
+         verify:\n  buckets: [retail-forecast-data]\n\
+         schedule:\n  scheduler: retail-forecast-scheduler\n",
     );
     let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
     let sdk = world.sdk().await;

@@ -209,7 +209,7 @@ fn stack(world: &World) -> std::path::PathBuf {
         "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
          kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n\
          sagemaker:\n  endpoint_prefix: retail-forecast\n\
-         verify:\n  stop_schedule: cron(0 19 ? * MON-FRI *)\n  start_schedule: cron(0 7 ? * MON-FRI *)\n",
+         schedule:\n  stop: cron(0 19 ? * MON-FRI *)\n  start: cron(0 7 ? * MON-FRI *)\n",
     )
 }
 
@@ -311,6 +311,17 @@ async fn the_stack_is_priced_from_the_price_list_and_cost_explorer_and_the_price
         close(
             totals["schedule_saves_usd_per_month"].as_f64().unwrap(),
             per_hour_stopped * 730.0 * off_share
+        ),
+        "{totals:#}"
+    );
+    // The next 30 days from now: four weeks (4 × 108 h) and two more days, which hold between
+    // two nights (24 h) and a whole weekend (48 h), whatever day the test runs.
+    let ahead = cost["schedule"]["off_hours_next_30_days"].as_f64().unwrap();
+    assert!((4.0 * 108.0 + 24.0..=4.0 * 108.0 + 48.0).contains(&ahead), "{ahead}");
+    assert!(
+        close(
+            totals["schedule_saves_usd_next_30_days"].as_f64().unwrap(),
+            per_hour_stopped * ahead
         ),
         "{totals:#}"
     );

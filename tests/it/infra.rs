@@ -225,6 +225,7 @@ fn infra_values(files: &Value) -> Vec<Pair> {
 /// What verify expects, in the same shapes, keyed like `infra_values`.
 fn verify_values() -> Vec<(&'static str, Value)> {
     let v = sundown::config::Verify::default();
+    let s = sundown::config::Schedule::default();
     let rules: Vec<Value> = sundown::checks::s3::LIFECYCLE
         .iter()
         .map(|r| {
@@ -252,9 +253,9 @@ fn verify_values() -> Vec<(&'static str, Value)> {
         ("s3.tiering_prefix", json!(v.tiering_prefix)),
         ("logs.retention", json!(v.max_log_retention_days)),
         ("budget.thresholds", json!(v.budget_thresholds)),
-        ("schedule.stop", json!(v.stop_schedule)),
-        ("schedule.start", json!(v.start_schedule)),
-        ("schedule.scheduler", json!(repo_config.verify.scheduler)),
+        ("schedule.stop", json!(s.stop)),
+        ("schedule.start", json!(s.start.rule())),
+        ("schedule.scheduler", json!(repo_config.schedule.scheduler)),
         ("eks.capacity_type", json!("SPOT")),
         ("eks.min_spot_instance_types", json!(v.min_spot_instance_types)),
         ("tags.project", json!(repo_config.project_tag().value)),

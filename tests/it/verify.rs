@@ -16,7 +16,7 @@ const EMULATOR_GAPS: [&str; 1] = ["s3.tiering"];
 const VERIFY: &str = "kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: [retail-forecast]\n\
     verify:\n  buckets: [retail-forecast-data]\n\
     \x20 log_group_prefixes: [/aws/eks/retail-forecast-cluster, /aws/retail-forecast, /aws/sagemaker]\n\
-    \x20 scheduler: retail-forecast-scheduler\n";
+    schedule:\n  scheduler: retail-forecast-scheduler\n";
 
 fn seeded(broken: Option<&str>) -> World {
     let world = World::start();

@@ -203,7 +203,8 @@ pub fn write_config(tools: &Tools, work: &Path, seeded: &Value, api_server: &str
          ecr:\n  repositories: [retail-forecast, mlops/retail-api]\n\
          terraform:\n  dir: infra\n  binary: {terraform}\n\
          notify:\n  sns_topic_arn: {topic}\n  github_comment: off\n\
-         verify:\n  buckets: [{STACK}-data]\n  log_group_prefixes: [/aws/eks/{cluster}, /aws/{STACK}, /aws/sagemaker]\n  scheduler: {STACK}-scheduler\n",
+         verify:\n  buckets: [{STACK}-data]\n  log_group_prefixes: [/aws/eks/{cluster}, /aws/{STACK}, /aws/sagemaker]\n\
+         schedule:\n  scheduler: {STACK}-scheduler\n",
         cluster = seeded["cluster"].as_str().unwrap_or("retail-forecast-cluster"),
         terraform = tools.terraform().display(),
         topic = seeded["sns_topic_arn"].as_str().unwrap_or("null"),

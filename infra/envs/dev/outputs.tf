@@ -41,6 +41,6 @@ output "budget_name" {
 }
 
 output "scheduler_function_name" {
-  description = "Off-hours scheduler Lambda function (sundown.yaml verify.scheduler)."
+  description = "Off-hours scheduler Lambda function (sundown.yaml schedule.scheduler)."
   value       = module.scheduler.function_name
 }

@@ -187,13 +187,13 @@ variable "endpoint_prefix" {
 }
 
 variable "stop_schedule" {
-  description = "When the stack is scaled down, as an EventBridge schedule expression in UTC (sundown.yaml verify.stop_schedule)."
+  description = "When the stack is scaled down, as an EventBridge schedule expression in UTC (sundown.yaml schedule.stop)."
   type        = string
   default     = "cron(0 19 * * ? *)"
 }
 
 variable "start_schedule" {
-  description = "When the stack is scaled back up, as an EventBridge schedule expression in UTC (sundown.yaml verify.start_schedule)."
+  description = "When the stack is scaled back up, as an EventBridge schedule expression in UTC (sundown.yaml schedule.start)."
   type        = string
   default     = "cron(0 7 * * ? *)"
 }
