@@ -83,9 +83,9 @@ pub enum Command {
         #[arg(long = "for", value_enum, value_name = "COMMAND")]
         purpose: PolicyFor,
     },
-    /// Off-hours: scale node groups to 0 and delete endpoints (stop), or restore them (start)
+    /// Off-hours: scale node groups to 0 and delete endpoints (stop), restore them (start), or keep them on for a while (keep-on)
     Schedule {
-        #[arg(value_enum)]
+        #[command(subcommand)]
         action: ScheduleAction,
     },
 }
@@ -100,12 +100,28 @@ pub enum PolicyFor {
     Schedule,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum ScheduleAction {
     /// Remember each node group's scaling and scale it to 0; remember each endpoint's config and delete the endpoint
     Stop,
     /// Restore the remembered scaling and recreate the endpoints from their configs
-    Start,
+    Start {
+        /// Run as the start rule does: on one of schedule.holidays, or with schedule.start: manual, do nothing
+        #[arg(long)]
+        scheduled: bool,
+    },
+    /// Mark the stack's node groups and endpoints (or one) so that `stop` leaves them running until a time
+    KeepOn {
+        /// Until when: 2026-12-05T18:00:00Z, 18:00 (UTC, the next one) or a duration such as 3h
+        #[arg(long, value_name = "TIME")]
+        until: String,
+        /// Only this endpoint
+        #[arg(long, value_name = "NAME", conflicts_with = "node_group")]
+        endpoint: Option<String>,
+        /// Only this node group
+        #[arg(long, value_name = "NAME")]
+        node_group: Option<String>,
+    },
 }
 
 /// Runs one command; the returned code follows `exit`'s contract.
@@ -141,18 +157,45 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(exit::DONE))
         }
         Command::Schedule { action } => {
-            let action = match action {
-                ScheduleAction::Stop => schedule::Action::Stop,
-                ScheduleAction::Start => schedule::Action::Start,
+            let (action, trigger) = match action {
+                ScheduleAction::Stop => (schedule::Action::Stop, schedule::Trigger::Hand),
+                ScheduleAction::Start { scheduled: false } => (schedule::Action::Start, schedule::Trigger::Hand),
+                ScheduleAction::Start { scheduled: true } => (schedule::Action::Start, schedule::Trigger::Rule),
+                ScheduleAction::KeepOn {
+                    until,
+                    endpoint,
+                    node_group,
+                } => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let until = schedule::parse_until(&until, now).map_err(|e| exit::refuse(format!("{e:#}")))?;
+                    let only = schedule::Only { endpoint, node_group };
+                    let aws = crate::aws::Aws::load(&config.region).await;
+                    let outcome = schedule::keep_on(&config, &aws, until, &only).await?;
+                    return print_schedule(&outcome, cli.output);
+                }
             };
-            run_schedule(&config, action, cli.output).await
+            run_schedule(&config, action, trigger, cli.output).await
         }
     }
 }
 
-async fn run_schedule(config: &Config, action: schedule::Action, output: Output) -> Result<ExitCode> {
+async fn run_schedule(
+    config: &Config,
+    action: schedule::Action,
+    trigger: schedule::Trigger,
+    output: Output,
+) -> Result<ExitCode> {
     let aws = crate::aws::Aws::load(&config.region).await;
-    let outcome = schedule::run(config, &aws, action).await?;
+    let outcome = schedule::run(config, &aws, action, trigger).await?;
+    if let Err(e) = notify::sns_after_schedule(config, &aws, &outcome).await {
+        tracing::warn!("{e:#}");
+    }
+    print_schedule(&outcome, output)
+}
+
+fn print_schedule(outcome: &schedule::Outcome, output: Output) -> Result<ExitCode> {
     match output {
         Output::Human => print!("{}", outcome.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),

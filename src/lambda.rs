@@ -13,20 +13,43 @@ use crate::config::Config;
 use crate::exit::refuse;
 use crate::schedule::{self, Action};
 
-/// Handles one event; returns the `sundown.schedule/v1` outcome. A failed
-/// change is an error, so the invocation fails and EventBridge retries it.
+/// Handles one event as the schedule's rule (holidays and `start: manual`
+/// honoured); returns the `sundown.schedule/v1` outcome. A failed or
+/// timed-out change sends the SNS alert and is an error, so the invocation
+/// fails (a CloudWatch alarm on the function's Errors sees it) and
+/// EventBridge retries it.
 pub async fn handle(config: &Config, aws: &Aws, event: Value) -> Result<Value> {
     let action = event
         .get("action")
         .and_then(Value::as_str)
         .and_then(Action::parse)
         .ok_or_else(|| refuse(format!("event {event} has no \"action\": \"stop\" or \"start\"")))?;
-    let outcome = schedule::run(config, aws, action).await?;
+    let outcome = schedule::run(config, aws, action, schedule::Trigger::Rule).await?;
     tracing::info!("{}", outcome.render_human());
+    if let Err(e) = crate::notify::sns_after_schedule(config, aws, &outcome).await {
+        tracing::warn!("{e:#}");
+    }
     if !outcome.succeeded() {
         anyhow::bail!("schedule {}: {}", action.name(), outcome.errors.join("; "));
     }
     Ok(serde_json::to_value(&outcome)?)
+}
+
+/// The config with `schedule.wait` cut to what the invocation has left, less
+/// 30 s to report in: what is still in progress then is reported pending, and
+/// the next run checks it, rather than the function being killed mid-wait.
+pub fn within(config: &Config, left: std::time::Duration) -> Config {
+    let mut config = config.clone();
+    let room = left.saturating_sub(std::time::Duration::from_secs(30));
+    if room < config.schedule.wait {
+        tracing::warn!(
+            "schedule.wait ({}) is longer than the invocation has left; waiting {} at most",
+            crate::text::short_duration(config.schedule.wait),
+            crate::text::short_duration(room)
+        );
+        config.schedule.wait = room;
+    }
+    config
 }
 
 /// True inside Lambda (the runtime API is only set there).
@@ -42,7 +65,11 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     let (config, aws) = (&config, &aws);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
-            handle(config, aws, event.payload)
+            let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+            let left = deadline
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            handle(&within(config, left), aws, event.payload)
                 .await
                 .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
         },

@@ -15,6 +15,26 @@ use std::collections::BTreeMap;
 /// `schedule start` must recreate nothing from it.
 pub const TEARDOWN: &str = "sundown:teardown";
 
+/// On a node group or an endpoint: `schedule stop` leaves it running until
+/// the time this tag holds (RFC 3339, UTC), written by `sundown schedule keep-on`.
+pub fn keep_on_key(stack: &str) -> String {
+    format!("sundown:keep-on:{stack}")
+}
+
+/// `stack`'s keep-on mark among `tags`: until when (Unix seconds), or
+/// `Err(value)` when the value is not a time.
+pub fn keep_on<'t>(stack: &str, tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Option<Result<u64, &'t str>> {
+    let key = keep_on_key(stack);
+    let (_, value) = tags.into_iter().find(|(k, _)| *k == key)?;
+    Some(
+        humantime::parse_rfc3339(value)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .ok_or(value),
+    )
+}
+
 /// What `schedule stop` remembers, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Memory {

@@ -389,8 +389,17 @@ async fn run_verify(config: &Config) -> Result<Done> {
 
 async fn run_schedule(config: &Config, action: crate::schedule::Action) -> Result<Done> {
     let aws = crate::aws::Aws::load(&config.region).await;
-    let outcome = crate::schedule::run(config, &aws, action).await?;
+    // A workflow run by its `schedule:` trigger is the schedule's rule; any other is a person's.
+    let trigger = if env("GITHUB_EVENT_NAME").as_deref() == Some("schedule") {
+        crate::schedule::Trigger::Rule
+    } else {
+        crate::schedule::Trigger::Hand
+    };
+    let outcome = crate::schedule::run(config, &aws, action, trigger).await?;
     print!("{}", outcome.render_human());
+    if let Err(e) = crate::notify::sns_after_schedule(config, &aws, &outcome).await {
+        workflow::annotate("warning", "sundown notify", &format!("{e:#}"));
+    }
     for e in &outcome.errors {
         workflow::annotate("error", &format!("sundown schedule {}", action.name()), e);
     }

@@ -318,9 +318,18 @@ mod tests {
     #[test]
     fn the_schedule_keys_that_moved_out_of_verify_name_their_new_key() {
         for (old, new) in [
-            ("stop_schedule: cron(0 19 * * ? *)", "verify.stop_schedule: has moved: write it as schedule.stop"),
-            ("start_schedule: cron(0 7 * * ? *)", "verify.start_schedule: has moved: write it as schedule.start"),
-            ("scheduler: fn", "verify.scheduler: has moved: write it as schedule.scheduler"),
+            (
+                "stop_schedule: cron(0 19 * * ? *)",
+                "verify.stop_schedule: has moved: write it as schedule.stop",
+            ),
+            (
+                "start_schedule: cron(0 7 * * ? *)",
+                "verify.start_schedule: has moved: write it as schedule.start",
+            ),
+            (
+                "scheduler: fn",
+                "verify.scheduler: has moved: write it as schedule.scheduler",
+            ),
         ] {
             let err = parse(&format!("stack: s\nregion: r\nverify:\n  {old}\n")).unwrap_err();
             assert!(err.starts_with("sundown.yaml:4:"), "{err}");
@@ -337,7 +346,10 @@ mod tests {
         assert!(!c.schedule.is_holiday(1_798_156_800 - 1), "2026-12-24 23:59:59 UTC");
         for bad in ["2026-02-30", "25.12.2026", "2026-1-1"] {
             let err = parse(&format!("stack: s\nregion: r\nschedule:\n  holidays: [\"{bad}\"]\n")).unwrap_err();
-            assert!(err.contains("schedule.holidays") && err.contains("YYYY-MM-DD"), "{bad}: {err}");
+            assert!(
+                err.contains("schedule.holidays") && err.contains("YYYY-MM-DD"),
+                "{bad}: {err}"
+            );
         }
         let err = parse("stack: s\nregion: r\nschedule:\n  holidays: [2026-12-25, 2026-12-25]\n").unwrap_err();
         assert!(err.contains("schedule.holidays"), "{err}");

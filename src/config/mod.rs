@@ -289,7 +289,7 @@ impl Schedule {
     /// Whether the UTC day of `unix_seconds` is one of `holidays`.
     pub fn is_holiday(&self, unix_seconds: u64) -> bool {
         let day = utc_date(unix_seconds);
-        self.holidays.iter().any(|h| *h == day)
+        self.holidays.contains(&day)
     }
 }
 

@@ -85,7 +85,11 @@ pub fn off_hours_ahead(
     let mut off = false;
     let mut off_minutes = 0u64;
     // With manual starts the stack runs now (someone started it): no week before to play.
-    let first = if start.is_some() { now - MINUTES_PER_WEEK as u64 } else { now };
+    let first = if start.is_some() {
+        now - MINUTES_PER_WEEK as u64
+    } else {
+        now
+    };
     for minute in first..now + days * 24 * 60 {
         let at = minute_of_week(minute * 60);
         if stop.fires(at) {

@@ -354,6 +354,8 @@ fn schedule(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &m
                 "eks:ListNodegroups",
                 "eks:DescribeNodegroup",
                 "eks:UpdateNodegroupConfig",
+                // Each update is checked until it is Successful.
+                "eks:DescribeUpdate",
                 "eks:TagResource",
                 "eks:UntagResource",
             ],
@@ -523,6 +525,7 @@ mod tests {
             eks(Purpose::Schedule),
             [
                 "eks:DescribeNodegroup",
+                "eks:DescribeUpdate",
                 "eks:ListNodegroups",
                 "eks:TagResource",
                 "eks:UntagResource",

@@ -1,5 +1,5 @@
-//! Notifications after a run: an SNS message and a pull-request comment.
-//! Both take the finished report; a failed notification is a warning and
+//! Notifications after a run: an SNS message and a pull-request comment after
+//! a teardown, an SNS alert after a failed schedule run. Each takes the finished report; a failed notification is a warning and
 //! never changes the result of the work it reports on.
 
 pub mod github;
@@ -31,5 +31,26 @@ pub async fn sns_after_teardown(
     let message = sns::Message::for_teardown(report, run_url().as_deref());
     let id = sns::publish(&aws.sns(), topic, &message).await?;
     tracing::info!("notify: published the report to {topic} (message {id})");
+    Ok(Some(id))
+}
+
+/// Alerts `notify.sns_topic_arn` when a schedule run failed or timed out:
+/// one message naming each failure and AWS's reason. Returns the message id,
+/// or `None` when the run succeeded or no topic is configured. The caller
+/// turns an error into a warning.
+pub async fn sns_after_schedule(
+    config: &crate::config::Config,
+    aws: &crate::aws::Aws,
+    outcome: &crate::schedule::Outcome,
+) -> anyhow::Result<Option<String>> {
+    let Some(topic) = config.notify.sns_topic_arn.as_deref().filter(|_| !outcome.succeeded()) else {
+        return Ok(None);
+    };
+    let message = sns::Message::for_schedule(outcome, run_url().as_deref());
+    let id = sns::publish(&aws.sns(), topic, &message).await?;
+    tracing::info!(
+        "notify: alerted {topic} that schedule {} failed (message {id})",
+        outcome.action.name()
+    );
     Ok(Some(id))
 }

@@ -29,6 +29,29 @@ impl Message {
         Message::new(&report.stack, "teardown", report.result.name(), body)
     }
 
+    /// The alert of a failed `schedule stop|start`: what failed and why, first, then the whole outcome.
+    pub fn for_schedule(outcome: &crate::schedule::Outcome, run_url: Option<&str>) -> Message {
+        let mut body = format!(
+            "sundown schedule {} of {} failed; the stack is not as the schedule wants it:\n",
+            outcome.action.name(),
+            outcome.stack
+        );
+        for e in &outcome.errors {
+            body.push_str(&format!("- {e}\n"));
+        }
+        body.push('\n');
+        body.push_str(&outcome.render_human());
+        if let Some(url) = run_url {
+            body.push_str(&format!("\nRun: {url}\n"));
+        }
+        Message::new(
+            &outcome.stack,
+            &format!("schedule {}", outcome.action.name()),
+            "failed",
+            body,
+        )
+    }
+
     /// Builds a message held to SNS's limits: the subject cut to one line of
     /// 99 characters, the body cut so body and attributes fit 256 KiB.
     pub fn new(stack: &str, command: &str, status: &str, body: String) -> Message {

@@ -1,6 +1,8 @@
 //! The schedule's endpoints: each deleted after its name is remembered in a
 //! tag on its endpoint config (the config and its model stay), and recreated
-//! from that config at `start`; an endpoint still Deleting is waited for.
+//! from that config at `start`; an endpoint still Deleting is waited for, and
+//! a recreated one is checked until it is InService (Failed: an error with
+//! SageMaker's reason). An endpoint between two states is never sent a request.
 
 use super::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,19 +47,35 @@ pub(super) async fn stop_endpoints(
         let name = s.endpoint_name().unwrap_or_default();
         let result = async {
             if s.endpoint_status() == Some(&EndpointStatus::Deleting) {
-                return Ok(unchanged("unchanged: already being deleted"));
+                return Ok(Stopped::Busy(EndpointStatus::Deleting));
             }
             let endpoint_tags = tags(sm, s.endpoint_arn().unwrap_or_default()).await?;
             if let Verdict::Kept(why) = run.owner.judge(pairs(&endpoint_tags)) {
-                return Ok(unchanged(format!("kept ({why})")));
+                return Ok(Stopped::Done(unchanged(format!("kept ({why})"))));
             }
-            stop_endpoint(sm, name, run.stack)
-                .await
-                .map(|(detail, running)| (true, detail, Some(running)))
+            // An expired mark goes with the endpoint.
+            if let Some(until) = super::keep_on::holds(run.stack, &endpoint_tags, now()) {
+                return Ok(Stopped::Done(unchanged(format!(
+                    "kept on until {until} (sundown schedule keep-on)"
+                ))));
+            }
+            stop_endpoint(sm, name, run.stack).await
         }
         .await;
         match result {
-            Ok(done) => out.changes.push(endpoint_change(name, done)),
+            Ok(Stopped::Done(done)) => out.changes.push(endpoint_change(name, done)),
+            Ok(Stopped::Busy(status)) => {
+                out.changes.push(endpoint_change(
+                    name,
+                    unchanged(format!("unchanged: {}", status.as_str())),
+                ));
+                if status != EndpointStatus::Deleting {
+                    out.errors.push(format!(
+                        "endpoint {name}: {}, so not stopped (AWS refuses to delete it meanwhile); it runs until a later stop",
+                        status.as_str()
+                    ));
+                }
+            }
             Err(e) => match unless_gone(sm, Kind::Endpoint, name, e).await {
                 Ok(()) => out.changes.push(endpoint_change(
                     name,
@@ -70,18 +88,39 @@ pub(super) async fn stop_endpoints(
     Ok(())
 }
 
-/// Remembers the endpoint on its config, under the stack's key, then deletes the endpoint.
-pub(super) async fn stop_endpoint(
-    sm: &aws_sdk_sagemaker::Client,
-    name: &str,
-    stack: &str,
-) -> Result<(String, crate::cost::Running)> {
+/// What `stop` did with one endpoint.
+pub(super) enum Stopped {
+    Done(Done),
+    /// Left as it is: in this transitional status, it takes no deletion.
+    Busy(EndpointStatus),
+}
+
+/// Whether an endpoint in this status is between two states (SageMaker refuses
+/// to delete or recreate it until it settles).
+pub(super) fn transitional(status: &EndpointStatus) -> bool {
+    matches!(
+        status,
+        EndpointStatus::Creating
+            | EndpointStatus::Updating
+            | EndpointStatus::SystemUpdating
+            | EndpointStatus::RollingBack
+            | EndpointStatus::Deleting
+    )
+}
+
+/// Remembers the endpoint on its config, under the stack's key, then deletes
+/// the endpoint; one found in a transitional status (it may have turned so
+/// since the listing) is left as it is.
+pub(super) async fn stop_endpoint(sm: &aws_sdk_sagemaker::Client, name: &str, stack: &str) -> Result<Stopped> {
     let endpoint = sm
         .describe_endpoint()
         .endpoint_name(name)
         .send()
         .await
         .map_err(|e| anyhow!("sagemaker DescribeEndpoint: {}", describe(&e)))?;
+    if let Some(status) = endpoint.endpoint_status().filter(|s| transitional(s)) {
+        return Ok(Stopped::Busy(status.clone()));
+    }
     let config_name = endpoint.endpoint_config_name().unwrap_or_default().to_owned();
     let config = sm
         .describe_endpoint_config()
@@ -118,10 +157,11 @@ pub(super) async fn stop_endpoint(
             ))
         })
         .collect();
-    Ok((
+    Ok(Stopped::Done((
+        true,
         format!("deleted (config {config_name} kept)"),
-        crate::cost::Running::Endpoint(variants),
-    ))
+        Some(crate::cost::Running::Endpoint(variants)),
+    )))
 }
 
 /// An endpoint config that holds the stack's memory of stopped endpoints.
@@ -239,8 +279,9 @@ pub(super) async fn endpoint_status(
     Ok(status)
 }
 
-/// Recreates every endpoint of the stack its configs remember, then forgets
-/// each one that is back (or there), and only those.
+/// Recreates every endpoint of the stack its configs remember, checks each
+/// one until it is InService (or exists as it should), then forgets each one
+/// that is back, and only those.
 pub(super) async fn start_endpoints(
     sm: &aws_sdk_sagemaker::Client,
     tagging: &aws_sdk_resourcegroupstagging::Client,
@@ -260,7 +301,10 @@ pub(super) async fn start_endpoints(
     } else {
         endpoint_status(sm, prefix, &wanted, run).await?
     };
-    for c in &configs {
+    // Per config, the endpoints already back; and every endpoint to watch until InService.
+    let mut back: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); configs.len()];
+    let mut watched: Vec<Watched<'_>> = Vec::new();
+    for (i, c) in configs.iter().enumerate() {
         if let Some(since) = tag(&c.tags, markers::TEARDOWN) {
             for name in &c.names {
                 out.changes.push(endpoint_change(
@@ -270,9 +314,15 @@ pub(super) async fn start_endpoints(
             }
             continue;
         }
-        let mut back = BTreeSet::new();
         for name in &c.names {
             let kept = || format!("config {} still remembers it", c.config);
+            let mut watch = |created: bool| {
+                watched.push(Watched {
+                    config: i,
+                    name,
+                    created,
+                })
+            };
             if !name_matches(prefix, name) {
                 out.changes.push(endpoint_change(
                     name,
@@ -282,15 +332,8 @@ pub(super) async fn start_endpoints(
             }
             match status.get(name.as_str()) {
                 None => match start_endpoint(sm, name, c, run.protect).await {
-                    Ok(Started::Created) => {
-                        back.insert(name.as_str());
-                        out.changes
-                            .push(endpoint_change(name, (true, format!("recreated from config {}", c.config), None)));
-                    }
-                    Ok(Started::Exists) => {
-                        back.insert(name.as_str());
-                        out.changes.push(endpoint_change(name, unchanged("unchanged: exists")));
-                    }
+                    Ok(Started::Created) => watch(true),
+                    Ok(Started::Exists) => watch(false),
                     Ok(Started::Undone(why)) => out.changes.push(endpoint_change(
                         name,
                         unchanged(format!("not recreated: {why}; the endpoint created meanwhile was deleted")),
@@ -306,18 +349,126 @@ pub(super) async fn start_endpoints(
                     "endpoint {name}: exists as Failed, so it cannot be recreated; delete it, then run `sundown schedule start` again ({})",
                     kept()
                 )),
+                // Creating, Updating…: no request is sent; it is watched like one just created.
+                Some(other) if transitional(other) => watch(false),
                 Some(other) => {
-                    back.insert(name.as_str());
+                    back[i].insert(name.as_str());
                     out.changes
                         .push(endpoint_change(name, unchanged(format!("unchanged: exists ({})", other.as_str()))));
                 }
             }
         }
-        if let Err(e) = forget(sm, c, &back, run.stack).await {
+    }
+    let ended = in_service(sm, prefix, run, &watched).await?;
+    for (w, end) in watched.iter().zip(ended) {
+        let c = &configs[w.config];
+        let kept = format!("config {} still remembers it", c.config);
+        match end {
+            Ok(status) => {
+                back[w.config].insert(w.name);
+                let detail = if w.created {
+                    (true, format!("recreated from config {}, {status}", c.config), None)
+                } else {
+                    unchanged(format!("unchanged: exists ({status})"))
+                };
+                out.changes.push(endpoint_change(w.name, detail));
+            }
+            Err(Ended::Failed(why)) => {
+                out.changes
+                    .push(endpoint_change(w.name, unchanged(format!("failed: {why}"))));
+                out.errors.push(format!(
+                    "endpoint {}: Failed after CreateEndpoint: {why}; {kept}",
+                    w.name
+                ));
+            }
+            Err(Ended::Pending(status)) => {
+                out.changes
+                    .push(endpoint_change(w.name, unchanged(format!("pending: {status}"))));
+                out.errors.push(format!(
+                    "endpoint {}: {}; {kept}, and the next start checks it",
+                    w.name,
+                    run.still(&status)
+                ));
+            }
+        }
+    }
+    for (c, back) in configs.iter().zip(&back) {
+        if tag(&c.tags, markers::TEARDOWN).is_some() {
+            continue;
+        }
+        if let Err(e) = forget(sm, c, back, run.stack).await {
             out.errors.push(format!("{e:#}"));
         }
     }
     Ok(())
+}
+
+/// An endpoint `start` waits for until it is InService.
+pub(super) struct Watched<'a> {
+    /// Index of the config that remembers it.
+    config: usize,
+    name: &'a str,
+    /// Created by this run (else it existed, between two states).
+    created: bool,
+}
+
+/// How a watched endpoint's wait ended short of InService.
+pub(super) enum Ended {
+    /// Failed, with SageMaker's FailureReason.
+    Failed(String),
+    /// Still in this status at the deadline (or gone meanwhile).
+    Pending(String),
+}
+
+/// Waits until each watched endpoint is InService (or Failed): one
+/// paginated ListEndpoints per round within the run's deadline, and one
+/// DescribeEndpoint per failed endpoint for its reason.
+pub(super) async fn in_service(
+    sm: &aws_sdk_sagemaker::Client,
+    prefix: &str,
+    run: &Run<'_>,
+    watched: &[Watched<'_>],
+) -> Result<Vec<std::result::Result<String, Ended>>> {
+    if watched.is_empty() {
+        return Ok(Vec::new());
+    }
+    let settled = |s: Option<&EndpointStatus>| s.is_some_and(|s| !transitional(s));
+    let mut status = BTreeMap::new();
+    let mut rounds = run.rounds();
+    let mut said = false;
+    loop {
+        match rounds.next().await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break,
+        }
+        status = list_endpoints(sm, prefix).await?;
+        if watched.iter().all(|w| settled(status.get(w.name))) {
+            break;
+        }
+        if !std::mem::replace(&mut said, true) {
+            tracing::info!("schedule: waiting for the recreated endpoints to be InService");
+        }
+    }
+    let mut ends = Vec::new();
+    for w in watched {
+        ends.push(match status.get(w.name) {
+            Some(EndpointStatus::Failed) => {
+                let why = sm
+                    .describe_endpoint()
+                    .endpoint_name(w.name)
+                    .send()
+                    .await
+                    .ok()
+                    .and_then(|d| d.failure_reason)
+                    .unwrap_or_else(|| "SageMaker gave no FailureReason".to_owned());
+                Err(Ended::Failed(why))
+            }
+            Some(s) if !transitional(s) => Ok(s.as_str().to_owned()),
+            Some(s) => Err(Ended::Pending(s.as_str().to_owned())),
+            None => Err(Ended::Pending("not listed".to_owned())),
+        });
+    }
+    Ok(ends)
 }
 
 /// Removes from a config's memory the endpoints that are back; keeps the rest.

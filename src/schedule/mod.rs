@@ -20,6 +20,7 @@
 //! run, and the run fails.
 
 mod endpoints;
+mod keep_on;
 mod node_groups;
 
 use std::fmt::Write as _;
@@ -35,6 +36,7 @@ use crate::scope::Owner;
 use crate::wait::Rounds;
 
 use endpoints::{start_endpoints, stop_endpoints};
+pub use keep_on::{Only, keep_on, parse_until};
 use node_groups::node_groups;
 
 pub const SCHEMA: &str = "sundown.schedule/v1";
@@ -44,6 +46,17 @@ pub const SCHEMA: &str = "sundown.schedule/v1";
 pub enum Action {
     Stop,
     Start,
+    KeepOn,
+}
+
+/// Who asked for a run: the schedule's rule (the Lambda, or `--scheduled`),
+/// which honours `schedule.holidays` and `schedule.start: manual`, or a
+/// person, whose `start` always acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Rule,
+    Hand,
 }
 
 impl Action {
@@ -59,6 +72,7 @@ impl Action {
         match self {
             Action::Stop => "stop",
             Action::Start => "start",
+            Action::KeepOn => "keep-on",
         }
     }
 }
@@ -117,6 +131,9 @@ pub struct Outcome {
     /// `stop`: the hours from this stop to the next start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub night_hours: Option<f64>,
+    /// Why the run changed nothing on purpose (a holiday, manual starts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl Outcome {
@@ -153,6 +170,9 @@ impl Outcome {
             self.changed(),
             self.changes.len() - self.changed()
         );
+        if let Some(why) = &self.skipped {
+            let _ = writeln!(out, "{why}");
+        }
         for c in &self.changes {
             let _ = writeln!(out, "{:<11} {:<40} {}", c.kind.words(), c.name, c.detail);
         }
@@ -175,6 +195,9 @@ impl Outcome {
             self.stack,
             self.changed()
         );
+        if let Some(why) = &self.skipped {
+            let _ = writeln!(out, "{why}\n");
+        }
         let _ = writeln!(out, "| kind | name | changed | detail |\n| --- | --- | --- | --- |");
         for c in &self.changes {
             let _ = writeln!(
@@ -194,6 +217,13 @@ impl Outcome {
         }
         out
     }
+}
+
+/// Now, in Unix seconds.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// One run of the schedule: whose memory it reads and writes, and until when it may wait.
@@ -221,8 +251,31 @@ impl Run<'_> {
     }
 }
 
+/// Why a `start` the rule asked for does nothing today, if it does not.
+fn start_skipped(config: &Config, trigger: Trigger, action: Action) -> Option<String> {
+    if action != Action::Start || trigger != Trigger::Rule {
+        return None;
+    }
+    if config.schedule.start == crate::config::Start::Manual {
+        return Some(
+            "schedule.start is manual: the start rule does nothing; the stack stays stopped until \
+             `sundown schedule start` is run by hand"
+                .to_owned(),
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    config.schedule.is_holiday(now).then(|| {
+        format!(
+            "{} is a holiday (schedule.holidays): the start rule does nothing; the stack stays stopped",
+            crate::config::utc_date(now)
+        )
+    })
+}
+
 /// Runs `stop` or `start`. Checks the account before the first change.
-pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> {
+pub async fn run(config: &Config, aws: &Aws, action: Action, trigger: Trigger) -> Result<Outcome> {
     let identity = aws.identity().await?;
     crate::confirm::check_account(config, &identity)?;
     let mut outcome = Outcome {
@@ -234,7 +287,12 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
         errors: Vec::new(),
         night_saves_usd: None,
         night_hours: None,
+        skipped: start_skipped(config, trigger, action),
     };
+    if let Some(why) = &outcome.skipped {
+        tracing::info!("schedule: {why}");
+        return Ok(outcome);
+    }
     let run = Run {
         stack: &config.stack,
         owner: Owner::new(config),
@@ -252,6 +310,7 @@ pub async fn run(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> 
         let result = match action {
             Action::Stop => stop_endpoints(&client, prefix, &run, &mut outcome).await,
             Action::Start => start_endpoints(&client, &aws.tagging(), prefix, &run, &mut outcome).await,
+            Action::KeepOn => Ok(()),
         };
         if let Err(e) = result {
             outcome.errors.push(format!("{e:#}"));

@@ -18,10 +18,20 @@
 //! DescribeEndpoint API reference (`EndpointStatus`: … `Deleting`, `Failed`).
 //!
 //! It also makes node-group updates take time (`Faults::node_group_update`):
-//! moto applies UpdateNodegroupConfig at once and never shows `UPDATING`; EKS
-//! shows the node group `UPDATING` until the update ends, and refuses another
-//! update meanwhile with 409 ResourceInUseException (EKS API reference,
-//! UpdateNodegroupConfig, Errors; `Nodegroup.status`).
+//! moto applies UpdateNodegroupConfig at once, answers its update
+//! `Successful` and has no DescribeUpdate; EKS answers the update
+//! `InProgress`, shows the node group `UPDATING` until the update ends,
+//! refuses another update meanwhile with 409 ResourceInUseException, and
+//! tells the end by DescribeUpdate: `Successful`, or `Failed` with `errors`
+//! (EKS API reference: UpdateNodegroupConfig, Errors; DescribeUpdate;
+//! `Update.status`: InProgress | Failed | Cancelled | Successful). A node
+//! group named in `Faults::node_group_failure` keeps its size (the update
+//! is not sent to moto) and its update ends `Failed` with the given error.
+//!
+//! It makes SageMaker endpoints take time to create (`Faults::endpoint_creation`):
+//! moto's CreateEndpoint makes the endpoint `InService` at once; on AWS it is
+//! `Creating` for minutes, then `InService`, or `Failed` with a
+//! `FailureReason` (DescribeEndpoint API reference, `EndpointStatus`).
 //!
 //! It makes SageMaker jobs run until they are stopped (`Faults::job_stop`):
 //! moto completes training, processing, transform and tuning jobs at once and
@@ -69,8 +79,12 @@ pub struct Faults {
     /// is forwarded: a change in the world at a known point between two of sundown's requests.
     pub before_first: Option<(&'static str, Hook)>,
     /// Each node-group update takes this long: the node group shows `UPDATING`
-    /// meanwhile and a second update is refused (the latency model).
+    /// meanwhile, a second update is refused, DescribeUpdate says `InProgress` (the latency model).
     pub node_group_update: Option<Duration>,
+    /// Node groups (by name) whose updates end `Failed` with this error (`ErrorCode: message`).
+    pub node_group_failure: Vec<(String, String)>,
+    /// SageMaker endpoints are `Creating` this long after CreateEndpoint (the latency model).
+    pub endpoint_creation: Option<EndpointCreation>,
     /// GetResources goes on listing deleted resources (the latency model).
     pub tagging_lag: bool,
     /// SageMaker jobs run until stopped, then stay `Stopping` this long (the latency model).
@@ -160,6 +174,19 @@ impl EndpointDeletion {
     }
 }
 
+/// How long each SageMaker endpoint stays `Creating` after CreateEndpoint, and which end `Failed`.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointCreation {
+    pub delay: Duration,
+    /// Endpoints (by name) that end `Failed` with this reason instead of `InService`.
+    pub fail: Vec<(String, String)>,
+}
+
+/// An endpoint whose creation the proxy is playing out: `Creating` until when, then failed why (or fine).
+type Creating = Arc<Mutex<HashMap<String, (Instant, Option<String>)>>>;
+/// Node-group updates the latency model plays out, by id: `InProgress` until when, then failed with what.
+type Updates = Arc<Mutex<HashMap<String, (Instant, Option<String>)>>>;
+
 /// An endpoint whose deletion the proxy is playing out.
 #[derive(Debug, Clone)]
 struct Deleting {
@@ -197,6 +224,10 @@ pub struct FaultProxy {
     pending: Pending,
     /// Node groups the latency model shows `UPDATING`.
     updating: Updating,
+    /// Node-group updates, by id.
+    updates: Updates,
+    /// Endpoints the latency model shows `Creating` (or `Failed`).
+    creating: Creating,
     /// Jobs the latency model has seen stopped.
     stopped_jobs: Jobs,
     upstream: u16,
@@ -228,6 +259,8 @@ impl FaultProxy {
         ));
         let pending: Pending = Arc::default();
         let updating: Updating = Arc::default();
+        let updates: Updates = Arc::default();
+        let creating: Creating = Arc::default();
         let stopped_jobs: Jobs = Arc::default();
         if faults.job_stop.is_some() {
             stopped_jobs.lock().unwrap().known = read_jobs(upstream);
@@ -244,9 +277,10 @@ impl FaultProxy {
             received.clone(),
             stopped_jobs.clone(),
         );
+        let (ups, creat) = (updates.clone(), creating.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let tries = tries.clone();
+                let (tries, ups, creat) = (tries.clone(), ups.clone(), creat.clone());
                 let (faults, dice, inj, fwd, pend, upd, recv, mem, jobs) = (
                     faults.clone(),
                     dice.clone(),
@@ -265,6 +299,8 @@ impl FaultProxy {
                         remembered: &mem,
                         jobs: &jobs,
                         tries: &tries,
+                        updates: &ups,
+                        creating: &creat,
                     };
                     let _ = serve(stream, upstream, &faults, &dice, &inj, &fwd, models, &recv);
                 });
@@ -277,6 +313,8 @@ impl FaultProxy {
             received,
             pending,
             updating,
+            updates,
+            creating,
             stopped_jobs,
             upstream,
             hook,
@@ -317,6 +355,12 @@ impl FaultProxy {
         }
         let now = Instant::now();
         for until in self.updating.lock().unwrap().values_mut() {
+            *until = now;
+        }
+        for (until, _) in self.updates.lock().unwrap().values_mut() {
+            *until = now;
+        }
+        for (until, _) in self.creating.lock().unwrap().values_mut() {
             *until = now;
         }
     }
@@ -632,13 +676,34 @@ fn endpoint_deletion(
 fn node_group_update(
     req: &Request,
     upstream: u16,
-    delay: Duration,
+    (delay, failing): (Duration, &[(String, String)]),
     updating: &Updating,
+    updates: &Updates,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let line = req.head.lines().next().unwrap_or_default();
     let mut words = line.split_whitespace();
     let (method, path) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
     let parts: Vec<&str> = path.split('?').next().unwrap_or_default().split('/').collect();
+    // DescribeUpdate: GET /clusters/C/updates/ID?nodegroupName=G
+    if let ("GET", ["", "clusters", _, "updates", id]) = (method, parts.as_slice()) {
+        let Some((until, failure)) = updates.lock().unwrap().get(*id).cloned() else {
+            return Ok(None);
+        };
+        let (status, errors) = match failure {
+            _ if Instant::now() < until => ("InProgress", serde_json::json!([])),
+            Some(error) => {
+                let (code, message) = error.split_once(": ").unwrap_or(("NodeCreationFailure", &error));
+                (
+                    "Failed",
+                    serde_json::json!([{"errorCode": code, "errorMessage": message, "resourceIds": []}]),
+                )
+            }
+            None => ("Successful", serde_json::json!([])),
+        };
+        let body =
+            serde_json::json!({"update": {"id": id, "status": status, "type": "ConfigUpdate", "errors": errors}});
+        return Ok(Some(rest_json(200, &body.to_string())));
+    }
     // ["", "clusters", C, "node-groups", G] or [..., G, "update-config"]
     let (cluster, group, rest) = match parts.as_slice() {
         ["", "clusters", c, "node-groups", g, rest @ ..] => (*c, *g, rest),
@@ -664,11 +729,32 @@ fn node_group_update(
                     .into_bytes(),
                 ));
             }
-            let response = forward(req, upstream)?;
-            if String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200") {
-                updating.lock().unwrap().insert(key, Instant::now() + delay);
-            }
-            Ok(Some(response))
+            let failure = failing.iter().find(|(g, _)| g == group).map(|(_, why)| why.clone());
+            let until = Instant::now() + delay;
+            // A failing update leaves the node group as it was: moto never sees it.
+            let (head, update) = if failure.is_some() {
+                let id = format!("failing-{}", updates.lock().unwrap().len());
+                (
+                    None,
+                    serde_json::json!({"id": id, "status": "InProgress", "type": "ConfigUpdate", "errors": []}),
+                )
+            } else {
+                let response = forward(req, upstream)?;
+                let Some((head, mut body)) = response_json(&response).filter(|(h, _)| h.starts_with("HTTP/1.1 200"))
+                else {
+                    return Ok(Some(response));
+                };
+                body["update"]["status"] = "InProgress".into();
+                (Some(head), body["update"].clone())
+            };
+            let id = update["id"].as_str().unwrap_or_default().to_owned();
+            updates.lock().unwrap().insert(id, (until, failure));
+            updating.lock().unwrap().insert(key, until);
+            let body = serde_json::json!({"update": update});
+            Ok(Some(match head {
+                Some(head) => with_json(&head, &body),
+                None => rest_json(200, &body.to_string()),
+            }))
         }
         ("GET", []) if busy => {
             let response = forward(req, upstream)?;
@@ -676,6 +762,85 @@ fn node_group_update(
                 return Ok(Some(response));
             };
             body["nodegroup"]["status"] = "UPDATING".into();
+            Ok(Some(with_json(&head, &body)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A REST-JSON answer of the latency model.
+fn rest_json(status: u16, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nx-amzn-RequestId: latency-model\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// How the creation model shows one endpoint now: `Creating`, or `Failed` and why; `None` once it is InService.
+fn created(creating: &Creating, name: &str) -> Option<(&'static str, Option<String>)> {
+    let (until, failure) = creating.lock().unwrap().get(name).cloned()?;
+    match failure {
+        _ if Instant::now() < until => Some(("Creating", None)),
+        Some(why) => Some(("Failed", Some(why))),
+        None => None,
+    }
+}
+
+/// The creation model's part of a SageMaker request: CreateEndpoint goes to
+/// moto, and the endpoint then shows `Creating` in DescribeEndpoint and
+/// ListEndpoints for the delay, then `InService` or `Failed` with its reason.
+fn endpoint_creation(
+    req: &Request,
+    upstream: u16,
+    model: &EndpointCreation,
+    creating: &Creating,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let target = header(&req.head, "x-amz-target").unwrap_or("");
+    let name = || {
+        serde_json::from_slice::<serde_json::Value>(&req.body)
+            .ok()
+            .and_then(|v| v["EndpointName"].as_str().map(str::to_owned))
+    };
+    match target {
+        "SageMaker.CreateEndpoint" => {
+            let Some(name) = name() else { return Ok(None) };
+            let response = forward(req, upstream)?;
+            if String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200") {
+                let failure = model.fail.iter().find(|(n, _)| *n == name).map(|(_, why)| why.clone());
+                creating
+                    .lock()
+                    .unwrap()
+                    .insert(name, (Instant::now() + model.delay, failure));
+            }
+            Ok(Some(response))
+        }
+        "SageMaker.DescribeEndpoint" => {
+            let Some(name) = name() else { return Ok(None) };
+            let Some((status, why)) = created(creating, &name) else {
+                return Ok(None);
+            };
+            let response = forward(req, upstream)?;
+            let Some((head, mut body)) = response_json(&response) else {
+                return Ok(Some(response));
+            };
+            body["EndpointStatus"] = status.into();
+            if let Some(why) = why {
+                body["FailureReason"] = why.into();
+            }
+            Ok(Some(with_json(&head, &body)))
+        }
+        "SageMaker.ListEndpoints" if !creating.lock().unwrap().is_empty() => {
+            let response = forward(req, upstream)?;
+            let Some((head, mut body)) = response_json(&response) else {
+                return Ok(Some(response));
+            };
+            for e in body["Endpoints"].as_array_mut().into_iter().flatten() {
+                let name = e["EndpointName"].as_str().unwrap_or_default().to_owned();
+                if let Some((status, _)) = created(creating, &name) {
+                    e["EndpointStatus"] = status.into();
+                }
+            }
             Ok(Some(with_json(&head, &body)))
         }
         _ => Ok(None),
@@ -964,6 +1129,8 @@ struct Models<'a> {
     remembered: &'a Remembered,
     jobs: &'a Jobs,
     tries: &'a Tries,
+    updates: &'a Updates,
+    creating: &'a Creating,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -983,6 +1150,8 @@ fn serve(
         remembered,
         jobs,
         tries,
+        updates,
+        creating,
     } = models;
     let mut reader = BufReader::new(stream.try_clone()?);
     let req = read_request(&mut reader)?;
@@ -1005,7 +1174,14 @@ fn serve(
         return out.write_all(&response);
     }
     if let Some(delay) = faults.node_group_update
-        && let Some(response) = node_group_update(&req, upstream, delay, updating)?
+        && let Some(response) =
+            node_group_update(&req, upstream, (delay, &faults.node_group_failure), updating, updates)?
+    {
+        forwarded.fetch_add(1, Ordering::Relaxed);
+        return out.write_all(&response);
+    }
+    if let Some(model) = &faults.endpoint_creation
+        && let Some(response) = endpoint_creation(&req, upstream, model, creating)?
     {
         forwarded.fetch_add(1, Ordering::Relaxed);
         return out.write_all(&response);

@@ -25,6 +25,7 @@ mod ownership;
 mod plan;
 mod races;
 mod schedule;
+mod schedule_checks;
 mod snapshots;
 mod sweep;
 mod teardown;

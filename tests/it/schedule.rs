@@ -564,8 +564,10 @@ async fn a_start_while_endpoints_are_still_deleting_waits_for_them_and_forgets_n
 
 /// A node group mid-update (EKS refuses a second update meanwhile with
 /// ResourceInUseException) is waited for before it is scaled; past
-/// `schedule.wait` the run fails and the node group keeps its memory. The
-/// latency model holds the stop's update until the test releases it.
+/// `schedule.wait` the run fails and the node group keeps its memory. Each
+/// update sundown sends is checked (DescribeUpdate) until it is Successful:
+/// one still InProgress at the deadline is reported pending, not done. The
+/// latency model holds every update until the test releases it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_group_still_updating_is_waited_for_and_keeps_its_memory_meanwhile() {
     let world = World::start();
@@ -582,8 +584,16 @@ async fn a_node_group_still_updating_is_waited_for_and_keeps_its_memory_meanwhil
                   kubernetes:\n  cluster: retail-forecast-cluster\n  namespaces: []\n";
     let schedule = |action, wait| through_the_model(&world, &proxy, config, action, wait);
 
-    let stop = schedule("stop", "1m").run();
-    assert_eq!(stop.code, 0, "{stop:#?}");
+    let stop = schedule("stop", "2s").run();
+    assert_eq!(stop.code, 1, "{stop:#?}");
+    assert!(
+        stop.stdout.contains("pending: update InProgress")
+            && stop.stdout.contains(
+                "to min=0 desired=0 max=5 still InProgress after schedule.wait (2s); it keeps what it remembers, and the next run checks it"
+            ),
+        "{}",
+        stop.stdout
+    );
     assert_eq!(proxy.updating(), ["retail-forecast-cluster/spot-a"]);
     let stopped = snapshot(&world).await;
     assert_eq!(
@@ -611,6 +621,24 @@ async fn a_node_group_still_updating_is_waited_for_and_keeps_its_memory_meanwhil
         "a failed start changed or forgot the node group"
     );
 
-    waits_until_released(schedule("start", "2m"), "waiting for its update to end", &proxy);
+    // A start that can wait: it waits for the stop's update to end, scales, waits for its own.
+    let start = schedule("start", "2m").start();
+    start.wait_for_line("waiting for its update to end", Duration::from_secs(60));
+    proxy.release();
+    start.wait_for_line("waiting for the node-group updates to end", Duration::from_secs(60));
+    proxy.release();
+    let (code, _, lines) = start.finish(Duration::from_secs(120));
+    assert_eq!(code, 0, "{lines:#?}");
     assert_eq!(snapshot(&world).await, before);
+    let describes = proxy
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, op, _)| op.starts_with("GET /clusters/retail-forecast-cluster/updates/"))
+        .count();
+    assert!(
+        describes >= 2,
+        "each update was checked with DescribeUpdate: {describes}"
+    );
 }
