@@ -379,6 +379,10 @@ fn schedule(config: &Config, arns: &Arns, out: &mut Vec<Statement>, optional: &m
             with_configs,
         ));
     }
+    // The alert when a stop or start fails: what makes a failed night visible, so not optional.
+    if let Some(topic) = &config.notify.sns_topic_arn {
+        out.push(Statement::new("AlertOnFailure", &["sns:Publish"], vec![topic.clone()]));
+    }
     optional.push(
         Statement::new(
             "OptionalNightSavings",

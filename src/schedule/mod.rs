@@ -329,29 +329,42 @@ async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
     if outcome.changed() == 0 {
         return;
     }
-    // This night, from now to the next start that is not on a holiday (a Friday's lasts the
-    // weekend), not the week's average. With manual starts it lasts until someone starts the stack.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let Some(start) = config.schedule.start.rule() else {
-        return;
-    };
-    let holiday = |day: u64| config.schedule.is_holiday(day * 86_400);
-    let Ok(Some(hours)) = crate::cost::window::hours_until_start(start, now, &holiday) else {
+    let Some(hours) = night_hours(&config.schedule, now()) else {
         return;
     };
     let mut prices = crate::cost::prices::Prices::new(aws, &config.region, false);
-    let mut per_hour = 0.0;
     for change in outcome.changes.iter_mut().filter(|c| c.changed) {
         if let Some(running) = &change.running {
             change.usd_per_hour = crate::cost::per_hour(aws, &mut prices, running).await;
-            per_hour += change.usd_per_hour.unwrap_or(0.0);
         }
     }
     prices.save();
-    outcome.night_saves_usd = Some((per_hour * hours * 100.0).round() / 100.0);
-    outcome.night_hours = Some(hours);
+    outcome.night(hours);
+}
+
+/// This night's hours: from `now` to the next start that is not on a holiday
+/// (a Friday's lasts the weekend), not the week's average. `None` with manual
+/// starts (it lasts until someone starts the stack) or a start it cannot read.
+fn night_hours(schedule: &crate::config::Schedule, now: u64) -> Option<f64> {
+    let start = schedule.start.rule()?;
+    let holiday = |day: u64| schedule.is_holiday(day * 86_400);
+    crate::cost::window::hours_until_start(start, now, &holiday)
+        .ok()
+        .flatten()
+}
+
+impl Outcome {
+    /// Sets what this night saves: the stopped resources' prices per hour, times its hours.
+    fn night(&mut self, hours: f64) {
+        let per_hour: f64 = self
+            .changes
+            .iter()
+            .filter(|c| c.changed)
+            .filter_map(|c| c.usd_per_hour)
+            .sum();
+        self.night_saves_usd = Some((per_hour * hours * 100.0).round() / 100.0);
+        self.night_hours = Some(hours);
+    }
 }
 
 /// What happened to one node group or endpoint: (changed, detail, what ran, for pricing).
@@ -369,4 +382,71 @@ fn tag<'a>(tags: &'a Tags, key: &str) -> Option<&'a str> {
 
 fn pairs(tags: &Tags) -> impl Iterator<Item = (&str, &str)> + Clone {
     tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(name: &str, usd_per_hour: f64) -> Change {
+        Change {
+            kind: Target::Endpoint,
+            name: name.into(),
+            changed: true,
+            detail: "deleted".into(),
+            usd_per_hour: Some(usd_per_hour),
+            running: None,
+        }
+    }
+
+    #[test]
+    fn a_monday_night_saves_12_hours_and_a_friday_night_60_of_the_stopped_prices() {
+        let schedule = crate::config::Schedule {
+            stop: "cron(0 19 ? * MON-FRI *)".into(),
+            start: crate::config::Start::Rule("cron(0 7 ? * MON-FRI *)".into()),
+            ..crate::config::Schedule::default()
+        };
+        // 2026-12-07 19:00 UTC is a Monday; 2026-12-11 19:00 a Friday.
+        let (monday, friday) = (1_796_670_000, 1_797_015_600);
+        let mut outcome = Outcome {
+            schema: SCHEMA,
+            stack: "s".into(),
+            account: "123456789012".into(),
+            action: Action::Stop,
+            // An ml.m5.xlarge endpoint and two spot m5.large nodes, and one kept (not counted).
+            changes: vec![stopped("endpoint", 0.23), stopped("nodes", 2.0 * 0.0416)],
+            errors: Vec::new(),
+            night_saves_usd: None,
+            night_hours: None,
+            skipped: None,
+        };
+        outcome.changes.push(Change {
+            changed: false,
+            ..stopped("kept", 5.0)
+        });
+        let per_hour = 0.23 + 2.0 * 0.0416;
+        outcome.night(night_hours(&schedule, monday).unwrap());
+        assert_eq!(outcome.night_hours, Some(12.0));
+        assert_eq!(
+            outcome.night_saves_usd,
+            Some((per_hour * 12.0 * 100.0_f64).round() / 100.0)
+        );
+        outcome.night(night_hours(&schedule, friday).unwrap());
+        assert_eq!(outcome.night_hours, Some(60.0));
+        assert_eq!(
+            outcome.night_saves_usd,
+            Some((per_hour * 60.0 * 100.0_f64).round() / 100.0)
+        );
+        assert!(
+            outcome
+                .render_human()
+                .contains("This night, 60.0 h until the next start, saves ≈ $18.79")
+        );
+        // Manual starts: no end to price.
+        let manual = crate::config::Schedule {
+            start: crate::config::Start::Manual,
+            ..schedule
+        };
+        assert_eq!(night_hours(&manual, friday), None);
+    }
 }
