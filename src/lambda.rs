@@ -76,3 +76,25 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     ))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_wait_fits_what_the_invocation_has_left() {
+        let config = Config::parse("stack: s\nregion: r\nschedule:\n  wait: 10m\n", "sundown.yaml".as_ref()).unwrap();
+        // 15 minutes left: the 10-minute wait fits.
+        assert_eq!(
+            within(&config, Duration::from_secs(900)).schedule.wait,
+            Duration::from_secs(600)
+        );
+        // 5 minutes left: 4½ minutes of waiting, then 30 s to report what is pending.
+        assert_eq!(
+            within(&config, Duration::from_secs(300)).schedule.wait,
+            Duration::from_secs(270)
+        );
+        assert_eq!(within(&config, Duration::from_secs(10)).schedule.wait, Duration::ZERO);
+    }
+}

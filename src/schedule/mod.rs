@@ -137,14 +137,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn night_line(&self) -> Option<String> {
-        let usd = self.night_saves_usd?;
-        let per_hour: f64 = self
-            .changes
+    /// What the resources this run stopped cost per hour while they ran.
+    fn stopped_per_hour(&self) -> f64 {
+        self.changes
             .iter()
             .filter(|c| c.changed)
             .filter_map(|c| c.usd_per_hour)
-            .sum();
+            .sum()
+    }
+
+    fn night_line(&self) -> Option<String> {
+        let usd = self.night_saves_usd?;
+        let per_hour = self.stopped_per_hour();
         let hours = self.night_hours.unwrap_or_default();
         Some(format!(
             "This night, {hours:.1} h until the next start, saves ≈ ${usd:.2} (${per_hour:.4}/hour while stopped)."
@@ -356,12 +360,7 @@ fn night_hours(schedule: &crate::config::Schedule, now: u64) -> Option<f64> {
 impl Outcome {
     /// Sets what this night saves: the stopped resources' prices per hour, times its hours.
     fn night(&mut self, hours: f64) {
-        let per_hour: f64 = self
-            .changes
-            .iter()
-            .filter(|c| c.changed)
-            .filter_map(|c| c.usd_per_hour)
-            .sum();
+        let per_hour = self.stopped_per_hour();
         self.night_saves_usd = Some((per_hour * hours * 100.0).round() / 100.0);
         self.night_hours = Some(hours);
     }

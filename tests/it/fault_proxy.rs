@@ -365,6 +365,16 @@ impl FaultProxy {
         }
     }
 
+    /// How many requests whose operation (target, or REST request line) starts with `prefix` it received.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, op, _)| op.starts_with(prefix))
+            .count()
+    }
+
     /// Node groups (`cluster/group`) the latency model shows `UPDATING` now.
     pub fn updating(&self) -> Vec<String> {
         let now = Instant::now();
@@ -579,6 +589,40 @@ fn shown(pending: &Pending, name: &str) -> Option<(&'static str, Option<String>)
     }
 }
 
+/// How a model shows one endpoint now: its status and, when Failed, why; `None`: as moto says.
+type Shown<'a> = &'a dyn Fn(&str) -> Option<(&'static str, Option<String>)>;
+
+/// A DescribeEndpoint or ListEndpoints answer from moto, with each endpoint's
+/// status as the model shows it (`None` when it shows the request's endpoint as moto does).
+fn shown_status(req: &Request, upstream: u16, shown: Shown<'_>) -> std::io::Result<Option<Vec<u8>>> {
+    let describe = header(&req.head, "x-amz-target") == Some("SageMaker.DescribeEndpoint");
+    let asked = serde_json::from_slice::<serde_json::Value>(&req.body)
+        .ok()
+        .and_then(|v| v["EndpointName"].as_str().map(str::to_owned));
+    if describe && asked.as_deref().and_then(shown).is_none() {
+        return Ok(None);
+    }
+    let response = forward(req, upstream)?;
+    let Some((head, mut body)) = response_json(&response) else {
+        return Ok(Some(response));
+    };
+    let endpoints: Vec<&mut serde_json::Value> = if describe {
+        vec![&mut body]
+    } else {
+        body["Endpoints"].as_array_mut().into_iter().flatten().collect()
+    };
+    for e in endpoints {
+        let name = e["EndpointName"].as_str().unwrap_or_default().to_owned();
+        if let Some((status, why)) = shown(&name) {
+            e["EndpointStatus"] = status.into();
+            if let Some(why) = why.filter(|_| describe) {
+                e["FailureReason"] = why.into();
+            }
+        }
+    }
+    Ok(Some(with_json(&head, &body)))
+}
+
 /// The latency model's part of a request: `Some(response)` when it answers or rewrites it.
 fn endpoint_deletion(
     req: &Request,
@@ -636,36 +680,8 @@ fn endpoint_deletion(
             }
             Ok(Some(ok_json("{}")))
         }
-        "SageMaker.DescribeEndpoint" => {
-            let Some(name) = name() else { return Ok(None) };
-            let Some((status, why)) = shown(pending, &name) else {
-                return Ok(None);
-            };
-            let response = forward(req, upstream)?;
-            let Some((head, mut body)) = response_json(&response) else {
-                return Ok(Some(response));
-            };
-            body["EndpointStatus"] = status.into();
-            if let Some(why) = why {
-                body["FailureReason"] = why.into();
-            }
-            Ok(Some(with_json(&head, &body)))
-        }
-        "SageMaker.ListEndpoints" => {
-            if pending.lock().unwrap().is_empty() {
-                return Ok(None);
-            }
-            let response = forward(req, upstream)?;
-            let Some((head, mut body)) = response_json(&response) else {
-                return Ok(Some(response));
-            };
-            for e in body["Endpoints"].as_array_mut().into_iter().flatten() {
-                let name = e["EndpointName"].as_str().unwrap_or_default().to_owned();
-                if let Some((status, _)) = shown(pending, &name) {
-                    e["EndpointStatus"] = status.into();
-                }
-            }
-            Ok(Some(with_json(&head, &body)))
+        "SageMaker.DescribeEndpoint" | "SageMaker.ListEndpoints" if !pending.lock().unwrap().is_empty() => {
+            shown_status(req, upstream, &|name| shown(pending, name))
         }
         _ => Ok(None),
     }
@@ -815,33 +831,8 @@ fn endpoint_creation(
             }
             Ok(Some(response))
         }
-        "SageMaker.DescribeEndpoint" => {
-            let Some(name) = name() else { return Ok(None) };
-            let Some((status, why)) = created(creating, &name) else {
-                return Ok(None);
-            };
-            let response = forward(req, upstream)?;
-            let Some((head, mut body)) = response_json(&response) else {
-                return Ok(Some(response));
-            };
-            body["EndpointStatus"] = status.into();
-            if let Some(why) = why {
-                body["FailureReason"] = why.into();
-            }
-            Ok(Some(with_json(&head, &body)))
-        }
-        "SageMaker.ListEndpoints" if !creating.lock().unwrap().is_empty() => {
-            let response = forward(req, upstream)?;
-            let Some((head, mut body)) = response_json(&response) else {
-                return Ok(Some(response));
-            };
-            for e in body["Endpoints"].as_array_mut().into_iter().flatten() {
-                let name = e["EndpointName"].as_str().unwrap_or_default().to_owned();
-                if let Some((status, _)) = created(creating, &name) {
-                    e["EndpointStatus"] = status.into();
-                }
-            }
-            Ok(Some(with_json(&head, &body)))
+        "SageMaker.DescribeEndpoint" | "SageMaker.ListEndpoints" if !creating.lock().unwrap().is_empty() => {
+            shown_status(req, upstream, &|name| created(creating, name))
         }
         _ => Ok(None),
     }

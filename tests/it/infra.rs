@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::tools;
 
-const FILES: [&str; 10] = [
+const FILES: [&str; 11] = [
     "infra/envs/dev/dev.tfvars",
     "infra/envs/dev/variables.tf",
     "infra/envs/dev/main.tf",
@@ -23,6 +23,7 @@ const FILES: [&str; 10] = [
     "infra/modules/logs/variables.tf",
     "infra/modules/budget/variables.tf",
     "infra/modules/scheduler/variables.tf",
+    "infra/modules/scheduler/main.tf",
     "infra/modules/eks_nodegroup/main.tf",
     "infra/k8s/main.tf",
 ];
@@ -454,4 +455,43 @@ fn the_docs_show_the_workflows_as_they_are() {
         }
     }
     assert!(checked >= 2, "docs/action.md shows teardown.yml and schedule.yml");
+}
+
+/// The scheduler Lambda's role (infra/modules/scheduler) allows every action
+/// that `sundown iam-policy --for schedule` requires for the repository's
+/// config, alert included: a role that lacks one fails at 07:00 with
+/// AccessDenied, on AWS only (moto enforces no resource policies here).
+#[test]
+fn the_scheduler_lambdas_role_allows_what_the_schedule_needs() {
+    let files = parse();
+    let permissions = files["infra/modules/scheduler/main.tf"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|d| d["aws_iam_policy_document"].get("permissions"))
+        .expect("the scheduler module's permissions policy document");
+    let granted: std::collections::BTreeSet<String> = permissions["statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| one(&s["actions"]).as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let mut config = sundown::config::Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sundown.yaml"))
+        .expect("the repository's sundown.yaml loads");
+    config.notify.sns_topic_arn = Some("arn:aws:sns:us-east-1:123456789012:retail-forecast-alerts".into());
+    let policy: Value = serde_json::from_str(&sundown::iam::render(&config, sundown::iam::Purpose::Schedule)).unwrap();
+    let missing: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["Sid"].as_str().unwrap().starts_with("Optional"))
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .filter(|a| !granted.contains(a))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "infra/modules/scheduler/main.tf's permissions lack {missing:?}, which `sundown iam-policy --for schedule` requires"
+    );
 }

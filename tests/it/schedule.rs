@@ -630,13 +630,7 @@ async fn a_node_group_still_updating_is_waited_for_and_keeps_its_memory_meanwhil
     let (code, _, lines) = start.finish(Duration::from_secs(120));
     assert_eq!(code, 0, "{lines:#?}");
     assert_eq!(snapshot(&world).await, before);
-    let describes = proxy
-        .received
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, op, _)| op.starts_with("GET /clusters/retail-forecast-cluster/updates/"))
-        .count();
+    let describes = proxy.count("GET /clusters/retail-forecast-cluster/updates/");
     assert!(
         describes >= 2,
         "each update was checked with DescribeUpdate: {describes}"

@@ -190,13 +190,7 @@ async fn a_failed_node_group_update_fails_the_stop_and_alerts_once() {
     let (desired, tags) = size("spot-b").await;
     assert_eq!(desired, 3, "the failed update changed nothing");
     assert_eq!(tags["sundown:scaling:retail-forecast"], "min=0 desired=3 max=6");
-    let checks = proxy
-        .received
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, op, _)| op.starts_with("GET /clusters/retail-forecast-cluster/updates/"))
-        .count();
+    let checks = proxy.count("GET /clusters/retail-forecast-cluster/updates/");
     assert!(checks >= 2, "each update was checked until it ended: {checks}");
 
     let messages = inbox(&world, queue);

@@ -79,11 +79,28 @@ data "aws_iam_policy_document" "permissions" {
     resources = [local.eks_nodegroup_arns]
   }
 
-  # ListEndpoints supports no resource-level permissions.
+  # Each node-group update is checked until it is Successful.
+  statement {
+    sid       = "EksCheckUpdates"
+    effect    = "Allow"
+    actions   = ["eks:DescribeUpdate"]
+    resources = [local.eks_cluster_arn, local.eks_nodegroup_arns]
+  }
+
+  # ListEndpoints and ListEndpointConfigs support no resource-level permissions.
   statement {
     sid       = "SageMakerListEndpoints"
     effect    = "Allow"
-    actions   = ["sagemaker:ListEndpoints"]
+    actions   = ["sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs"]
+    resources = ["*"]
+  }
+
+  # `start` finds the endpoint configs named otherwise that remember the
+  # stack's endpoints; GetResources supports no resource-level permissions.
+  statement {
+    sid       = "FindStoppedConfigs"
+    effect    = "Allow"
+    actions   = ["tag:GetResources"]
     resources = ["*"]
   }
 
@@ -128,7 +145,9 @@ data "aws_iam_policy_document" "permissions" {
     resources = ["*"]
   }
 
-  # Failed asynchronous invocations go to the stack's (encrypted) SNS topic.
+  # Failed asynchronous invocations go to the stack's (encrypted) SNS topic,
+  # and so does sundown's alert of a failed stop or start when sundown.yaml's
+  # notify.sns_topic_arn names that topic.
   statement {
     sid       = "DeadLetterPublish"
     effect    = "Allow"
