@@ -83,6 +83,15 @@ pub enum Command {
         #[arg(long = "for", value_enum, value_name = "COMMAND")]
         purpose: PolicyFor,
     },
+    /// Every stack under a directory: its lifetime status, account and region, and the expiry matrix (reads files only)
+    Stacks {
+        /// Where to look for sundown.yaml files, at any depth (target/, .git/ and node_modules/ skipped)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        root: PathBuf,
+        /// Price no stack (the default for now: `sundown stacks` makes no AWS request)
+        #[arg(long)]
+        offline: bool,
+    },
     /// Off-hours: scale node groups to 0 and delete endpoints (stop), restore them (start), or keep them on for a while (keep-on)
     Schedule {
         #[command(subcommand)]
@@ -126,6 +135,10 @@ pub enum ScheduleAction {
 
 /// Runs one command; the returned code follows `exit`'s contract.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // The one command that reads many configs, not one.
+    if let Command::Stacks { root, offline: _ } = &cli.command {
+        return run_stacks(root, cli.output);
+    }
     let path = config::resolve_path(cli.config.clone());
     let config = Config::load(&path)?;
     match cli.command {
@@ -156,6 +169,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", iam::render(&config, purpose));
             Ok(ExitCode::from(exit::DONE))
         }
+        Command::Stacks { .. } => unreachable!("dispatched before the config is read"),
         Command::Schedule { action } => {
             let (action, trigger) = match action {
                 ScheduleAction::Stop => (schedule::Action::Stop, schedule::Trigger::Hand),
@@ -166,10 +180,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     endpoint,
                     node_group,
                 } => {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    let until = schedule::parse_until(&until, now).map_err(|e| exit::refuse(format!("{e:#}")))?;
+                    let until = schedule::parse_until(&until, crate::clock::now())
+                        .map_err(|e| exit::refuse(format!("{e:#}")))?;
                     let only = schedule::Only { endpoint, node_group };
                     let aws = crate::aws::Aws::load(&config.region).await;
                     let outcome = schedule::keep_on(&config, &aws, until, &only).await?;
@@ -202,6 +214,20 @@ fn print_schedule(outcome: &schedule::Outcome, output: Output) -> Result<ExitCod
         Output::Markdown => print!("{}", outcome.render_markdown()),
     }
     Ok(ExitCode::from(if outcome.succeeded() {
+        exit::DONE
+    } else {
+        exit::FAILED
+    }))
+}
+
+fn run_stacks(root: &std::path::Path, output: Output) -> Result<ExitCode> {
+    let stacks = crate::stacks::run(root, crate::clock::now())?;
+    match output {
+        Output::Human => print!("{}", stacks.render_human()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&stacks)?),
+        Output::Markdown => print!("{}", stacks.render_markdown()),
+    }
+    Ok(ExitCode::from(if stacks.errors() == 0 {
         exit::DONE
     } else {
         exit::FAILED

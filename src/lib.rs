@@ -7,6 +7,7 @@
 // (ARCHITECTURE.md draws them; `cargo xtask tidy` holds them).
 // base
 pub mod cancel;
+pub mod clock;
 pub mod config;
 pub mod exit;
 pub mod markers;
@@ -36,6 +37,7 @@ pub mod schedule;
 // operations
 pub mod notify;
 pub mod plan;
+pub mod stacks;
 pub mod teardown;
 // faces
 pub mod action;

@@ -356,6 +356,24 @@ mod tests {
     }
 
     #[test]
+    fn a_lifetime_is_a_utc_time_not_long_past() {
+        let lifetime = |at: &str| parse(&format!("stack: s\nregion: r\nlifetime:\n  expires_at: {at}\n"));
+        let c = lifetime("2027-01-31T18:00:00Z").unwrap();
+        let l = c.lifetime.unwrap();
+        assert_eq!((l.expires_at, l.remind_before.as_secs()), (1_801_418_400, 24 * 3600));
+        for (at, says) in [
+            ("2027-01-31T18:00:00", "has no zone"),
+            ("\"2027-01-31 18:00:00\"", "has no zone"),
+            ("next friday", "is not a time"),
+            ("2020-01-01T00:00:00Z", "more than a year in the past"),
+        ] {
+            let err = lifetime(at).unwrap_err();
+            assert!(err.starts_with("sundown.yaml:4:"), "{at}: {err}");
+            assert!(err.contains("lifetime.expires_at") && err.contains(says), "{at}: {err}");
+        }
+    }
+
+    #[test]
     fn missing_stack_is_named() {
         let err = parse("region: r\n").unwrap_err();
         assert!(err.contains("stack: required key is missing"), "{err}");

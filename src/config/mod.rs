@@ -54,9 +54,13 @@ pub struct Config {
     /// Where the report goes after a teardown.
     #[serde(default)]
     pub notify: Notify,
-    /// How `sundown schedule stop|start` runs.
+    /// The off-hours schedule of `sundown schedule stop|start`.
     #[serde(default)]
     pub schedule: Schedule,
+    /// Opt-in time to live: once `expires_at` has passed, the expiry workflow tears the stack down
+    /// without a typed confirmation (the reviewed commit that set it is the confirmation).
+    #[serde(default)]
+    pub lifetime: Option<Lifetime>,
     /// What `sundown verify` expects; every key has a default.
     #[serde(default)]
     pub verify: Verify,
@@ -243,6 +247,48 @@ pub enum GithubComment {
     Off,
 }
 
+/// A stack's time to live (see docs/stacks.md).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetime {
+    /// When the stack goes: an RFC 3339 time in UTC, e.g. `2027-01-31T18:00:00Z`.
+    #[serde(deserialize_with = "utc_time")]
+    #[schemars(with = "String", length(min = 1))]
+    pub expires_at: u64,
+    /// How long before `expires_at` the reminder goes out; a stack is torn down only if its
+    /// reminder was delivered at least this long before.
+    #[serde(default = "one_day", deserialize_with = "duration")]
+    #[schemars(with = "String", extend("default" = "24h"))]
+    pub remind_before: Duration,
+}
+
+fn one_day() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+/// An RFC 3339 time in UTC, as Unix seconds; not more than a year in the past (`clock::now`).
+fn utc_time<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let text = String::deserialize(d)?;
+    let zoned = text.trim().ends_with(['Z', 'z']);
+    let at = crate::clock::parse_utc(&text).filter(|_| zoned).ok_or_else(|| {
+        let why = if humantime::parse_rfc3339_weak(text.trim()).is_ok() && !zoned {
+            "has no zone"
+        } else {
+            "is not a time"
+        };
+        de::Error::custom(format!(
+            "{text:?} {why}; write an RFC 3339 time in UTC, e.g. 2027-01-31T18:00:00Z"
+        ))
+    })?;
+    let now = crate::clock::now();
+    if at + 366 * 86_400 < now {
+        return Err(de::Error::custom(format!(
+            "{text:?} is more than a year in the past; set the time the stack should go"
+        )));
+    }
+    Ok(at)
+}
+
 /// The off-hours schedule: when `sundown schedule stop|start` run, the days
 /// the stack stays stopped, and how long one run may wait.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -288,15 +334,9 @@ impl Default for Schedule {
 impl Schedule {
     /// Whether the UTC day of `unix_seconds` is one of `holidays`.
     pub fn is_holiday(&self, unix_seconds: u64) -> bool {
-        let day = utc_date(unix_seconds);
+        let day = crate::clock::utc_date(unix_seconds);
         self.holidays.contains(&day)
     }
-}
-
-/// The UTC date (`2026-12-05`) of a Unix time.
-pub fn utc_date(unix_seconds: u64) -> String {
-    let at = std::time::UNIX_EPOCH + Duration::from_secs(unix_seconds);
-    humantime::format_rfc3339_seconds(at).to_string()[..10].to_owned()
 }
 
 /// How the stack starts again after a stop.

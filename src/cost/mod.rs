@@ -413,16 +413,14 @@ fn schedule_window(schedule: &crate::config::Schedule) -> anyhow::Result<(window
             stops_per_week: 1,
         },
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::clock::now();
     let holiday = |day: u64| schedule.is_holiday(day * 86_400);
     let ahead = window::off_hours_ahead(&schedule.stop, start, now, 30, &holiday)?;
     let last = now + 30 * 86_400;
     let holidays = schedule
         .holidays
         .iter()
-        .filter(|h| (crate::config::utc_date(now)..=crate::config::utc_date(last)).contains(*h))
+        .filter(|h| (crate::clock::utc_date(now)..=crate::clock::utc_date(last)).contains(*h))
         .cloned()
         .collect();
     Ok((

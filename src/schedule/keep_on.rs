@@ -8,6 +8,7 @@ use super::*;
 use anyhow::{Result, anyhow, bail};
 
 use crate::aws::describe;
+use crate::clock::rfc3339;
 use crate::discover::sagemaker::{endpoints, tags};
 use crate::markers;
 use crate::scope::{Verdict, name_matches};
@@ -42,11 +43,6 @@ pub fn parse_until(text: &str, now: u64) -> Result<u64> {
         return Ok(if today > now { today } else { today + 86_400 });
     }
     bail!("--until {text:?} is neither a time (2026-12-05T18:00:00Z, 18:00 UTC) nor a duration (3h)")
-}
-
-/// A Unix time as RFC 3339 in UTC, to the second.
-pub fn rfc3339(unix_seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds)).to_string()
 }
 
 /// Marks what `only` names (everything of the stack's schedule when it names

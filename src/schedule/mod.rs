@@ -223,11 +223,9 @@ impl Outcome {
     }
 }
 
-/// Now, in Unix seconds.
+/// Now, in Unix seconds (`clock`).
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::now()
 }
 
 /// One run of the schedule: whose memory it reads and writes, and until when it may wait.
@@ -267,13 +265,11 @@ fn start_skipped(config: &Config, trigger: Trigger, action: Action) -> Option<St
                 .to_owned(),
         );
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = now();
     config.schedule.is_holiday(now).then(|| {
         format!(
             "{} is a holiday (schedule.holidays): the start rule does nothing; the stack stays stopped",
-            crate::config::utc_date(now)
+            crate::clock::utc_date(now)
         )
     })
 }

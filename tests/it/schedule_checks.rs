@@ -206,7 +206,7 @@ fn today() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    sundown::config::utc_date(now)
+    sundown::clock::utc_date(now)
 }
 
 /// On a holiday the start rule (here `--scheduled`, as the Lambda and a

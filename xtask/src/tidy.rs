@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 pub const LAYERS: &[(&str, &[&str])] = &[
     (
         "base",
-        &["exit", "cancel", "wait", "text", "markers", "config", "schema"],
+        &["exit", "cancel", "clock", "wait", "text", "markers", "config", "schema"],
     ),
     ("clients", &["aws", "k8s", "terraform", "scope"]),
     ("model", &["model", "inventory", "report", "reviewed"]),
@@ -27,7 +27,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("analyses", &["cost", "checks", "verify", "iam", "sweep"]),
     ("gate", &["confirm"]),
     ("mutating", &["phases", "schedule"]),
-    ("operations", &["plan", "teardown", "notify"]),
+    ("operations", &["plan", "teardown", "stacks", "notify"]),
     ("faces", &["cli", "action", "lambda"]),
 ];
 
