@@ -10,6 +10,8 @@
 //! - SageMaker waits (`bench/sagemaker.rs`): the phase for 24 endpoints
 //!   against 1, with 3 s deletions through the latency model (target ≤ 1.3×),
 //!   and the requests per poll round.
+//! - Stacks (`bench/stacks.rs`): `sundown stacks` over 500 configs against a
+//!   shell loop starting sundown once per config (target: ≥ 20× faster).
 //! - The stripped release binary's size and `sundown --help` start-up time.
 //!
 //! Every timing runs the release binary, process start included; with
@@ -17,6 +19,7 @@
 //! for the sections whose figures are ratios of waits and request counts.
 
 mod sagemaker;
+mod stacks;
 mod teardown;
 
 use std::path::{Path, PathBuf};
@@ -33,9 +36,9 @@ const RUNS: usize = 5;
 /// `sundown --help` runs timed for the start-up figure (after one warm-up run).
 const HELP_RUNS: usize = 20;
 
-/// `cargo xtask bench [--debug] [verify|teardown|sagemaker|binary ...]`: every section, or those named.
+/// `cargo xtask bench [--debug] [verify|teardown|sagemaker|stacks|binary ...]`: every section, or those named.
 pub fn run(args: &[String]) -> Result<()> {
-    const SECTIONS: [&str; 4] = ["verify", "teardown", "sagemaker", "binary"];
+    const SECTIONS: [&str; 5] = ["verify", "teardown", "sagemaker", "stacks", "binary"];
     let debug = args.first().is_some_and(|a| a == "--debug");
     let args = if debug { &args[1..] } else { args };
     if let Some(unknown) = args.iter().find(|a| !SECTIONS.contains(&a.as_str())) {
@@ -76,6 +79,11 @@ pub fn run(args: &[String]) -> Result<()> {
     if wanted("sagemaker") {
         eprintln!("xtask bench: sagemaker waits");
         sagemaker::run(&sundown, &tools, &work.join("sagemaker"))?;
+        println!();
+    }
+    if wanted("stacks") {
+        eprintln!("xtask bench: stacks");
+        stacks::run(&sundown, &work.join("stacks"))?;
         println!();
     }
     if wanted("binary") {
