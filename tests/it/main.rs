@@ -27,6 +27,7 @@ mod races;
 mod schedule;
 mod schedule_checks;
 mod snapshots;
+mod stacks;
 mod sweep;
 mod teardown;
 mod terraform;
