@@ -61,6 +61,13 @@ pub enum Command {
         /// Refuse a plan older than this
         #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration, requires = "plan")]
         max_plan_age: std::time::Duration,
+        /// Confirmed by the stack's lifetime instead of the phrase: refused unless `lifetime.expires_at` has passed,
+        /// is committed, and the reminder went out at least `remind_before` before (the expiry workflow)
+        #[arg(long, conflicts_with = "confirm", requires = "reminded_at")]
+        expired: bool,
+        /// With --expired: when the stack's reminder was delivered (RFC 3339, UTC)
+        #[arg(long, value_name = "TIME", requires = "expired")]
+        reminded_at: Option<String>,
     },
     /// Run the cost checklist and show, per check, the evidence and the fix (read-only)
     Verify {
@@ -148,8 +155,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             report,
             plan,
             max_plan_age,
+            expired,
+            reminded_at,
         } => {
+            let expired = match reminded_at.filter(|_| expired) {
+                None => None,
+                Some(at) => Some(confirm::Expiry {
+                    config_path: path.clone(),
+                    reminded_at: crate::clock::parse_utc(&at).ok_or_else(|| {
+                        exit::refuse(format!(
+                            "--reminded-at {at:?} is not an RFC 3339 UTC time (2026-12-05T10:00:00Z)"
+                        ))
+                    })?,
+                }),
+            };
             let request = teardown::Request {
+                expired,
                 confirm,
                 interactive: confirm::stdin_is_terminal(),
                 progress: &teardown::Quiet,

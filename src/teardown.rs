@@ -37,6 +37,8 @@ pub struct Request<'a> {
     pub plan: Option<std::path::PathBuf>,
     /// A plan older than this is refused.
     pub max_plan_age: std::time::Duration,
+    /// `--expired`: confirmed by the stack's lifetime instead of the phrase.
+    pub expired: Option<confirm::Expiry>,
 }
 
 /// Hooks around each phase, called in teardown order, also for phases that are skipped.
@@ -58,6 +60,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         reviewed,
         preflight: Preflight { kube, terraform },
         confirmation,
+        confirmed_by,
     } = gate(config, &request).await?;
     // After the refusals, so that a refusal stays one line.
     crate::scope::warn_if_by_name_only(config);
@@ -152,6 +155,7 @@ pub async fn run(config: &Config, request: Request<'_>) -> Result<Report> {
         duration_seconds: started.elapsed().as_secs_f64(),
         stopped_usd_per_month,
         plan_digest: reviewed.map(|r| r.digest),
+        confirmed_by,
         phases,
         sweep,
     })
@@ -164,13 +168,25 @@ struct Passed {
     reviewed: Option<Reviewed>,
     preflight: Preflight,
     confirmation: Confirmation,
+    /// `--expired`: what confirmed it (the lifetime, its commit, the reminder).
+    confirmed_by: Option<String>,
 }
 
 /// The gate, in order: the typed confirmation and the reviewed plan file before
 /// any AWS request; the credentials, the account guard and the pre-flight before
 /// any mutating one. Every failure is a refusal.
 async fn gate(config: &Config, request: &Request<'_>) -> Result<Passed> {
-    let confirmation = confirm::check_phrase(request.confirm.as_deref(), request.interactive)?;
+    let (confirmation, confirmed_by) = match &request.expired {
+        Some(expiry) => {
+            let says = confirm::check_lifetime(config, expiry, crate::clock::now())?;
+            tracing::info!("teardown: {says}");
+            (Confirmation::Expired, Some(says))
+        }
+        None => (
+            confirm::check_phrase(request.confirm.as_deref(), request.interactive)?,
+            None,
+        ),
+    };
     // The plan file is checked before any request: a changed, old or foreign plan touches nothing.
     let reviewed = match &request.plan {
         Some(path) => Some(Reviewed::load(
@@ -194,6 +210,7 @@ async fn gate(config: &Config, request: &Request<'_>) -> Result<Passed> {
         reviewed,
         preflight,
         confirmation,
+        confirmed_by,
     })
 }
 

@@ -336,6 +336,7 @@ impl teardown::Progress for Groups {
 
 async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
     let request = teardown::Request {
+        expired: None,
         confirm: Some(confirm::PHRASE.to_string()),
         interactive: false,
         progress: &Groups,

@@ -213,6 +213,9 @@ pub struct Report {
     /// The digest of the reviewed plan the teardown carried out (`teardown --plan`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_digest: Option<String>,
+    /// `teardown --expired`: the lifetime, the commit that set it and the reminder that confirmed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
     pub phases: Vec<PhaseReport>,
     /// The closing sweep: what of the stack still exists after the last phase,
     /// and what it bills. Absent when the run was interrupted.
@@ -425,6 +428,7 @@ mod tests {
             duration_seconds: 12.5,
             stopped_usd_per_month: None,
             plan_digest: None,
+            confirmed_by: None,
             sweep: None,
             phases: vec![
                 phase(Phase::Kubernetes, PhaseStatus::Done, 0.0, 2.25),

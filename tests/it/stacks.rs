@@ -142,3 +142,94 @@ fn stacks_lists_each_stacks_lifetime_and_the_expired_matrix_without_asking_aws()
         human.stdout
     );
 }
+
+/// `git` in `dir`, as a reviewer's merge would leave it.
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Reviewer", "-c", "user.email=reviewer@example.com"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `teardown --expired` is confirmed by the stack's lifetime, never by less:
+/// refused (exit 2, not one AWS request) without a lifetime, before it has
+/// passed, when the reminder went out less than `remind_before` ago, and when
+/// the config has changes not committed; once all hold, the stack is torn
+/// down and the run names the commit that set `expires_at`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_stack_goes_only_by_its_committed_lifetime_after_its_reminder() {
+    let world = World::start();
+    world.seed(&["--endpoints", "2"]);
+    let dir = world.path("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("sundown.yaml");
+    let base = "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+                sagemaker:\n  endpoint_prefix: retail-forecast\n  wait: 1m\n";
+    std::fs::write(&config, base).unwrap();
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "sundown.yaml"]);
+    git(&dir, &["commit", "-q", "-m", "retail-forecast without a lifetime"]);
+    let teardown = |now: &str, reminded: &str| {
+        world
+            .sundown()
+            .config(&config)
+            .env("SUNDOWN_NOW", now)
+            .args(&["--output", "json", "teardown", "--expired", "--reminded-at", reminded])
+            .run()
+    };
+    let refused = |out: &crate::support::Outcome, says: &str| {
+        assert_eq!(out.code, 2, "{out:#?}");
+        assert!(out.stderr.contains(says), "{says:?} not in: {}", out.stderr);
+    };
+
+    world.moto.start_recording();
+    refused(
+        &teardown("2026-12-08T12:00:00Z", "2026-12-06T10:00:00Z"),
+        "has no lifetime; only a stack with `lifetime:` is torn down without --confirm destroy",
+    );
+    std::fs::write(
+        &config,
+        format!("{base}lifetime:\n  expires_at: 2026-12-07T10:00:00Z\n"),
+    )
+    .unwrap();
+    git(&dir, &["commit", "-q", "-am", "retail-forecast goes on Monday"]);
+    refused(
+        &teardown("2026-12-07T09:00:00Z", "2026-12-06T09:00:00Z"),
+        "expires at 2026-12-07T10:00:00Z, not yet",
+    );
+    refused(
+        &teardown("2026-12-07T12:00:00Z", "2026-12-07T11:00:00Z"),
+        "less than lifetime.remind_before (24h00m00s) ago; it is torn down from 2026-12-08T11:00:00Z on",
+    );
+    std::fs::write(
+        &config,
+        format!("{base}lifetime:\n  expires_at: 2026-12-07T11:00:00Z\n"),
+    )
+    .unwrap();
+    refused(
+        &teardown("2026-12-08T12:00:00Z", "2026-12-06T10:00:00Z"),
+        "has changes that are not committed",
+    );
+    let requests = world.moto.recording();
+    assert!(requests.is_empty(), "a refused expiry asked AWS: {requests:#?}");
+
+    git(&dir, &["checkout", "-q", "sundown.yaml"]);
+    let out = teardown("2026-12-08T12:00:00Z", "2026-12-06T10:00:00Z");
+    assert_eq!(out.code, 0, "{out:#?}");
+    let says = out.json()["confirmed_by"].as_str().unwrap().to_owned();
+    assert!(
+        says.starts_with("confirmed by its lifetime: expired at 2026-12-07T10:00:00Z, set by commit ")
+            && says.ends_with("(Reviewer): retail-forecast goes on Monday; reminded at 2026-12-06T10:00:00Z"),
+        "{says}"
+    );
+    assert!(out.stderr.contains(&says), "{}", out.stderr);
+    let left = world.leftovers(&[]).await;
+    assert!(left.is_empty(), "{left:#?}");
+}
