@@ -66,6 +66,22 @@ pub struct Entry {
     pub error: Option<String>,
 }
 
+impl Entry {
+    /// Its row as both renderings show it: status, stack, account, region, expires, $/day, config.
+    fn cells(&self) -> [String; 7] {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+        [
+            self.status.name().to_owned(),
+            or_dash(&self.stack),
+            or_dash(&self.account),
+            or_dash(&self.region),
+            or_dash(&self.expires_at),
+            self.usd_per_day.map_or("not priced".to_owned(), |u| format!("{u:.2}")),
+            self.config.clone(),
+        ]
+    }
+}
+
 /// One job of the expiry workflow's matrix.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Include {
@@ -104,16 +120,10 @@ impl Stacks {
             "status", "stack", "account", "region", "expires", "$/day"
         );
         for s in &self.stacks {
+            let [status, stack, account, region, expires, per_day, config] = s.cells();
             let _ = writeln!(
                 out,
-                "{:<12} {:<24} {:<13} {:<12} {:<21} {:>10}  {}",
-                s.status.name(),
-                s.stack.as_deref().unwrap_or("-"),
-                s.account.as_deref().unwrap_or("-"),
-                s.region.as_deref().unwrap_or("-"),
-                s.expires_at.as_deref().unwrap_or("-"),
-                s.usd_per_day.map_or("not priced".to_owned(), |u| format!("{u:.2}")),
-                s.config
+                "{status:<12} {stack:<24} {account:<13} {region:<12} {expires:<21} {per_day:>10}  {config}"
             );
         }
         for s in self.stacks.iter().filter(|s| s.error.is_some()) {
@@ -140,16 +150,10 @@ impl Stacks {
             "| status | stack | account | region | expires | $/day | config |\n| --- | --- | --- | --- | --- | ---: | --- |"
         );
         for s in &self.stacks {
+            let [status, stack, account, region, expires, per_day, config] = s.cells();
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {} | {} | `{}` |",
-                s.status.name(),
-                s.stack.as_deref().unwrap_or("-"),
-                s.account.as_deref().unwrap_or("-"),
-                s.region.as_deref().unwrap_or("-"),
-                s.expires_at.as_deref().unwrap_or("-"),
-                s.usd_per_day.map_or("not priced".to_owned(), |u| format!("{u:.2}")),
-                s.config
+                "| {status} | `{stack}` | {account} | {region} | {expires} | {per_day} | `{config}` |"
             );
         }
         for s in self.stacks.iter().filter(|s| s.error.is_some()) {
