@@ -98,6 +98,13 @@ pub enum Command {
         /// Price no stack (the default for now: `sundown stacks` makes no AWS request)
         #[arg(long)]
         offline: bool,
+        /// Send each expiring or expired stack's reminder once (a comment on its GitHub issue, from
+        /// GITHUB_REPOSITORY and GITHUB_TOKEN), and keep in the matrix only stacks reminded long enough ago
+        #[arg(long)]
+        remind: bool,
+        /// With --remind: also publish each reminder to this SNS topic
+        #[arg(long, value_name = "ARN", requires = "remind")]
+        sns_topic: Option<String>,
     },
     /// Off-hours: scale node groups to 0 and delete endpoints (stop), restore them (start), or keep them on for a while (keep-on)
     Schedule {
@@ -143,8 +150,14 @@ pub enum ScheduleAction {
 /// Runs one command; the returned code follows `exit`'s contract.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     // The one command that reads many configs, not one.
-    if let Command::Stacks { root, offline: _ } = &cli.command {
-        return run_stacks(root, cli.output);
+    if let Command::Stacks {
+        root,
+        offline: _,
+        remind,
+        sns_topic,
+    } = &cli.command
+    {
+        return run_stacks(root, *remind, sns_topic.as_deref(), cli.output).await;
     }
     let path = config::resolve_path(cli.config.clone());
     let config = Config::load(&path)?;
@@ -241,8 +254,19 @@ fn print_schedule(outcome: &schedule::Outcome, output: Output) -> Result<ExitCod
     }))
 }
 
-fn run_stacks(root: &std::path::Path, output: Output) -> Result<ExitCode> {
-    let stacks = crate::stacks::run(root, crate::clock::now())?;
+async fn run_stacks(root: &std::path::Path, remind: bool, topic: Option<&str>, output: Output) -> Result<ExitCode> {
+    let now = crate::clock::now();
+    let mut stacks = crate::stacks::run(root, now)?;
+    if remind {
+        let repo = notify::reminder::Repo::from_env()?;
+        // The topic's region is the fourth field of its ARN.
+        let region = topic.and_then(|t| t.split(':').nth(3)).unwrap_or("us-east-1");
+        let sns = match topic {
+            Some(_) => Some(crate::aws::Aws::load(region).await.sns()),
+            None => None,
+        };
+        crate::stacks::remind(&mut stacks, &repo, sns.as_ref().zip(topic), now).await;
+    }
     match output {
         Output::Human => print!("{}", stacks.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&stacks)?),

@@ -59,8 +59,14 @@ pub struct Entry {
     pub expires_at: Option<String>,
     /// When its reminder is due: `expires_at` less `remind_before`.
     pub remind_at: Option<String>,
+    /// When its reminder was delivered (`--remind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminded_at: Option<String>,
     /// What it runs per day; `None`: not priced (`sundown stacks` asks no AWS).
     pub usd_per_day: Option<f64>,
+    /// `expires_at` and `remind_before`, for the reminders.
+    #[serde(skip)]
+    pub lifetime: Option<(u64, std::time::Duration)>,
     /// Why the config cannot be used, or what is missing for the expiry run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -89,6 +95,9 @@ pub struct Include {
     pub stack: String,
     pub account: String,
     pub region: String,
+    /// With `--remind`: when its reminder went out, for `teardown --expired --reminded-at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminded_at: Option<String>,
 }
 
 /// `strategy.matrix` for `fromJSON`: `include` lists each expired stack.
@@ -199,18 +208,7 @@ pub fn run(root: &Path, now: u64) -> anyhow::Result<Stacks> {
     let paths = find(root).map_err(|e| anyhow::anyhow!("reading {}: {e}", root.display()))?;
     let mut stacks: Vec<Entry> = paths.iter().map(|p| entry(root, p, now)).collect();
     refuse_duplicates(&mut stacks);
-    let include = stacks
-        .iter()
-        .filter(|s| s.status == Status::Expired && s.error.is_none())
-        .filter_map(|s| {
-            Some(Include {
-                config: s.config.clone(),
-                stack: s.stack.clone()?,
-                account: s.account.clone()?,
-                region: s.region.clone()?,
-            })
-        })
-        .collect();
+    let include = matrix(&stacks, None);
     Ok(Stacks {
         schema: SCHEMA,
         root: root.display().to_string(),
@@ -218,6 +216,68 @@ pub fn run(root: &Path, now: u64) -> anyhow::Result<Stacks> {
         stacks,
         matrix: Matrix { include },
     })
+}
+
+/// The expired, valid stacks; after the reminders (`reminded`: now), only those whose
+/// reminder went out at least `remind_before` ago, with its time.
+fn matrix(stacks: &[Entry], reminded: Option<u64>) -> Vec<Include> {
+    stacks
+        .iter()
+        .filter(|s| s.status == Status::Expired && s.error.is_none())
+        .filter(|s| {
+            reminded.is_none_or(|now| {
+                let at = s.reminded_at.as_deref().and_then(crate::clock::parse_utc);
+                at.zip(s.lifetime)
+                    .is_some_and(|(at, (_, before))| at + before.as_secs() <= now)
+            })
+        })
+        .filter_map(|s| {
+            Some(Include {
+                config: s.config.clone(),
+                stack: s.stack.clone()?,
+                account: s.account.clone()?,
+                region: s.region.clone()?,
+                reminded_at: s.reminded_at.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Sends the reminder of every expiring or expired stack that has none out
+/// for its `expires_at` (`notify::reminder`), records when each went out,
+/// and narrows the matrix to the stacks reminded `remind_before` ago or more.
+/// A stack whose reminder fails gets the error; the others go on.
+pub async fn remind(
+    stacks: &mut Stacks,
+    repo: &crate::notify::reminder::Repo,
+    sns: Option<(&aws_sdk_sns::Client, &str)>,
+    now: u64,
+) {
+    for s in stacks
+        .stacks
+        .iter_mut()
+        .filter(|s| matches!(s.status, Status::Expired | Status::Expiring) && s.error.is_none())
+    {
+        let (Some(stack), Some(account), Some(region), Some((expires_at, remind_before))) =
+            (&s.stack, &s.account, &s.region, s.lifetime)
+        else {
+            continue;
+        };
+        let due = crate::notify::reminder::Due {
+            stack,
+            account,
+            region,
+            config: &s.config,
+            expires_at,
+            remind_before,
+            usd_per_day: s.usd_per_day,
+        };
+        match crate::notify::reminder::remind(repo, sns, &due, now).await {
+            Ok(delivered) => s.reminded_at = Some(rfc3339(delivered.reminded_at)),
+            Err(e) => s.error = Some(format!("reminder: {e:#}")),
+        }
+    }
+    stacks.matrix.include = matrix(&stacks.stacks, Some(now));
 }
 
 fn entry(root: &Path, path: &Path, now: u64) -> Entry {
@@ -231,7 +291,9 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
             status: Status::Invalid,
             expires_at: None,
             remind_at: None,
+            reminded_at: None,
             usd_per_day: None,
+            lifetime: None,
             error: Some(e.to_string()),
         },
         Ok(c) => {
@@ -258,7 +320,9 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
                     .lifetime
                     .as_ref()
                     .map(|l| rfc3339(l.expires_at.saturating_sub(l.remind_before.as_secs()))),
+                reminded_at: None,
                 usd_per_day: None,
+                lifetime: c.lifetime.as_ref().map(|l| (l.expires_at, l.remind_before)),
                 error,
             }
         }
@@ -366,6 +430,7 @@ mod tests {
                 stack: "gone".into(),
                 account: "111111111111".into(),
                 region: "us-east-1".into(),
+                reminded_at: None,
             }]
         );
         assert_eq!(stacks.errors(), 3);

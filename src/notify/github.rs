@@ -66,14 +66,7 @@ pub fn marker(stack: &str) -> String {
 
 /// Creates or updates the stack's comment with `markdown`.
 pub async fn post(target: &Target, stack: &str, markdown: &str, mode: Mode) -> Result<Posted> {
-    let octo = Octocrab::builder()
-        .base_uri(target.api_url.trim_end_matches('/'))
-        .with_context(|| format!("GITHUB_API_URL {:?} is not a URL", target.api_url))?
-        .personal_token(target.token.clone())
-        .set_connect_timeout(Some(Duration::from_secs(10)))
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .build()
-        .context("building the GitHub client")?;
+    let octo = client(&target.api_url, &target.token)?;
     let attempt = format!("<!-- sundown:attempt={} -->", crate::text::random_hex(8));
     let stack_marker = marker(stack);
     let body = compose(&stack_marker, &attempt, markdown);
@@ -98,6 +91,34 @@ pub async fn post(target: &Target, stack: &str, markdown: &str, mode: Mode) -> R
         }
     }
     create(&octo, &comments, &body, &attempt).await.map(Posted::Created)
+}
+
+/// A GitHub client for `api_url` with `token`, its waits bounded.
+pub fn client(api_url: &str, token: &str) -> Result<Octocrab> {
+    Octocrab::builder()
+        .base_uri(api_url.trim_end_matches('/'))
+        .with_context(|| format!("GITHUB_API_URL {api_url:?} is not a URL"))?
+        .personal_token(token.to_owned())
+        .set_connect_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .context("building the GitHub client")
+}
+
+/// Every item of a paginated GitHub listing at `route` (which has no query yet), oldest first.
+pub async fn every<T: serde::de::DeserializeOwned>(octo: &Octocrab, route: &str, what: &str) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    let join = if route.contains('?') { '&' } else { '?' };
+    for page in 1.. {
+        let url = format!("{route}{join}per_page={PAGE}&page={page}");
+        let batch: Vec<T> = retry(what, || async { octo.get::<Vec<T>, _, ()>(&url, None).await }).await?;
+        let done = batch.len() < PAGE;
+        all.extend(batch);
+        if done {
+            break;
+        }
+    }
+    Ok(all)
 }
 
 /// Creates the comment; after a failure that may have reached GitHub, looks
@@ -134,20 +155,7 @@ async fn create(octo: &Octocrab, route: &str, body: &str, attempt: &str) -> Resu
 
 /// Every comment of the pull request, oldest first.
 async fn list(octo: &Octocrab, route: &str) -> Result<Vec<Comment>> {
-    let mut all = Vec::new();
-    for page in 1.. {
-        let url = format!("{route}?per_page={PAGE}&page={page}");
-        let batch: Vec<Comment> = retry("listing the pull-request comments", || async {
-            octo.get::<Vec<Comment>, _, ()>(&url, None).await
-        })
-        .await?;
-        let done = batch.len() < PAGE;
-        all.extend(batch);
-        if done {
-            break;
-        }
-    }
-    Ok(all)
+    every(octo, route, "listing the pull-request comments").await
 }
 
 /// The token's login; `GET /user` is refused to the workflow token, whose login is fixed.
@@ -162,7 +170,7 @@ async fn current_login(octo: &Octocrab) -> String {
 }
 
 /// Retries an idempotent request on transient errors.
-async fn retry<T, F, Fut>(what: &str, mut call: F) -> Result<T>
+pub async fn retry<T, F, Fut>(what: &str, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = octocrab::Result<T>>,

@@ -3,6 +3,7 @@
 //! never changes the result of the work it reports on.
 
 pub mod github;
+pub mod reminder;
 pub mod sns;
 
 /// The URL of the current Actions run, when running in one.

@@ -202,3 +202,149 @@ fn to_json(c: &Comment) -> Value {
         "user": { "login": c.login, "type": "Bot" },
     })
 }
+
+/// An issue of the issues fake, with its comments (body, created_at).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub open: bool,
+    pub comments: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Issues {
+    issues: Vec<Issue>,
+    /// The time new comments get (GitHub's `created_at`), set by the test.
+    now: String,
+}
+
+/// A stateful fake of GitHub's issues API (list open issues, create one,
+/// list and create its comments), behind `/api/v3`, checking the token and
+/// failing the test on any other request. Comments are stamped with the
+/// time the test sets, as GitHub stamps them with its own clock.
+pub struct GithubIssues {
+    pub server: MockServer,
+    state: Arc<Mutex<Issues>>,
+}
+
+impl GithubIssues {
+    pub async fn start(repository: &str, token: &str, now: &str) -> GithubIssues {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(Issues {
+            now: now.to_owned(),
+            ..Issues::default()
+        }));
+        let auth = format!("Bearer {token}");
+        let issues = format!("/api/v3/repos/{repository}/issues");
+        let issue_json = |i: &Issue| json!({"number": i.number, "title": i.title, "body": i.body, "state": if i.open { "open" } else { "closed" }});
+
+        let s = state.clone();
+        Mock::given(method("GET"))
+            .and(path(issues.as_str()))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(move |req: &Request| {
+                let page: usize = query(req, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let per_page: usize = query(req, "per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+                let open_only = query(req, "state").is_none_or(|s| s == "open");
+                let state = s.lock().unwrap();
+                let items: Vec<Value> = state
+                    .issues
+                    .iter()
+                    .filter(|i| i.open || !open_only)
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .map(issue_json)
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(items)
+            })
+            .mount(&server)
+            .await;
+
+        let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path(issues.as_str()))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(move |req: &Request| {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let mut state = s.lock().unwrap();
+                let issue = Issue {
+                    number: state.issues.len() as u64 + 1,
+                    title: body["title"].as_str().unwrap_or_default().into(),
+                    body: body["body"].as_str().unwrap_or_default().into(),
+                    open: true,
+                    comments: Vec::new(),
+                };
+                state.issues.push(issue.clone());
+                ResponseTemplate::new(201).set_body_json(issue_json(&issue))
+            })
+            .mount(&server)
+            .await;
+
+        let comments = format!("^/api/v3/repos/{repository}/issues/([0-9]+)/comments$");
+        let number = |req: &Request| -> usize { req.url.path().split('/').nth_back(1).unwrap().parse().unwrap() };
+        let s = state.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(comments.as_str()))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(move |req: &Request| {
+                let state = s.lock().unwrap();
+                let Some(issue) = state.issues.get(number(req) - 1) else {
+                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+                };
+                let page: usize = query(req, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let items: Vec<Value> = issue
+                    .comments
+                    .iter()
+                    .skip((page - 1) * 100)
+                    .take(100)
+                    .map(|(body, at)| json!({"id": 1, "body": body, "created_at": at, "user": {"login": BOT}}))
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(items)
+            })
+            .mount(&server)
+            .await;
+
+        let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path_regex(comments.as_str()))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(move |req: &Request| {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let mut state = s.lock().unwrap();
+                let now = state.now.clone();
+                let Some(issue) = state.issues.get_mut(number(req) - 1) else {
+                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+                };
+                let text = body["body"].as_str().unwrap_or_default().to_owned();
+                issue.comments.push((text.clone(), now.clone()));
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": 1, "body": text, "created_at": now, "user": {"login": BOT}}))
+            })
+            .mount(&server)
+            .await;
+
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(418).set_body_string("unexpected request"))
+            .with_priority(u8::MAX)
+            .named("unexpected request")
+            .expect(0)
+            .mount(&server)
+            .await;
+        GithubIssues { server, state }
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v3", self.server.uri())
+    }
+
+    /// GitHub's clock, for the comments created from now on.
+    pub fn set_now(&self, now: &str) {
+        self.state.lock().unwrap().now = now.to_owned();
+    }
+
+    pub fn issues(&self) -> Vec<Issue> {
+        self.state.lock().unwrap().issues.clone()
+    }
+}

@@ -233,3 +233,147 @@ async fn an_expired_stack_goes_only_by_its_committed_lifetime_after_its_reminder
     let left = world.leftovers(&[]).await;
     assert!(left.is_empty(), "{left:#?}");
 }
+
+/// The hourly listing with `--remind`, twice, against the GitHub issues fake and SNS
+/// (read back through SQS): a stack that expires today is reminded at the first
+/// run and is in the second run's matrix, 25 hours later, with the time of its
+/// reminder, which `teardown --expired` then accepts; a stack expiring later is
+/// reminded once over both runs and is never in the matrix; a stack committed
+/// already expired gets its reminder first and waits `remind_before`; a stack
+/// without a lifetime gets nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn reminders_go_out_once_and_the_matrix_waits_for_them() {
+    let world = World::start();
+    let seeded = world.seed(&["--inbox"]);
+    let (topic, queue) = (
+        seeded["inbox"]["topic_arn"].as_str().unwrap().to_owned(),
+        seeded["inbox"]["queue_url"].as_str().unwrap().to_owned(),
+    );
+    world.seed(&[
+        "--sagemaker",
+        r#"[{"endpoint": "pr-1841", "config": "pr-1841-config", "model": "pr-1841-model"}]"#,
+    ]);
+    let lifetime = |at: &str, before: &str| format!("lifetime:\n  expires_at: {at}\n  remind_before: {before}\n");
+    let account = "123456789012";
+    write(
+        &world,
+        "previews/pr-1841",
+        &stack("pr-1841", account, &lifetime("2026-12-05T20:00:00Z", "24h")),
+    );
+    write(
+        &world,
+        "demos/acme",
+        &stack("demo-acme", account, &lifetime("2026-12-07T09:00:00Z", "48h")),
+    );
+    write(
+        &world,
+        "demos/late",
+        &stack("demo-late", account, &lifetime("2026-12-04T00:00:00Z", "24h")),
+    );
+    write(&world, "prod", &stack("retail-forecast", account, ""));
+    let envs = world.path("envs");
+    git(&envs, &["init", "-q"]);
+    git(&envs, &["add", "."]);
+    git(&envs, &["commit", "-q", "-m", "four stacks"]);
+
+    let (repository, token) = ("acme/infra", "ghs_expiry");
+    let github = crate::github_fake::GithubIssues::start(repository, token, "2026-12-05T10:00:00Z").await;
+    let listing = |now: &str| {
+        world
+            .sundown()
+            .env("SUNDOWN_NOW", now)
+            .env("GITHUB_API_URL", &github.api_url())
+            .env("GITHUB_REPOSITORY", repository)
+            .env("GITHUB_TOKEN", token)
+            .args(&[
+                "stacks",
+                "--root",
+                "envs",
+                "--remind",
+                "--sns-topic",
+                &topic,
+                "--output",
+                "json",
+            ])
+            .run()
+    };
+    let inbox = || world.seed(&["--receive", &queue]).as_array().unwrap().clone();
+    let in_matrix = |doc: &Value| -> Vec<String> {
+        doc["matrix"]["include"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["stack"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let first = listing("2026-12-05T10:00:00Z");
+    assert_eq!(first.code, 0, "{first:#?}");
+    let doc = first.json();
+    assert!(
+        in_matrix(&doc).is_empty(),
+        "nothing goes before its reminder is 24 h old: {doc:#}"
+    );
+    let issues = github.issues();
+    let titles: Vec<&str> = issues.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(!titles.iter().any(|t| t.contains("retail-forecast")), "{titles:?}");
+    assert!(issues.iter().all(|i| i.comments.len() == 1), "{issues:#?}");
+    let late = issues.iter().find(|i| i.title.contains("demo-late")).unwrap();
+    assert!(
+        late.comments[0]
+            .0
+            .contains("expired at 2026-12-04T00:00:00Z; it is torn down from 2026-12-06T10:00:00Z on"),
+        "{late:#?}"
+    );
+    let acme = issues.iter().find(|i| i.title.contains("demo-acme")).unwrap();
+    assert!(
+        acme.comments[0]
+            .0
+            .contains("changes `lifetime.expires_at` in `demos/acme/sundown.yaml`"),
+        "{acme:#?}"
+    );
+    let messages = inbox();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+
+    // An hour later, and a day later: no second reminder; then the two stacks reminded 25 h ago go.
+    github.set_now("2026-12-05T11:00:00Z");
+    let again = listing("2026-12-05T11:00:00Z");
+    assert_eq!(again.code, 0, "{again:#?}");
+    github.set_now("2026-12-06T11:00:00Z");
+    let later = listing("2026-12-06T11:00:00Z");
+    assert_eq!(later.code, 0, "{later:#?}");
+    let doc = later.json();
+    assert_eq!(in_matrix(&doc), ["demo-late", "pr-1841"]);
+    assert!(
+        github.issues().iter().all(|i| i.comments.len() == 1),
+        "{:#?}",
+        github.issues()
+    );
+    assert!(inbox().is_empty(), "a reminder was sent twice");
+
+    // The matrix entry is what `teardown --expired` takes.
+    let entry = doc["matrix"]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["stack"] == "pr-1841")
+        .unwrap()
+        .clone();
+    assert_eq!(entry["reminded_at"], "2026-12-05T10:00:00Z");
+    let teardown = world
+        .sundown()
+        .config(&envs.join(entry["config"].as_str().unwrap()))
+        .env("SUNDOWN_NOW", "2026-12-06T11:00:00Z")
+        .args(&[
+            "teardown",
+            "--expired",
+            "--reminded-at",
+            entry["reminded_at"].as_str().unwrap(),
+        ])
+        .run();
+    assert_eq!(teardown.code, 0, "{teardown:#?}");
+    assert!(teardown.stderr.contains("set by commit"), "{}", teardown.stderr);
+    let sm = aws_sdk_sagemaker::Client::new(&world.sdk().await);
+    assert!(sm.list_endpoints().send().await.unwrap().endpoints().is_empty());
+}
