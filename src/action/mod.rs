@@ -79,6 +79,8 @@ pub struct Inputs {
     pub sns_topic_arn: Option<String>,
     /// `teardown`: a reviewed plan (written by the `plan` command), relative to the workspace.
     pub plan: Option<PathBuf>,
+    /// `teardown` with confirmation `expired`: when the stack's reminder went out (Unix seconds).
+    pub reminded_at: Option<u64>,
 }
 
 fn input(name: &str) -> Option<String> {
@@ -121,6 +123,14 @@ impl Inputs {
             comment,
             sns_topic_arn: input("sns-topic-arn"),
             plan: input("plan").map(PathBuf::from),
+            reminded_at: match input("reminded-at") {
+                None => None,
+                Some(at) => Some(crate::clock::parse_utc(&at).ok_or_else(|| {
+                    refuse(format!(
+                        "input reminded-at is {at:?}; give an RFC 3339 UTC time (2026-12-05T10:00:00Z)"
+                    ))
+                })?),
+            },
         })
     }
 }
@@ -239,7 +249,13 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
         ))
     })?;
     let config = Config::load(&inputs.config)?;
-    if inputs.command == Command::Teardown && inputs.confirmation.trim() != confirm::PHRASE {
+    let expired = inputs.confirmation.trim() == EXPIRED;
+    if inputs.command == Command::Teardown && expired && inputs.reminded_at.is_none() {
+        return Err(refuse(
+            "the confirmation input is \"expired\" without reminded-at; the expiry workflow passes the time of the stack's reminder",
+        ));
+    }
+    if inputs.command == Command::Teardown && !expired && inputs.confirmation.trim() != confirm::PHRASE {
         let given = inputs.confirmation.trim();
         let what = if given.is_empty() {
             "is empty".to_string()
@@ -334,10 +350,20 @@ impl teardown::Progress for Groups {
     }
 }
 
+/// The confirmation input of the expiry workflow: the stack's lifetime confirms it (`confirm::check_lifetime`).
+const EXPIRED: &str = "expired";
+
 async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
+    let expired = (inputs.confirmation.trim() == EXPIRED)
+        .then_some(inputs.reminded_at)
+        .flatten()
+        .map(|reminded_at| confirm::Expiry {
+            config_path: inputs.config.clone(),
+            reminded_at,
+        });
     let request = teardown::Request {
-        expired: None,
-        confirm: Some(confirm::PHRASE.to_string()),
+        confirm: expired.is_none().then(|| confirm::PHRASE.to_string()),
+        expired,
         interactive: false,
         progress: &Groups,
         plan: inputs.plan.clone(),

@@ -223,18 +223,31 @@ async fn action_refuses_a_wrong_confirmation_before_any_request() {
     );
     let github = GithubFake::start(REPOSITORY, PR, TOKEN).await;
 
-    for (confirmation, why) in [("yes", "is \"yes\", not \"destroy\""), ("", "is empty")] {
+    // `expired` (the expiry workflow's) needs reminded-at, and a stack with a lifetime that has passed.
+    for (inputs, why) in [
+        (
+            &[("confirmation", "yes")][..],
+            "the confirmation input is \"yes\", not \"destroy\"",
+        ),
+        (&[("confirmation", "")], "the confirmation input is empty"),
+        (
+            &[("confirmation", "expired")],
+            "the confirmation input is \"expired\" without reminded-at",
+        ),
+        (
+            &[("confirmation", "expired"), ("reminded-at", "2026-12-01T10:00:00Z")],
+            "has no lifetime; only a stack with `lifetime:` is torn down without --confirm destroy",
+        ),
+    ] {
         world.moto.start_recording();
-        let run = run_action(&world, &github, &[("confirmation", confirmation)], 1);
+        let run = run_action(&world, &github, inputs, 1);
         let recorded = world.moto.recording();
         assert_eq!(run.out.code, 2, "{:#?}", run.out);
         assert_eq!(run.outputs["status"], "refused", "{:?}", run.outputs);
         assert_eq!(run.outputs["destroyed"], "0");
         assert_eq!(run.outputs["report"], "");
         assert!(
-            run.out
-                .stdout
-                .contains(&format!("::error title=sundown::the confirmation input {why}")),
+            run.out.stdout.contains(&format!("::error title=sundown::")) && run.out.stdout.contains(why),
             "{}",
             run.out.stdout
         );
