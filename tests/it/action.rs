@@ -247,7 +247,7 @@ async fn action_refuses_a_wrong_confirmation_before_any_request() {
         assert_eq!(run.outputs["destroyed"], "0");
         assert_eq!(run.outputs["report"], "");
         assert!(
-            run.out.stdout.contains(&format!("::error title=sundown::")) && run.out.stdout.contains(why),
+            run.out.stdout.contains("::error title=sundown::") && run.out.stdout.contains(why),
             "{}",
             run.out.stdout
         );
