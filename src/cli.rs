@@ -255,18 +255,11 @@ fn print_schedule(outcome: &schedule::Outcome, output: Output) -> Result<ExitCod
 }
 
 async fn run_stacks(root: &std::path::Path, remind: bool, topic: Option<&str>, output: Output) -> Result<ExitCode> {
-    let now = crate::clock::now();
-    let mut stacks = crate::stacks::run(root, now)?;
-    if remind {
-        let repo = notify::reminder::Repo::from_env()?;
-        // The topic's region is the fourth field of its ARN.
-        let region = topic.and_then(|t| t.split(':').nth(3)).unwrap_or("us-east-1");
-        let sns = match topic {
-            Some(_) => Some(crate::aws::Aws::load(region).await.sns()),
-            None => None,
-        };
-        crate::stacks::remind(&mut stacks, &repo, sns.as_ref().zip(topic), now).await;
-    }
+    let repo = match remind {
+        true => Some(notify::reminder::Repo::from_env(None)?),
+        false => None,
+    };
+    let stacks = crate::stacks::list(root, repo, topic, crate::clock::now()).await?;
     match output {
         Output::Human => print!("{}", stacks.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&stacks)?),

@@ -243,6 +243,31 @@ fn matrix(stacks: &[Entry], reminded: Option<u64>) -> Vec<Include> {
         .collect()
 }
 
+/// `sundown stacks`, as the CLI and the Action run it: every stack under
+/// `root` as of `now`; with `remind` (the repository of the stacks' issues),
+/// each due reminder sent, also to SNS `topic` when given, and the matrix narrowed.
+pub async fn list(
+    root: &Path,
+    remind: Option<crate::notify::reminder::Repo>,
+    topic: Option<&str>,
+    now: u64,
+) -> anyhow::Result<Stacks> {
+    let mut stacks = run(root, now)?;
+    if let Some(repo) = remind {
+        // The topic's region is the fourth field of its ARN.
+        let sns = match topic {
+            Some(t) => Some(
+                crate::aws::Aws::load(t.split(':').nth(3).unwrap_or("us-east-1"))
+                    .await
+                    .sns(),
+            ),
+            None => None,
+        };
+        self::remind(&mut stacks, &repo, sns.as_ref().zip(topic), now).await;
+    }
+    Ok(stacks)
+}
+
 /// Sends the reminder of every expiring or expired stack that has none out
 /// for its `expires_at` (`notify::reminder`), records when each went out,
 /// and narrows the matrix to the stacks reminded `remind_before` ago or more.

@@ -36,6 +36,7 @@ pub enum Command {
     Verify,
     ScheduleStop,
     ScheduleStart,
+    Stacks,
 }
 
 impl Command {
@@ -46,9 +47,10 @@ impl Command {
             "verify" => Command::Verify,
             "schedule-stop" => Command::ScheduleStop,
             "schedule-start" => Command::ScheduleStart,
+            "stacks" => Command::Stacks,
             other => {
                 return Err(refuse(format!(
-                    "input command is {other:?}; use teardown, plan, verify, schedule-stop or schedule-start"
+                    "input command is {other:?}; use teardown, plan, verify, schedule-stop, schedule-start or stacks"
                 )));
             }
         })
@@ -61,6 +63,7 @@ impl Command {
             Command::Verify => "verify",
             Command::ScheduleStop => "schedule-stop",
             Command::ScheduleStart => "schedule-start",
+            Command::Stacks => "stacks",
         }
     }
 }
@@ -81,6 +84,10 @@ pub struct Inputs {
     pub plan: Option<PathBuf>,
     /// `teardown` with confirmation `expired`: when the stack's reminder went out (Unix seconds).
     pub reminded_at: Option<u64>,
+    /// `stacks`: where to look for configs, relative to working-directory.
+    pub root: PathBuf,
+    /// `stacks`: send the due reminders.
+    pub remind: bool,
 }
 
 fn input(name: &str) -> Option<String> {
@@ -123,6 +130,8 @@ impl Inputs {
             comment,
             sns_topic_arn: input("sns-topic-arn"),
             plan: input("plan").map(PathBuf::from),
+            root: input("root").unwrap_or_else(|| ".".into()).into(),
+            remind: input("remind").as_deref() == Some("true"),
             reminded_at: match input("reminded-at") {
                 None => None,
                 Some(at) => Some(crate::clock::parse_utc(&at).ok_or_else(|| {
@@ -248,6 +257,9 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
             inputs.working_directory.display()
         ))
     })?;
+    if inputs.command == Command::Stacks {
+        return run_stacks(inputs).await;
+    }
     let config = Config::load(&inputs.config)?;
     let expired = inputs.confirmation.trim() == EXPIRED;
     if inputs.command == Command::Teardown && expired && inputs.reminded_at.is_none() {
@@ -273,6 +285,7 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
         Command::Verify => run_verify(&config).await?,
         Command::ScheduleStop => run_schedule(&config, crate::schedule::Action::Stop).await?,
         Command::ScheduleStart => run_schedule(&config, crate::schedule::Action::Start).await?,
+        Command::Stacks => unreachable!("run before the config is read"),
     };
     let comment = inputs.comment.unwrap_or(match config.notify.github_comment {
         GithubComment::Update => Some(github::Mode::Update),
@@ -384,6 +397,40 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
     }
     done.plan_digest = report.plan_digest.clone();
     Ok(done)
+}
+
+/// `stacks`: every stack under `root` (no single config), its reminders with
+/// `remind`; the document (`sundown-stacks.json`) holds the expiry matrix.
+async fn run_stacks(inputs: &Inputs) -> Result<Finished> {
+    let topic = inputs.sns_topic_arn.as_deref().filter(|_| inputs.remind);
+    let repo = match inputs.remind {
+        true => Some(crate::notify::reminder::Repo::from_env(inputs.github_token.clone())?),
+        false => None,
+    };
+    let stacks = crate::stacks::list(&inputs.root, repo, topic, crate::clock::now()).await?;
+    print!("{}", stacks.render_human());
+    for s in stacks.stacks.iter().filter(|s| s.error.is_some()) {
+        workflow::annotate(
+            "error",
+            &format!("sundown stacks {}", s.config),
+            s.error.as_deref().unwrap_or_default(),
+        );
+    }
+    let done = Done::new(
+        if stacks.errors() == 0 { exit::DONE } else { exit::FAILED },
+        json(&stacks)?,
+        stacks.render_markdown(),
+    );
+    Ok(Finished {
+        stack: "stacks".to_owned(),
+        comment: None,
+        code: done.code,
+        status: done.status,
+        json: done.json,
+        markdown: done.markdown,
+        destroyed: 0,
+        plan_digest: None,
+    })
 }
 
 async fn run_plan(config: &Config) -> Result<Done> {

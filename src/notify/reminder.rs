@@ -21,10 +21,11 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// `GITHUB_API_URL` (default `https://api.github.com`), `GITHUB_REPOSITORY` and `GITHUB_TOKEN`.
-    pub fn from_env() -> Result<Repo> {
+    /// `GITHUB_API_URL` (default `https://api.github.com`), `GITHUB_REPOSITORY`, and `token`
+    /// (the Action's github-token input), else `GITHUB_TOKEN`.
+    pub fn from_env(token: Option<String>) -> Result<Repo> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let (Some(repository), Some(token)) = (var("GITHUB_REPOSITORY"), var("GITHUB_TOKEN")) else {
+        let (Some(repository), Some(token)) = (var("GITHUB_REPOSITORY"), token.or_else(|| var("GITHUB_TOKEN"))) else {
             return Err(crate::exit::refuse(
                 "--remind needs GITHUB_REPOSITORY and GITHUB_TOKEN (the workflow's token, with `issues: write`)",
             ));

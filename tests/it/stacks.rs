@@ -361,6 +361,29 @@ async fn reminders_go_out_once_and_the_matrix_waits_for_them() {
         .unwrap()
         .clone();
     assert_eq!(entry["reminded_at"], "2026-12-05T10:00:00Z");
+    // Every `${{ matrix.X }}` the expiry workflow reads is a field of each entry, a string.
+    let workflow =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/workflows/expiry.yml"))
+            .unwrap();
+    let used: std::collections::BTreeSet<&str> = workflow
+        .split("{{ matrix.")
+        .skip(1)
+        .map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        used.iter().copied().collect::<Vec<_>>(),
+        ["account", "config", "region", "reminded_at", "stack"]
+    );
+    for field in used {
+        assert!(
+            entry[field].is_string(),
+            "matrix.{field} is not in the entry: {entry:#}"
+        );
+    }
     let teardown = world
         .sundown()
         .config(&envs.join(entry["config"].as_str().unwrap()))
