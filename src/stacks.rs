@@ -62,6 +62,9 @@ pub struct Entry {
     /// When its reminder was delivered (`--remind`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reminded_at: Option<String>,
+    /// The GitHub issue kept for it (`--remind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue: Option<u64>,
     /// What it runs per day; `None`: not priced (`sundown stacks` asks no AWS).
     pub usd_per_day: Option<f64>,
     /// `expires_at` and `remind_before`, for the reminders.
@@ -98,6 +101,9 @@ pub struct Include {
     /// With `--remind`: when its reminder went out, for `teardown --expired --reminded-at`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reminded_at: Option<String>,
+    /// With `--remind`: the stack's issue, which gets the teardown's result and is closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue: Option<u64>,
 }
 
 /// `strategy.matrix` for `fromJSON`: `include` lists each expired stack.
@@ -238,6 +244,7 @@ fn matrix(stacks: &[Entry], reminded: Option<u64>) -> Vec<Include> {
                 account: s.account.clone()?,
                 region: s.region.clone()?,
                 reminded_at: s.reminded_at.clone(),
+                issue: s.issue,
             })
         })
         .collect()
@@ -298,7 +305,10 @@ pub async fn remind(
             usd_per_day: s.usd_per_day,
         };
         match crate::notify::reminder::remind(repo, sns, &due, now).await {
-            Ok(delivered) => s.reminded_at = Some(rfc3339(delivered.reminded_at)),
+            Ok(delivered) => {
+                s.reminded_at = Some(rfc3339(delivered.reminded_at));
+                s.issue = Some(delivered.issue);
+            }
             Err(e) => s.error = Some(format!("reminder: {e:#}")),
         }
     }
@@ -317,6 +327,7 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
             expires_at: None,
             remind_at: None,
             reminded_at: None,
+            issue: None,
             usd_per_day: None,
             lifetime: None,
             error: Some(e.to_string()),
@@ -346,6 +357,7 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
                     .as_ref()
                     .map(|l| rfc3339(l.expires_at.saturating_sub(l.remind_before.as_secs()))),
                 reminded_at: None,
+                issue: None,
                 usd_per_day: None,
                 lifetime: c.lifetime.as_ref().map(|l| (l.expires_at, l.remind_before)),
                 error,
@@ -456,6 +468,7 @@ mod tests {
                 account: "111111111111".into(),
                 region: "us-east-1".into(),
                 reminded_at: None,
+                issue: None,
             }]
         );
         assert_eq!(stacks.errors(), 3);
