@@ -106,6 +106,18 @@ pub enum Command {
         #[arg(long, value_name = "ARN", requires = "remind")]
         sns_topic: Option<String>,
     },
+    /// One summary of an expiry run: what was torn down and stopped, what failed and why, what expires next
+    Rollup {
+        /// The listing the run started from (`sundown stacks --remind --output json`)
+        #[arg(long, value_name = "FILE")]
+        listing: PathBuf,
+        /// Where the matrix jobs' reports (`sundown-teardown.json`) are, at any depth
+        #[arg(long, value_name = "DIR")]
+        reports: PathBuf,
+        /// Also publish the summary to this SNS topic
+        #[arg(long, value_name = "ARN")]
+        sns_topic: Option<String>,
+    },
     /// Off-hours: scale node groups to 0 and delete endpoints (stop), restore them (start), or keep them on for a while (keep-on)
     Schedule {
         #[command(subcommand)]
@@ -159,6 +171,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     {
         return run_stacks(root, *remind, sns_topic.as_deref(), cli.output).await;
     }
+    if let Command::Rollup {
+        listing,
+        reports,
+        sns_topic,
+    } = &cli.command
+    {
+        return run_rollup(listing, reports, sns_topic.as_deref(), cli.output).await;
+    }
     let path = config::resolve_path(cli.config.clone());
     let config = Config::load(&path)?;
     match cli.command {
@@ -203,7 +223,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", iam::render(&config, purpose));
             Ok(ExitCode::from(exit::DONE))
         }
-        Command::Stacks { .. } => unreachable!("dispatched before the config is read"),
+        Command::Stacks { .. } | Command::Rollup { .. } => unreachable!("dispatched before the config is read"),
         Command::Schedule { action } => {
             let (action, trigger) = match action {
                 ScheduleAction::Stop => (schedule::Action::Stop, schedule::Trigger::Hand),
@@ -266,6 +286,30 @@ async fn run_stacks(root: &std::path::Path, remind: bool, topic: Option<&str>, o
         Output::Markdown => print!("{}", stacks.render_markdown()),
     }
     Ok(ExitCode::from(if stacks.errors() == 0 {
+        exit::DONE
+    } else {
+        exit::FAILED
+    }))
+}
+
+async fn run_rollup(
+    listing: &std::path::Path,
+    reports: &std::path::Path,
+    topic: Option<&str>,
+    output: Output,
+) -> Result<ExitCode> {
+    let rollup = crate::rollup::build(listing, reports)?;
+    if let Some(topic) = topic {
+        match crate::rollup::publish(&rollup, topic).await {
+            Ok(id) => tracing::info!("rollup: published to {topic} (message {id})"),
+            Err(e) => tracing::warn!("{e:#}"),
+        }
+    }
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rollup)?),
+        Output::Human | Output::Markdown => print!("{}", rollup.render_markdown()),
+    }
+    Ok(ExitCode::from(if rollup.failed() == 0 {
         exit::DONE
     } else {
         exit::FAILED

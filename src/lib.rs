@@ -37,6 +37,7 @@ pub mod schedule;
 // operations
 pub mod notify;
 pub mod plan;
+pub mod rollup;
 pub mod stacks;
 pub mod teardown;
 // faces

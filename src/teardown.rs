@@ -485,5 +485,9 @@ async fn preflight(config: &Config, aws: &Aws) -> Result<Preflight> {
 /// Writes the JSON report to `path`.
 pub fn write_report(report: &Report, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(report)?;
+    // After a teardown, a missing folder must not lose the report.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {} for the report", dir.display()))?;
+    }
     std::fs::write(path, text + "\n").with_context(|| format!("writing the report to {}", path.display()))
 }

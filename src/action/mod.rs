@@ -37,6 +37,7 @@ pub enum Command {
     ScheduleStop,
     ScheduleStart,
     Stacks,
+    Rollup,
 }
 
 impl Command {
@@ -48,9 +49,10 @@ impl Command {
             "schedule-stop" => Command::ScheduleStop,
             "schedule-start" => Command::ScheduleStart,
             "stacks" => Command::Stacks,
+            "rollup" => Command::Rollup,
             other => {
                 return Err(refuse(format!(
-                    "input command is {other:?}; use teardown, plan, verify, schedule-stop, schedule-start or stacks"
+                    "input command is {other:?}; use teardown, plan, verify, schedule-stop, schedule-start, stacks or rollup"
                 )));
             }
         })
@@ -64,6 +66,7 @@ impl Command {
             Command::ScheduleStop => "schedule-stop",
             Command::ScheduleStart => "schedule-start",
             Command::Stacks => "stacks",
+            Command::Rollup => "rollup",
         }
     }
 }
@@ -88,6 +91,9 @@ pub struct Inputs {
     pub root: PathBuf,
     /// `stacks`: send the due reminders.
     pub remind: bool,
+    /// `rollup`: the listing and the folder of the matrix jobs' reports.
+    pub listing: PathBuf,
+    pub reports: PathBuf,
 }
 
 fn input(name: &str) -> Option<String> {
@@ -132,6 +138,8 @@ impl Inputs {
             plan: input("plan").map(PathBuf::from),
             root: input("root").unwrap_or_else(|| ".".into()).into(),
             remind: input("remind").as_deref() == Some("true"),
+            listing: input("listing").unwrap_or_else(|| "sundown-stacks.json".into()).into(),
+            reports: input("reports").unwrap_or_else(|| ".".into()).into(),
             reminded_at: match input("reminded-at") {
                 None => None,
                 Some(at) => Some(crate::clock::parse_utc(&at).ok_or_else(|| {
@@ -260,6 +268,9 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
     if inputs.command == Command::Stacks {
         return run_stacks(inputs).await;
     }
+    if inputs.command == Command::Rollup {
+        return run_rollup(inputs).await;
+    }
     let config = Config::load(&inputs.config)?;
     let expired = inputs.confirmation.trim() == EXPIRED;
     if inputs.command == Command::Teardown && expired && inputs.reminded_at.is_none() {
@@ -285,7 +296,7 @@ async fn run(inputs: &Inputs) -> Result<Finished> {
         Command::Verify => run_verify(&config).await?,
         Command::ScheduleStop => run_schedule(&config, crate::schedule::Action::Stop).await?,
         Command::ScheduleStart => run_schedule(&config, crate::schedule::Action::Start).await?,
-        Command::Stacks => unreachable!("run before the config is read"),
+        Command::Stacks | Command::Rollup => unreachable!("run before the config is read"),
     };
     let comment = inputs.comment.unwrap_or(match config.notify.github_comment {
         GithubComment::Update => Some(github::Mode::Update),
@@ -423,6 +434,34 @@ async fn run_stacks(inputs: &Inputs) -> Result<Finished> {
     );
     Ok(Finished {
         stack: "stacks".to_owned(),
+        comment: None,
+        code: done.code,
+        status: done.status,
+        json: done.json,
+        markdown: done.markdown,
+        destroyed: 0,
+        plan_digest: None,
+    })
+}
+
+/// `rollup`: one summary of an expiry run (job summary, SNS to `sns-topic-arn`).
+async fn run_rollup(inputs: &Inputs) -> Result<Finished> {
+    let rollup = crate::rollup::build(&inputs.listing, &inputs.reports)?;
+    if let Some(topic) = &inputs.sns_topic_arn {
+        match crate::rollup::publish(&rollup, topic).await {
+            Ok(id) => println!("notify: SNS message {id}"),
+            Err(e) => workflow::annotate("warning", "sundown rollup", &format!("{e:#}")),
+        }
+    }
+    let markdown = rollup.render_markdown();
+    print!("{markdown}");
+    let done = Done::new(
+        if rollup.failed() == 0 { exit::DONE } else { exit::FAILED },
+        json(&rollup)?,
+        markdown,
+    );
+    Ok(Finished {
+        stack: "rollup".to_owned(),
         comment: None,
         code: done.code,
         status: done.status,

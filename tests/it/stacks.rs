@@ -400,9 +400,57 @@ async fn reminders_go_out_once_and_the_matrix_waits_for_them() {
             "--reminded-at",
             entry["reminded_at"].as_str().unwrap(),
         ])
+        .args(&[
+            "--report",
+            world.path("reports/pr-1841/sundown-teardown.json").to_str().unwrap(),
+        ])
         .run();
     assert_eq!(teardown.code, 0, "{teardown:#?}");
     assert!(teardown.stderr.contains("set by commit"), "{}", teardown.stderr);
     let sm = aws_sdk_sagemaker::Client::new(&world.sdk().await);
     assert!(sm.list_endpoints().send().await.unwrap().endpoints().is_empty());
+
+    // The roll-up: pr-1841 torn down, demo-late's job left no report (failed), demo-acme next.
+    let listing = world.path("sundown-stacks.json");
+    std::fs::write(&listing, &later.stdout).unwrap();
+    let rollup = world
+        .sundown()
+        .args(&["rollup", "--listing", listing.to_str().unwrap(), "--reports"])
+        .args(&[
+            world.path("reports").to_str().unwrap(),
+            "--sns-topic",
+            &topic,
+            "--output",
+            "json",
+        ])
+        .run();
+    assert_eq!(rollup.code, 1, "demo-late's job left no report: {rollup:#?}");
+    let doc = rollup.json();
+    let results: Vec<(String, String)> = doc["torn_down"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["stack"].as_str().unwrap().to_owned(),
+                t["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("demo-late".to_owned(), "no report".to_owned()),
+            ("pr-1841".to_owned(), "succeeded".to_owned())
+        ]
+    );
+    assert_eq!(doc["next"][0]["stack"], "demo-acme");
+    let messages = inbox();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(messages[0]["Subject"], "sundown: expiry rollup failed");
+    let body = messages[0]["Message"].as_str().unwrap();
+    assert!(
+        body.contains("`pr-1841`") && body.contains("its job left no report") && body.contains("`demo-acme`"),
+        "{body}"
+    );
 }

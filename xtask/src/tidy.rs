@@ -27,7 +27,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("analyses", &["cost", "checks", "verify", "iam", "sweep"]),
     ("gate", &["confirm"]),
     ("mutating", &["phases", "schedule"]),
-    ("operations", &["plan", "teardown", "stacks", "notify"]),
+    ("operations", &["plan", "teardown", "stacks", "rollup", "notify"]),
     ("faces", &["cli", "action", "lambda"]),
 ];
 
