@@ -454,3 +454,139 @@ async fn reminders_go_out_once_and_the_matrix_waits_for_them() {
         "{body}"
     );
 }
+
+/// Credentials that act in `account` on the emulator: AssumeRole into a role of that account
+/// (moto then keeps that account's resources apart), as the expiry workflow assumes the role
+/// its `SUNDOWN_ACCOUNT_ROLES` names.
+async fn account_credentials(world: &World, account: &str) -> Vec<(&'static str, String)> {
+    let sts = aws_sdk_sts::Client::new(&world.sdk().await);
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/sundown-expiry"))
+        .role_session_name("expiry")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    vec![
+        ("AWS_ACCESS_KEY_ID", c.access_key_id().to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_owned()),
+        ("AWS_SESSION_TOKEN", c.session_token().to_owned()),
+    ]
+}
+
+/// Two expired stacks in two accounts and one alive: each matrix job runs with
+/// its own account's credentials and tears down only its own stack; run with
+/// the other account's credentials, the account guard refuses it, touching nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_expiry_run_tears_down_each_stack_in_its_own_account() {
+    let world = World::start();
+    let (home, other) = ("123456789012", "222222222222");
+    let creds = account_credentials(&world, other).await;
+    let as_other: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    world.seed(&[
+        "--sagemaker",
+        r#"[{"endpoint": "pr-1841", "config": "pr-1841-config", "model": "pr-1841-model"}]"#,
+    ]);
+    world.seed_as(
+        &as_other,
+        &[
+            "--sagemaker",
+            r#"[{"endpoint": "acme-demo", "config": "acme-demo-config", "model": "acme-demo-model"}]"#,
+        ],
+    );
+    let expired = "lifetime:\n  expires_at: 2026-12-05T08:00:00Z\n";
+    write(&world, "previews/pr-1841", &stack("pr-1841", home, expired));
+    write(&world, "demos/acme", &stack("acme-demo", other, expired));
+    write(
+        &world,
+        "dev",
+        &stack("retail-dev", home, "lifetime:\n  expires_at: 2027-01-31T18:00:00Z\n"),
+    );
+    let envs = world.path("envs");
+    git(&envs, &["init", "-q"]);
+    git(&envs, &["add", "."]);
+    git(&envs, &["commit", "-q", "-m", "three stacks in two accounts"]);
+
+    let (repository, token) = ("acme/infra", "ghs_expiry");
+    let github = crate::github_fake::GithubIssues::start(repository, token, "2026-12-05T10:00:00Z").await;
+    let listing = |now: &str| {
+        world
+            .sundown()
+            .env("SUNDOWN_NOW", now)
+            .env("GITHUB_API_URL", &github.api_url())
+            .env("GITHUB_REPOSITORY", repository)
+            .env("GITHUB_TOKEN", token)
+            .args(&["stacks", "--root", "envs", "--remind", "--output", "json"])
+            .run()
+    };
+    assert_eq!(listing("2026-12-05T10:00:00Z").code, 0);
+    let later = listing("2026-12-06T11:00:00Z");
+    assert_eq!(later.code, 0, "{later:#?}");
+    let jobs = later.json()["matrix"]["include"].as_array().unwrap().clone();
+    let accounts: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| (j["stack"].as_str().unwrap(), j["account"].as_str().unwrap()))
+        .collect();
+    assert_eq!(accounts, [("acme-demo", other), ("pr-1841", home)]);
+
+    let teardown = |job: &Value, credentials: &[(&str, &str)]| {
+        let mut run = world
+            .sundown()
+            .config(&envs.join(job["config"].as_str().unwrap()))
+            .env("SUNDOWN_NOW", "2026-12-06T11:00:00Z");
+        for (k, v) in credentials {
+            run = run.env(k, v);
+        }
+        run.args(&[
+            "teardown",
+            "--expired",
+            "--reminded-at",
+            job["reminded_at"].as_str().unwrap(),
+        ])
+        .run()
+    };
+    let sm_home = aws_sdk_sagemaker::Client::new(&world.sdk().await);
+    let endpoints = |out: aws_sdk_sagemaker::operation::list_endpoints::ListEndpointsOutput| -> Vec<String> {
+        out.endpoints()
+            .iter()
+            .filter_map(|e| e.endpoint_name().map(str::to_owned))
+            .collect()
+    };
+    // acme-demo's job run with the home account's credentials: refused by the account guard.
+    let wrong = teardown(&jobs[0], &[]);
+    assert_eq!(wrong.code, 2, "{wrong:#?}");
+    assert!(
+        wrong.stderr.contains(home) && wrong.stderr.contains("not"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(endpoints(sm_home.list_endpoints().send().await.unwrap()), ["pr-1841"]);
+
+    // Each job with its own account's credentials.
+    let out = teardown(&jobs[0], &as_other);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        endpoints(sm_home.list_endpoints().send().await.unwrap()),
+        ["pr-1841"],
+        "the other account's teardown touched this one"
+    );
+    let out = teardown(&jobs[1], &[]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(endpoints(sm_home.list_endpoints().send().await.unwrap()).is_empty());
+    // The other account's world, read with its credentials, is empty too.
+    let other_sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region("us-east-1")
+        .endpoint_url(world.moto.endpoint())
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            creds[0].1.clone(),
+            creds[1].1.clone(),
+            Some(creds[2].1.clone()),
+            None,
+            "assumed",
+        ))
+        .load()
+        .await;
+    let sm_other = aws_sdk_sagemaker::Client::new(&other_sdk);
+    assert!(endpoints(sm_other.list_endpoints().send().await.unwrap()).is_empty());
+}

@@ -89,6 +89,22 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
     }
 
+    /// `seed` acting with other credentials (another account's, from AssumeRole).
+    pub fn seed_as(&self, credentials: &[(&str, &str)], args: &[&str]) -> Value {
+        let mut cmd = Command::new(self.tools.python());
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed.py"))
+            .args(args);
+        self.env(&mut cmd);
+        cmd.envs(credentials.iter().copied());
+        let out = cmd.output().expect("run seed.py");
+        assert!(
+            out.status.success(),
+            "seed.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
+    }
+
     /// The command that deletes `kind:name` at the emulator (see seed.py's `--delete`).
     pub fn deleting(&self, what: &str) -> Command {
         let mut cmd = Command::new(self.tools.python());
