@@ -168,6 +168,22 @@ struct Finished {
     plan_digest: Option<String>,
 }
 
+impl Finished {
+    /// A command about many stacks (`stacks`, `rollup`): no single stack, no pull-request comment.
+    fn of_many(done: Done) -> Finished {
+        Finished {
+            stack: String::new(),
+            comment: None,
+            code: done.code,
+            status: done.status,
+            json: done.json,
+            markdown: done.markdown,
+            destroyed: 0,
+            plan_digest: None,
+        }
+    }
+}
+
 /// Runs the Action; never returns an error, every outcome becomes outputs and an exit code.
 pub async fn main() -> ExitCode {
     if let Ok(token) = std::env::var("INPUT_GITHUB-TOKEN") {
@@ -427,21 +443,12 @@ async fn run_stacks(inputs: &Inputs) -> Result<Finished> {
             s.error.as_deref().unwrap_or_default(),
         );
     }
-    let done = Done::new(
-        if stacks.errors() == 0 { exit::DONE } else { exit::FAILED },
+    let code = if stacks.errors() == 0 { exit::DONE } else { exit::FAILED };
+    Ok(Finished::of_many(Done::new(
+        code,
         json(&stacks)?,
         stacks.render_markdown(),
-    );
-    Ok(Finished {
-        stack: "stacks".to_owned(),
-        comment: None,
-        code: done.code,
-        status: done.status,
-        json: done.json,
-        markdown: done.markdown,
-        destroyed: 0,
-        plan_digest: None,
-    })
+    )))
 }
 
 /// `rollup`: one summary of an expiry run (job summary, SNS to `sns-topic-arn`).
@@ -455,21 +462,8 @@ async fn run_rollup(inputs: &Inputs) -> Result<Finished> {
     }
     let markdown = rollup.render_markdown();
     print!("{markdown}");
-    let done = Done::new(
-        if rollup.failed() == 0 { exit::DONE } else { exit::FAILED },
-        json(&rollup)?,
-        markdown,
-    );
-    Ok(Finished {
-        stack: "rollup".to_owned(),
-        comment: None,
-        code: done.code,
-        status: done.status,
-        json: done.json,
-        markdown: done.markdown,
-        destroyed: 0,
-        plan_digest: None,
-    })
+    let code = if rollup.failed() == 0 { exit::DONE } else { exit::FAILED };
+    Ok(Finished::of_many(Done::new(code, json(&rollup)?, markdown)))
 }
 
 async fn run_plan(config: &Config) -> Result<Done> {

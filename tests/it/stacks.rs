@@ -271,32 +271,9 @@ async fn reminders_go_out_once_and_the_matrix_waits_for_them() {
         &stack("demo-late", account, &lifetime("2026-12-04T00:00:00Z", "24h")),
     );
     write(&world, "prod", &stack("retail-forecast", account, ""));
-    let envs = world.path("envs");
-    git(&envs, &["init", "-q"]);
-    git(&envs, &["add", "."]);
-    git(&envs, &["commit", "-q", "-m", "four stacks"]);
-
-    let (repository, token) = ("acme/infra", "ghs_expiry");
-    let github = crate::github_fake::GithubIssues::start(repository, token, "2026-12-05T10:00:00Z").await;
-    let listing = |now: &str| {
-        world
-            .sundown()
-            .env("SUNDOWN_NOW", now)
-            .env("GITHUB_API_URL", &github.api_url())
-            .env("GITHUB_REPOSITORY", repository)
-            .env("GITHUB_TOKEN", token)
-            .args(&[
-                "stacks",
-                "--root",
-                "envs",
-                "--remind",
-                "--sns-topic",
-                &topic,
-                "--output",
-                "json",
-            ])
-            .run()
-    };
+    let envs = committed(&world, "four stacks");
+    let github = crate::github_fake::GithubIssues::start(REPOSITORY, TOKEN, "2026-12-05T10:00:00Z").await;
+    let listing = |now: &str| hourly(&world, &github, now, &["--sns-topic", &topic]);
     let inbox = || world.seed(&["--receive", &queue]).as_array().unwrap().clone();
     let in_matrix = |doc: &Value| -> Vec<String> {
         doc["matrix"]["include"]
@@ -455,6 +432,37 @@ async fn reminders_go_out_once_and_the_matrix_waits_for_them() {
     );
 }
 
+/// The repository of the stacks' issues, and its token, in the expiry tests.
+const REPOSITORY: &str = "acme/infra";
+const TOKEN: &str = "ghs_expiry";
+
+/// `envs/` committed as a reviewer's merge would leave it; returns its path.
+fn committed(world: &World, message: &str) -> std::path::PathBuf {
+    let envs = world.path("envs");
+    git(&envs, &["init", "-q"]);
+    git(&envs, &["add", "."]);
+    git(&envs, &["commit", "-q", "-m", message]);
+    envs
+}
+
+/// The expiry workflow's listing at `now`: `sundown stacks --remind` against the GitHub issues fake.
+fn hourly(
+    world: &World,
+    github: &crate::github_fake::GithubIssues,
+    now: &str,
+    extra: &[&str],
+) -> crate::support::Outcome {
+    world
+        .sundown()
+        .env("SUNDOWN_NOW", now)
+        .env("GITHUB_API_URL", &github.api_url())
+        .env("GITHUB_REPOSITORY", REPOSITORY)
+        .env("GITHUB_TOKEN", TOKEN)
+        .args(&["stacks", "--root", "envs", "--remind", "--output", "json"])
+        .args(extra)
+        .run()
+}
+
 /// Credentials that act in `account` on the emulator: AssumeRole into a role of that account
 /// (moto then keeps that account's resources apart), as the expiry workflow assumes the role
 /// its `SUNDOWN_ACCOUNT_ROLES` names.
@@ -503,23 +511,9 @@ async fn the_expiry_run_tears_down_each_stack_in_its_own_account() {
         "dev",
         &stack("retail-dev", home, "lifetime:\n  expires_at: 2027-01-31T18:00:00Z\n"),
     );
-    let envs = world.path("envs");
-    git(&envs, &["init", "-q"]);
-    git(&envs, &["add", "."]);
-    git(&envs, &["commit", "-q", "-m", "three stacks in two accounts"]);
-
-    let (repository, token) = ("acme/infra", "ghs_expiry");
-    let github = crate::github_fake::GithubIssues::start(repository, token, "2026-12-05T10:00:00Z").await;
-    let listing = |now: &str| {
-        world
-            .sundown()
-            .env("SUNDOWN_NOW", now)
-            .env("GITHUB_API_URL", &github.api_url())
-            .env("GITHUB_REPOSITORY", repository)
-            .env("GITHUB_TOKEN", token)
-            .args(&["stacks", "--root", "envs", "--remind", "--output", "json"])
-            .run()
-    };
+    let envs = committed(&world, "three stacks in two accounts");
+    let github = crate::github_fake::GithubIssues::start(REPOSITORY, TOKEN, "2026-12-05T10:00:00Z").await;
+    let listing = |now: &str| hourly(&world, &github, now, &[]);
     assert_eq!(listing("2026-12-05T10:00:00Z").code, 0);
     let later = listing("2026-12-06T11:00:00Z");
     assert_eq!(later.code, 0, "{later:#?}");

@@ -76,17 +76,7 @@ impl World {
 
     /// Runs tests/fixtures/seed.py with `args`; returns what it seeded.
     pub fn seed(&self, args: &[&str]) -> Value {
-        let mut cmd = Command::new(self.tools.python());
-        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed.py"))
-            .args(args);
-        self.env(&mut cmd);
-        let out = cmd.output().expect("run seed.py");
-        assert!(
-            out.status.success(),
-            "seed.py failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("seed.py prints JSON")
+        self.seed_as(&[], args)
     }
 
     /// `seed` acting with other credentials (another account's, from AssumeRole).
