@@ -61,7 +61,7 @@ impl Rollup {
         let icon = if self.failed() == 0 { "✅" } else { "❌" };
         let _ = writeln!(
             out,
-            "### {icon} sundown expiry, {}: {} torn down, {} failed, {}/month stopped\n",
+            "### {icon} sundown expiry, {}: {} torn down, {} failed, {} stopped\n",
             self.now,
             self.torn_down.len() - self.torn_down.iter().filter(|t| t.result != "succeeded").count(),
             self.failed(),

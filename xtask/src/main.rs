@@ -5,6 +5,7 @@
 
 mod bench;
 mod demo;
+mod demo_stacks;
 mod drill;
 mod emulator;
 mod home_check;
@@ -32,7 +33,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  demo                          seed a sample stack on the local emulator and run sundown against it
+  demo [--stacks]               seed a sample stack on the local emulator and run sundown against it
+                                (--stacks: the expiry run across two accounts, with its roll-up)
   test                          set up the emulator and Terraform, then fmt, clippy, lint and every test
   drill [TRIALS]                kill a teardown at random moments and re-run it, TRIALS times (default 20)
   tidy                          hold src/ to ARCHITECTURE.md's layers: imports go down, mutating calls in their layers, sizes
@@ -42,7 +44,7 @@ tasks:
   tf init|plan|apply|destroy [--env dev] [-- ARGS]
                                 Terraform in infra/envs/ENV with ENV.tfvars (plan saves tfplan, apply applies it)
   bench [--debug] [SECTION...]  measure on the emulator and print the figures as ratios
-                                (sections: verify, teardown, sagemaker, binary; default all)
+                                (sections: verify, teardown, sagemaker, stacks, binary; default all)
   home-check                    run the demo with an empty HOME and fresh tools; fail if it wrote there (caches aside)
   emulator install|start|stop|status
                                 manage the local moto emulator (installed under target/sundown-tools)
