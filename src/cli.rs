@@ -95,7 +95,10 @@ pub enum Command {
         /// Where to look for sundown.yaml files, at any depth (target/, .git/ and node_modules/ skipped)
         #[arg(long, value_name = "DIR", default_value = ".")]
         root: PathBuf,
-        /// Price no stack (the default for now: `sundown stacks` makes no AWS request)
+        /// Price each stack of the credentials' account, as `sundown cost` does (its discovery: AWS requests)
+        #[arg(long, conflicts_with = "offline")]
+        prices: bool,
+        /// Price no stack and make no AWS request for prices (the default)
         #[arg(long)]
         offline: bool,
         /// Send each expiring or expired stack's reminder once (a comment on its GitHub issue, from
@@ -164,12 +167,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     // The one command that reads many configs, not one.
     if let Command::Stacks {
         root,
+        prices,
         offline: _,
         remind,
         sns_topic,
     } = &cli.command
     {
-        return run_stacks(root, *remind, sns_topic.as_deref(), cli.output).await;
+        return run_stacks(root, *prices, *remind, sns_topic.as_deref(), cli.output).await;
     }
     if let Command::Rollup {
         listing,
@@ -274,12 +278,18 @@ fn print_schedule(outcome: &schedule::Outcome, output: Output) -> Result<ExitCod
     }))
 }
 
-async fn run_stacks(root: &std::path::Path, remind: bool, topic: Option<&str>, output: Output) -> Result<ExitCode> {
+async fn run_stacks(
+    root: &std::path::Path,
+    prices: bool,
+    remind: bool,
+    topic: Option<&str>,
+    output: Output,
+) -> Result<ExitCode> {
     let repo = match remind {
         true => Some(notify::reminder::Repo::from_env(None)?),
         false => None,
     };
-    let stacks = crate::stacks::list(root, repo, topic, crate::clock::now()).await?;
+    let stacks = crate::stacks::list(root, prices, repo, topic, crate::clock::now()).await?;
     match output {
         Output::Human => print!("{}", stacks.render_human()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&stacks)?),

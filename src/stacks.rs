@@ -2,8 +2,9 @@
 //! `sundown.yaml` alone: whether the config is valid, its lifetime status
 //! (expired, expiring, alive, no lifetime), account and region, and the
 //! GitHub Actions matrix of the expired ones for the expiry workflow. It
-//! reads files only and makes no AWS request. A broken config is reported
-//! for its stack without hiding the others.
+//! reads files only and makes no AWS request unless asked for prices
+//! (`price`) or reminders (`remind`). A broken config is reported for its
+//! stack without hiding the others.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -65,8 +66,11 @@ pub struct Entry {
     /// The GitHub issue kept for it (`--remind`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issue: Option<u64>,
-    /// What it runs per day; `None`: not priced (`sundown stacks` asks no AWS).
+    /// What it runs per day (`--prices`); `None`: not priced.
     pub usd_per_day: Option<f64>,
+    /// Why it was not priced, when `--prices` asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_priced: Option<String>,
     /// `expires_at` and `remind_before`, for the reminders.
     #[serde(skip)]
     pub lifetime: Option<(u64, std::time::Duration)>,
@@ -251,15 +255,19 @@ fn matrix(stacks: &[Entry], reminded: Option<u64>) -> Vec<Include> {
 }
 
 /// `sundown stacks`, as the CLI and the Action run it: every stack under
-/// `root` as of `now`; with `remind` (the repository of the stacks' issues),
+/// `root` as of `now`, priced with `prices`; with `remind` (the repository of the stacks' issues),
 /// each due reminder sent, also to SNS `topic` when given, and the matrix narrowed.
 pub async fn list(
     root: &Path,
+    prices: bool,
     remind: Option<crate::notify::reminder::Repo>,
     topic: Option<&str>,
     now: u64,
 ) -> anyhow::Result<Stacks> {
     let mut stacks = run(root, now)?;
+    if prices {
+        price(&mut stacks, root).await;
+    }
     if let Some(repo) = remind {
         // The topic's region is the fourth field of its ARN.
         let sns = match topic {
@@ -273,6 +281,44 @@ pub async fn list(
         self::remind(&mut stacks, &repo, sns.as_ref().zip(topic), now).await;
     }
     Ok(stacks)
+}
+
+/// Prices each valid stack of the credentials' account as `sundown cost`
+/// does (its discovery, then the Price List or the built-in table), as its
+/// running $/day; a stack of another account is left unpriced, saying why.
+pub async fn price(stacks: &mut Stacks, root: &Path) {
+    let mut identities: BTreeMap<String, Option<(crate::aws::Aws, crate::aws::Identity)>> = BTreeMap::new();
+    for s in stacks.stacks.iter_mut().filter(|s| s.error.is_none()) {
+        let Ok(config) = Config::load(&root.join(&s.config)) else {
+            continue;
+        };
+        if !identities.contains_key(&config.region) {
+            let aws = crate::aws::Aws::load(&config.region).await;
+            let found = aws.identity().await.ok().map(|id| (aws, id));
+            identities.insert(config.region.clone(), found);
+        }
+        let Some((aws, identity)) = identities.get(&config.region).and_then(Option::as_ref) else {
+            s.not_priced = Some("the credentials cannot be used (sts GetCallerIdentity failed)".to_owned());
+            continue;
+        };
+        if s.account.as_deref() != Some(identity.account.as_str()) {
+            s.not_priced = Some(format!(
+                "in account {}, not the credentials' ({}); the expiry job of that account prices it",
+                s.account.as_deref().unwrap_or("-"),
+                identity.account
+            ));
+            continue;
+        }
+        let stack = crate::discover::stack(&config, aws, crate::discover::Preread::default()).await;
+        let options = crate::cost::Options {
+            offline: false,
+            full: false,
+        };
+        let cost = crate::cost::build(&config, aws, identity, &stack, options).await;
+        s.usd_per_day = Some(crate::cost::round(
+            cost.totals.running_usd_per_month * 24.0 / crate::cost::window::HOURS_PER_MONTH,
+        ));
+    }
 }
 
 /// Sends the reminder of every expiring or expired stack that has none out
@@ -329,6 +375,7 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
             reminded_at: None,
             issue: None,
             usd_per_day: None,
+            not_priced: None,
             lifetime: None,
             error: Some(e.to_string()),
         },
@@ -359,6 +406,7 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
                 reminded_at: None,
                 issue: None,
                 usd_per_day: None,
+                not_priced: None,
                 lifetime: c.lifetime.as_ref().map(|l| (l.expires_at, l.remind_before)),
                 error,
             }

@@ -434,7 +434,7 @@ async fn run_stacks(inputs: &Inputs) -> Result<Finished> {
         true => Some(crate::notify::reminder::Repo::from_env(inputs.github_token.clone())?),
         false => None,
     };
-    let stacks = crate::stacks::list(&inputs.root, repo, topic, crate::clock::now()).await?;
+    let stacks = crate::stacks::list(&inputs.root, false, repo, topic, crate::clock::now()).await?;
     print!("{}", stacks.render_human());
     for s in stacks.stacks.iter().filter(|s| s.error.is_some()) {
         workflow::annotate(

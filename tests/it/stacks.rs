@@ -584,3 +584,45 @@ async fn the_expiry_run_tears_down_each_stack_in_its_own_account() {
     let sm_other = aws_sdk_sagemaker::Client::new(&other_sdk);
     assert!(endpoints(sm_other.list_endpoints().send().await.unwrap()).is_empty());
 }
+
+/// `--prices` prices each stack of the credentials' account as `sundown cost`
+/// does, as $/day; a stack of another account stays unpriced, saying why.
+#[test]
+fn prices_are_the_cost_of_each_stack_of_the_credentials_account_per_day() {
+    let world = World::start();
+    world.seed(&[
+        "--sagemaker",
+        r#"[{"endpoint": "pr-1841", "config": "pr-1841-config", "model": "pr-1841-model"}]"#,
+    ]);
+    let expired = "lifetime:\n  expires_at: 2026-12-05T08:00:00Z\n";
+    write(&world, "previews/pr-1841", &stack("pr-1841", "123456789012", expired));
+    write(&world, "demos/acme", &stack("acme-demo", "222222222222", expired));
+    let out = world
+        .sundown()
+        .args(&["stacks", "--root", "envs", "--prices", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let doc = out.json();
+    let (acme, pr) = (&doc["stacks"][0], &doc["stacks"][1]);
+    let cost = world
+        .sundown()
+        .config(&world.path("envs/previews/pr-1841/sundown.yaml"))
+        .args(&["cost", "--output", "json"])
+        .run()
+        .json();
+    let per_month = cost["totals"]["running_usd_per_month"].as_f64().unwrap();
+    assert!(per_month > 0.0, "{cost:#}");
+    let per_day = pr["usd_per_day"].as_f64().unwrap();
+    assert!(
+        (per_day - per_month * 24.0 / 730.0).abs() < 0.01,
+        "{per_day} against {per_month}/month"
+    );
+    assert_eq!(acme["usd_per_day"], Value::Null);
+    assert!(
+        acme["not_priced"]
+            .as_str()
+            .unwrap()
+            .starts_with("in account 222222222222, not the credentials' (123456789012)"),
+        "{acme:#}"
+    );
+}
