@@ -10,6 +10,9 @@
 //! - SageMaker waits (`bench/sagemaker.rs`): the phase for 24 endpoints
 //!   against 1, with 3 s deletions through the latency model (target ≤ 1.3×),
 //!   and the requests per poll round.
+//! - Critical path (`bench/critical_path.rs`): a teardown with AWS's waits
+//!   modelled (namespace, endpoints, a training job, each 6 s) against the
+//!   longest of them plus `terraform destroy` (issue 28's target: ≤ 1.1×).
 //! - Stacks (`bench/stacks.rs`): `sundown stacks` over 500 configs against a
 //!   shell loop starting sundown once per config (target: ≥ 20× faster).
 //! - The stripped release binary's size and `sundown --help` start-up time.
@@ -18,6 +21,7 @@
 //! `--debug`, the debug binary the tests build (no 30-minute release build),
 //! for the sections whose figures are ratios of waits and request counts.
 
+mod critical_path;
 mod sagemaker;
 mod stacks;
 mod teardown;
@@ -36,9 +40,9 @@ const RUNS: usize = 5;
 /// `sundown --help` runs timed for the start-up figure (after one warm-up run).
 const HELP_RUNS: usize = 20;
 
-/// `cargo xtask bench [--debug] [verify|teardown|sagemaker|stacks|binary ...]`: every section, or those named.
+/// `cargo xtask bench [--debug] [verify|teardown|sagemaker|critical-path|stacks|binary ...]`: every section, or those named.
 pub fn run(args: &[String]) -> Result<()> {
-    const SECTIONS: [&str; 5] = ["verify", "teardown", "sagemaker", "stacks", "binary"];
+    const SECTIONS: [&str; 6] = ["verify", "teardown", "sagemaker", "critical-path", "stacks", "binary"];
     let debug = args.first().is_some_and(|a| a == "--debug");
     let args = if debug { &args[1..] } else { args };
     if let Some(unknown) = args.iter().find(|a| !SECTIONS.contains(&a.as_str())) {
@@ -79,6 +83,11 @@ pub fn run(args: &[String]) -> Result<()> {
     if wanted("sagemaker") {
         eprintln!("xtask bench: sagemaker waits");
         sagemaker::run(&sundown, &tools, &work.join("sagemaker"))?;
+        println!();
+    }
+    if wanted("critical-path") {
+        eprintln!("xtask bench: critical path");
+        critical_path::run(&sundown, &tools, &work.join("critical-path"))?;
         println!();
     }
     if wanted("stacks") {

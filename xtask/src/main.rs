@@ -44,7 +44,7 @@ tasks:
   tf init|plan|apply|destroy [--env dev] [-- ARGS]
                                 Terraform in infra/envs/ENV with ENV.tfvars (plan saves tfplan, apply applies it)
   bench [--debug] [SECTION...]  measure on the emulator and print the figures as ratios
-                                (sections: verify, teardown, sagemaker, stacks, binary; default all)
+                                (sections: verify, teardown, sagemaker, critical-path, stacks, binary; default all)
   home-check                    run the demo with an empty HOME and fresh tools; fail if it wrote there (caches aside)
   emulator install|start|stop|status
                                 manage the local moto emulator (installed under target/sundown-tools)
