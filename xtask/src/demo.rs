@@ -20,10 +20,8 @@ const STACK: &str = "retail-forecast";
 const TERRAFORM_RESOURCES: usize = 6;
 
 pub fn run(args: &[String]) -> Result<()> {
-    match args.first().map(String::as_str) {
-        None => {}
-        Some("--stacks") => return crate::demo_stacks::run(),
-        Some(other) => bail!("unknown demo option {other:?}; `cargo xtask demo` or `cargo xtask demo --stacks`"),
+    if let Some(other) = args.first() {
+        bail!("unknown demo option {other:?}; `cargo xtask demo` or `cargo xtask demo --stacks`");
     }
     let tools = tools::ensure()?;
     let sundown = crate::build_debug()?;

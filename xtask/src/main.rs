@@ -61,6 +61,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match task {
+        "demo" if rest.first().is_some_and(|a| a == "--stacks") => demo_stacks::run(),
         "demo" => demo::run(rest),
         "test" => test::run(rest),
         "lint" => lint::run(),
