@@ -215,8 +215,7 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// Publishes the roll-up to `topic`: one message for the whole run.
 pub async fn publish(rollup: &Rollup, topic: &str) -> Result<String> {
-    let region = topic.split(':').nth(3).unwrap_or("us-east-1");
-    let aws = crate::aws::Aws::load(region).await;
+    let aws = crate::aws::Aws::load(crate::notify::sns::topic_region(topic)).await;
     let status = if rollup.failed() == 0 { "succeeded" } else { "failed" };
     let message = crate::notify::sns::Message::new("expiry", "rollup", status, rollup.render_markdown());
     crate::notify::sns::publish(&aws.sns(), topic, &message).await

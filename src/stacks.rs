@@ -71,15 +71,21 @@ pub struct Entry {
     /// Why it was not priced, when `--prices` asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_priced: Option<String>,
-    /// `expires_at` and `remind_before`, for the reminders.
+    /// The config as read (`None`: it could not be), for the reminders and the prices.
     #[serde(skip)]
-    pub lifetime: Option<(u64, std::time::Duration)>,
+    pub loaded: Option<Config>,
     /// Why the config cannot be used, or what is missing for the expiry run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl Entry {
+    /// Its `lifetime` (`expires_at`, `remind_before`), when it has one.
+    fn lifetime(&self) -> Option<(u64, std::time::Duration)> {
+        let l = self.loaded.as_ref()?.lifetime.as_ref()?;
+        Some((l.expires_at, l.remind_before))
+    }
+
     /// Its row as both renderings show it: status, stack, account, region, expires, $/day, config.
     fn cells(&self) -> [String; 7] {
         let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
@@ -237,7 +243,7 @@ fn matrix(stacks: &[Entry], reminded: Option<u64>) -> Vec<Include> {
         .filter(|s| {
             reminded.is_none_or(|now| {
                 let at = s.reminded_at.as_deref().and_then(crate::clock::parse_utc);
-                at.zip(s.lifetime)
+                at.zip(s.lifetime())
                     .is_some_and(|(at, (_, before))| at + before.as_secs() <= now)
             })
         })
@@ -266,16 +272,11 @@ pub async fn list(
 ) -> anyhow::Result<Stacks> {
     let mut stacks = run(root, now)?;
     if prices {
-        price(&mut stacks, root).await;
+        price(&mut stacks).await;
     }
     if let Some(repo) = remind {
-        // The topic's region is the fourth field of its ARN.
         let sns = match topic {
-            Some(t) => Some(
-                crate::aws::Aws::load(t.split(':').nth(3).unwrap_or("us-east-1"))
-                    .await
-                    .sns(),
-            ),
+            Some(t) => Some(crate::aws::Aws::load(crate::notify::sns::topic_region(t)).await.sns()),
             None => None,
         };
         self::remind(&mut stacks, &repo, sns.as_ref().zip(topic), now).await;
@@ -286,12 +287,10 @@ pub async fn list(
 /// Prices each valid stack of the credentials' account as `sundown cost`
 /// does (its discovery, then the Price List or the built-in table), as its
 /// running $/day; a stack of another account is left unpriced, saying why.
-pub async fn price(stacks: &mut Stacks, root: &Path) {
+pub async fn price(stacks: &mut Stacks) {
     let mut identities: BTreeMap<String, Option<(crate::aws::Aws, crate::aws::Identity)>> = BTreeMap::new();
     for s in stacks.stacks.iter_mut().filter(|s| s.error.is_none()) {
-        let Ok(config) = Config::load(&root.join(&s.config)) else {
-            continue;
-        };
+        let Some(config) = &s.loaded else { continue };
         if !identities.contains_key(&config.region) {
             let aws = crate::aws::Aws::load(&config.region).await;
             let found = aws.identity().await.ok().map(|id| (aws, id));
@@ -309,12 +308,12 @@ pub async fn price(stacks: &mut Stacks, root: &Path) {
             ));
             continue;
         }
-        let stack = crate::discover::stack(&config, aws, crate::discover::Preread::default()).await;
+        let stack = crate::discover::stack(config, aws, crate::discover::Preread::default()).await;
         let options = crate::cost::Options {
             offline: false,
             full: false,
         };
-        let cost = crate::cost::build(&config, aws, identity, &stack, options).await;
+        let cost = crate::cost::build(config, aws, identity, &stack, options).await;
         s.usd_per_day = Some(crate::cost::round(
             cost.totals.running_usd_per_month * 24.0 / crate::cost::window::HOURS_PER_MONTH,
         ));
@@ -337,7 +336,7 @@ pub async fn remind(
         .filter(|s| matches!(s.status, Status::Expired | Status::Expiring) && s.error.is_none())
     {
         let (Some(stack), Some(account), Some(region), Some((expires_at, remind_before))) =
-            (&s.stack, &s.account, &s.region, s.lifetime)
+            (&s.stack, &s.account, &s.region, s.lifetime())
         else {
             continue;
         };
@@ -376,7 +375,7 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
             issue: None,
             usd_per_day: None,
             not_priced: None,
-            lifetime: None,
+            loaded: None,
             error: Some(e.to_string()),
         },
         Ok(c) => {
@@ -407,7 +406,7 @@ fn entry(root: &Path, path: &Path, now: u64) -> Entry {
                 issue: None,
                 usd_per_day: None,
                 not_priced: None,
-                lifetime: c.lifetime.as_ref().map(|l| (l.expires_at, l.remind_before)),
+                loaded: Some(c.clone()),
                 error,
             }
         }

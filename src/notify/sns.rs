@@ -78,6 +78,15 @@ impl Message {
     }
 }
 
+/// The region of an SNS topic, the fourth field of its ARN (`arn:aws:sns:REGION:…`).
+pub fn topic_region(topic_arn: &str) -> &str {
+    topic_arn
+        .split(':')
+        .nth(3)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("us-east-1")
+}
+
 /// Publishes `message`; returns the SNS message id.
 pub async fn publish(client: &aws_sdk_sns::Client, topic_arn: &str, message: &Message) -> Result<String> {
     let attribute = |value: &str| {

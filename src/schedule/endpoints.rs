@@ -54,7 +54,7 @@ pub(super) async fn stop_endpoints(
                 return Ok(Stopped::Done(unchanged(format!("kept ({why})"))));
             }
             // An expired mark goes with the endpoint.
-            if let Some(until) = super::keep_on::holds(run.stack, &endpoint_tags, now()) {
+            if let Some(until) = super::keep_on::holds(run.stack, pairs(&endpoint_tags), crate::clock::now()) {
                 return Ok(Stopped::Done(unchanged(format!(
                     "kept on until {until} (sundown schedule keep-on)"
                 ))));

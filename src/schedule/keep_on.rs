@@ -48,19 +48,7 @@ pub fn parse_until(text: &str, now: u64) -> Result<u64> {
 /// Marks what `only` names (everything of the stack's schedule when it names
 /// nothing) to be kept on until `until`. Checks the account first.
 pub async fn keep_on(config: &Config, aws: &Aws, until: u64, only: &Only) -> Result<Outcome> {
-    let identity = aws.identity().await?;
-    crate::confirm::check_account(config, &identity)?;
-    let mut out = Outcome {
-        schema: SCHEMA,
-        stack: config.stack.clone(),
-        account: identity.account,
-        action: Action::KeepOn,
-        changes: Vec::new(),
-        errors: Vec::new(),
-        night_saves_usd: None,
-        night_hours: None,
-        skipped: None,
-    };
+    let mut out = Outcome::guarded(config, aws, Action::KeepOn).await?;
     let owner = Owner::new(config);
     let key = markers::keep_on_key(&config.stack);
     let value = rfc3339(until);
@@ -152,8 +140,8 @@ pub async fn keep_on(config: &Config, aws: &Aws, until: u64, only: &Only) -> Res
 }
 
 /// What `stop` makes of a keep-on mark: `Some(until)` while it holds.
-pub(super) fn holds(stack: &str, tags: &Tags, now: u64) -> Option<String> {
-    match markers::keep_on(stack, pairs(tags))? {
+pub(super) fn holds<'t>(stack: &str, tags: impl IntoIterator<Item = (&'t str, &'t str)>, now: u64) -> Option<String> {
+    match markers::keep_on(stack, tags)? {
         Ok(until) if until > now => Some(rfc3339(until)),
         Ok(_) => None,
         Err(value) => {

@@ -137,6 +137,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An empty outcome for `action`, once the account guard has passed: every
+    /// command of the schedule checks the account before its first change.
+    async fn guarded(config: &Config, aws: &Aws, action: Action) -> Result<Outcome> {
+        let identity = aws.identity().await?;
+        crate::confirm::check_account(config, &identity)?;
+        Ok(Outcome {
+            schema: SCHEMA,
+            stack: config.stack.clone(),
+            account: identity.account,
+            action,
+            changes: Vec::new(),
+            errors: Vec::new(),
+            night_saves_usd: None,
+            night_hours: None,
+            skipped: None,
+        })
+    }
+
     /// What the resources this run stopped cost per hour while they ran.
     fn stopped_per_hour(&self) -> f64 {
         self.changes
@@ -223,11 +241,6 @@ impl Outcome {
     }
 }
 
-/// Now, in Unix seconds (`clock`).
-fn now() -> u64 {
-    crate::clock::now()
-}
-
 /// One run of the schedule: whose memory it reads and writes, and until when it may wait.
 struct Run<'a> {
     stack: &'a str,
@@ -265,7 +278,7 @@ fn start_skipped(config: &Config, trigger: Trigger, action: Action) -> Option<St
                 .to_owned(),
         );
     }
-    let now = now();
+    let now = crate::clock::now();
     config.schedule.is_holiday(now).then(|| {
         format!(
             "{} is a holiday (schedule.holidays): the start rule does nothing; the stack stays stopped",
@@ -276,19 +289,8 @@ fn start_skipped(config: &Config, trigger: Trigger, action: Action) -> Option<St
 
 /// Runs `stop` or `start`. Checks the account before the first change.
 pub async fn run(config: &Config, aws: &Aws, action: Action, trigger: Trigger) -> Result<Outcome> {
-    let identity = aws.identity().await?;
-    crate::confirm::check_account(config, &identity)?;
-    let mut outcome = Outcome {
-        schema: SCHEMA,
-        stack: config.stack.clone(),
-        account: identity.account,
-        action,
-        changes: Vec::new(),
-        errors: Vec::new(),
-        night_saves_usd: None,
-        night_hours: None,
-        skipped: start_skipped(config, trigger, action),
-    };
+    let mut outcome = Outcome::guarded(config, aws, action).await?;
+    outcome.skipped = start_skipped(config, trigger, action);
     if let Some(why) = &outcome.skipped {
         tracing::info!("schedule: {why}");
         return Ok(outcome);
@@ -329,7 +331,7 @@ async fn price_the_night(config: &Config, aws: &Aws, outcome: &mut Outcome) {
     if outcome.changed() == 0 {
         return;
     }
-    let Some(hours) = night_hours(&config.schedule, now()) else {
+    let Some(hours) = night_hours(&config.schedule, crate::clock::now()) else {
         return;
     };
     let mut prices = crate::cost::prices::Prices::new(aws, &config.region, false);

@@ -257,7 +257,7 @@ pub(super) async fn node_group(
     let arn = group.nodegroup_arn().unwrap_or_default().to_owned();
     match action {
         Action::Stop => {
-            let kept_on = super::keep_on::holds(run.stack, &tags.clone().into_iter().collect(), now());
+            let kept_on = super::keep_on::holds(run.stack, pairs(), crate::clock::now());
             if let Some(until) = kept_on {
                 return done(unchanged(format!("kept on until {until} (sundown schedule keep-on)")));
             }
