@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod exit;
 pub mod markers;
+pub mod order;
 pub mod schema;
 pub mod text;
 pub mod wait;

@@ -3,12 +3,17 @@
 //! Order of checks: the typed confirmation (before any AWS request), the STS
 //! pre-flight and account guard (before any mutating request), Terraform and
 //! kubeconfig pre-flight (before anything is deleted: `terraform init` and the
-//! state, which must exist). Phases run in teardown order; SageMaker and ECR
-//! run even when the namespace phase failed, but `terraform destroy` runs only
-//! when every earlier phase is done. From the first deletion on, SIGINT and
-//! SIGTERM stop the run cleanly (`cancel`): no new phase starts and the report
-//! says `interrupted`.
+//! state, which must exist). The deletions go out in teardown order:
+//! namespaces, jobs, endpoints, images. Under `teardown.order: overlapped`
+//! (the default) each phase issues its own as soon as the one before has
+//! issued its, and their waits run together (`order`); under `strict` each
+//! phase starts once the one before is complete. SageMaker and ECR run even
+//! when the namespace phase failed, but `terraform destroy` runs only when
+//! every earlier phase is complete and done. From the first deletion on,
+//! SIGINT and SIGTERM stop the run cleanly (`cancel`): every wait ends, no
+//! new phase starts and the report says `interrupted`.
 
+use std::future::Future;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
@@ -16,13 +21,14 @@ use anyhow::{Context, Result};
 
 use crate::aws::Aws;
 use crate::cancel::Stop;
-use crate::config::Config;
+use crate::config::{Config, Order};
 use crate::confirm::{self, Confirmation};
 use crate::exit::refuse;
 use crate::k8s::Connection;
 use crate::model::inventory::{Kind, Phase};
 use crate::model::report::{self, PhaseCode, PhaseReport, PhaseStatus, Report, RunResult};
 use crate::model::reviewed::Reviewed;
+use crate::order::{self, Place};
 use crate::phases;
 use crate::scope::Owner;
 use crate::terraform::{State, Terraform};
@@ -264,7 +270,8 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// The phases in teardown order; `terraform destroy` only when every earlier one is done.
+    /// The phases in teardown order, overlapped or one after another
+    /// (`teardown.order`); `terraform destroy` only when every earlier one is done.
     async fn phases(
         &self,
         kube: Option<&Connection>,
@@ -274,53 +281,84 @@ impl Run<'_> {
         let Run {
             config,
             aws,
+            stop,
+            reviewed,
+            ..
+        } = *self;
+        let owner = Owner::new(config);
+        // Each phase hands the next its turn once its deletions are issued (`order`).
+        let (after_kubernetes, after_sagemaker) = (order::handoff(), order::handoff());
+        let kubernetes_place = Place {
+            before: order::Turn::first(),
+            next: after_kubernetes.0,
+        };
+        let sagemaker_place = Place {
+            before: after_kubernetes.1,
+            next: after_sagemaker.0,
+        };
+        let ecr_place = Place {
+            before: after_sagemaker.1,
+            next: order::handoff().0,
+        };
+        let kubernetes = self.step(Phase::Kubernetes, &kubernetes_place, async {
+            match &config.kubernetes {
+                Some(k) => {
+                    let place = &kubernetes_place;
+                    phases::kubernetes::teardown(aws, k, &owner, kube, reviewed, (stop, place)).await
+                }
+                None => PhaseReport::not_configured(Phase::Kubernetes),
+            }
+        });
+        let sagemaker = self.step(Phase::Sagemaker, &sagemaker_place, async {
+            match &config.sagemaker {
+                Some(s) => {
+                    let (sm, logs) = (aws.sagemaker(), aws.logs());
+                    phases::sagemaker::teardown(
+                        crate::discover::sagemaker::Clients { sm: &sm, logs: &logs },
+                        s,
+                        &owner,
+                        reviewed,
+                        inventory.sagemaker,
+                        (stop, &sagemaker_place),
+                    )
+                    .await
+                }
+                None => PhaseReport::not_configured(Phase::Sagemaker),
+            }
+        });
+        let ecr = self.step(Phase::Ecr, &ecr_place, async {
+            match &config.ecr {
+                Some(e) => {
+                    let before = &ecr_place.before;
+                    phases::ecr::teardown(&aws.ecr(), e, &config.protect, reviewed, inventory.ecr, before).await
+                }
+                None => PhaseReport::not_configured(Phase::Ecr),
+            }
+        });
+        let (kubernetes, sagemaker, ecr) = match config.teardown.order {
+            Order::Overlapped => tokio::join!(kubernetes, sagemaker, ecr),
+            Order::Strict => (kubernetes.await, sagemaker.await, ecr.await),
+        };
+        let mut phases = vec![kubernetes, sagemaker, ecr];
+        let terraform = self.terraform(&phases, terraform).await;
+        phases.push(terraform);
+        phases
+    }
+
+    /// `terraform destroy`, only when every earlier phase is done; then the
+    /// cluster's control-plane log group, which outlives the cluster.
+    async fn terraform(&self, earlier: &[PhaseReport], terraform: Option<(Terraform, State)>) -> PhaseReport {
+        let Run {
+            config,
+            aws,
             progress,
             stop,
             started,
             reviewed,
         } = *self;
-        let mut phases = Vec::with_capacity(4);
-        phases.push(
-            timed(progress, stop, started, Phase::Kubernetes, async {
-                match &config.kubernetes {
-                    Some(k) => phases::kubernetes::teardown(aws, k, &Owner::new(config), kube, reviewed, stop).await,
-                    None => PhaseReport::not_configured(Phase::Kubernetes),
-                }
-            })
-            .await,
-        );
-        phases.push(
-            timed(progress, stop, started, Phase::Sagemaker, async {
-                match &config.sagemaker {
-                    Some(s) => {
-                        let (sm, logs) = (aws.sagemaker(), aws.logs());
-                        phases::sagemaker::teardown(
-                            crate::discover::sagemaker::Clients { sm: &sm, logs: &logs },
-                            s,
-                            &Owner::new(config),
-                            reviewed,
-                            inventory.sagemaker,
-                            stop,
-                        )
-                        .await
-                    }
-                    None => PhaseReport::not_configured(Phase::Sagemaker),
-                }
-            })
-            .await,
-        );
-        phases.push(
-            timed(progress, stop, started, Phase::Ecr, async {
-                match &config.ecr {
-                    Some(e) => phases::ecr::teardown(&aws.ecr(), e, &config.protect, reviewed, inventory.ecr).await,
-                    None => PhaseReport::not_configured(Phase::Ecr),
-                }
-            })
-            .await,
-        );
-        let blockers: Vec<&str> = phases.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
+        let blockers: Vec<&str> = earlier.iter().filter(|p| !p.ok()).map(|p| p.phase.name()).collect();
         // Images pushed after the review stay in their repository; destroying it would delete them.
-        let unplanned_images: Vec<String> = phases
+        let unplanned_images: Vec<String> = earlier
             .iter()
             .flat_map(|p| &p.resources)
             .filter(|r| r.kind == Kind::Repository && r.outcome == crate::model::report::Outcome::Drift)
@@ -328,7 +366,7 @@ impl Run<'_> {
             .collect();
         let terraform_stop = stop.clone();
         let terraform_plan = reviewed.cloned();
-        let terraform_report = timed(progress, stop, started, Phase::Terraform, async move {
+        timed(progress, stop, started, Phase::Terraform, async move {
             let mut report = match terraform {
                 None => PhaseReport::not_configured(Phase::Terraform),
                 Some(_) if !blockers.is_empty() => PhaseReport::skipped(
@@ -366,9 +404,21 @@ impl Run<'_> {
             }
             report
         })
-        .await;
-        phases.push(terraform_report);
-        phases
+        .await
+    }
+}
+
+impl Run<'_> {
+    /// One phase in its place: it starts once the phase before has issued its
+    /// deletions, hands its turn on once it has issued its own (at the latest
+    /// when it ends), and is complete only once the phase before is.
+    async fn step(&self, phase: Phase, place: &Place, work: impl Future<Output = PhaseReport>) -> PhaseReport {
+        place.before.issued().await;
+        let report = timed(self.progress, self.stop, self.started, phase, work).await;
+        place.issued();
+        place.before.complete().await;
+        place.next.complete();
+        report
     }
 }
 

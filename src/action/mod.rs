@@ -358,12 +358,32 @@ impl Done {
     }
 }
 
-/// Wraps each phase's log lines in a group and annotates its errors.
-struct Groups;
+/// Wraps the phases' log lines in groups, one opened as each phase starts,
+/// and annotates their errors. GitHub's groups cannot overlap: a phase that
+/// starts while another still waits (`teardown.order: overlapped`) closes
+/// the open group and opens its own, where the earlier phase's lines go on,
+/// each prefixed with its phase; the last group closes when no phase runs.
+#[derive(Default)]
+struct Groups {
+    running: std::sync::Mutex<Vec<Phase>>,
+}
 
 impl teardown::Progress for Groups {
     fn started(&self, phase: Phase) {
+        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !running.is_empty() {
+            workflow::end_group();
+        }
         workflow::group(&format!("sundown: {}", phase.name()));
+        if !running.is_empty() {
+            let waiting: Vec<&str> = running.iter().map(|p| p.name()).collect();
+            println!(
+                "{}: started while {} waits (each line names its phase)",
+                phase.name(),
+                waiting.join(", ")
+            );
+        }
+        running.push(phase);
     }
 
     fn finished(&self, report: &PhaseReport) {
@@ -376,7 +396,12 @@ impl teardown::Progress for Groups {
             report.kept,
             report.failed
         );
-        workflow::end_group();
+        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.retain(|p| *p != report.phase);
+        if running.is_empty() {
+            workflow::end_group();
+        }
+        drop(running);
         if !report.ok() {
             let level = if report.status == crate::model::report::PhaseStatus::Skipped {
                 "warning"
@@ -405,7 +430,7 @@ async fn run_teardown(config: &Config, inputs: &Inputs) -> Result<Done> {
         confirm: expired.is_none().then(|| confirm::PHRASE.to_string()),
         expired,
         interactive: false,
-        progress: &Groups,
+        progress: &Groups::default(),
         plan: inputs.plan.clone(),
         max_plan_age: MAX_PLAN_AGE,
     };

@@ -13,7 +13,9 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 mod load;
+mod teardown;
 pub use load::{ConfigError, resolve_path};
+pub use teardown::{Order, Teardown};
 
 /// Where the config comes from when `--config` is not given.
 pub const ENV_VAR: &str = "SUNDOWN_CONFIG";
@@ -51,6 +53,9 @@ pub struct Config {
     pub ecr: Option<Ecr>,
     /// Phase 4: `terraform destroy` of the stack's module. Absent: skipped.
     pub terraform: Option<Terraform>,
+    /// How the phases follow one another.
+    #[serde(default)]
+    pub teardown: Teardown,
     /// Where the report goes after a teardown.
     #[serde(default)]
     pub notify: Notify,

@@ -194,6 +194,26 @@ impl PhaseReport {
     pub fn ok(&self) -> bool {
         matches!(self.status, PhaseStatus::Done | PhaseStatus::NotConfigured)
     }
+
+    /// Adds what a second pass of the phase did: the resources this report
+    /// does not name yet (for one it names, the first pass's word stands),
+    /// the errors it does not hold yet, and a failure.
+    pub fn merge(&mut self, second: PhaseReport) {
+        if !second.ok() {
+            self.status = second.status;
+            self.code = self.code.or(second.code);
+        }
+        for r in second.resources {
+            if !self.resources.iter().any(|s| s.kind == r.kind && s.name == r.name) {
+                self.record(r.kind, r.name, r.outcome, r.detail);
+            }
+        }
+        for e in second.errors {
+            if !self.errors.contains(&e) {
+                self.errors.push(e);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -16,14 +16,16 @@ use crate::discover::ecr::{Repo, discover, list_image_ids};
 use crate::model::inventory::{Kind, Phase};
 use crate::model::report::{Outcome, PhaseReport, ResourceOutcome};
 use crate::model::reviewed::{DRIFT, Reviewed};
+use crate::order::Turn;
 
 /// AWS's limit on image ids per BatchDeleteImage call (the emulator does not enforce it).
 pub const BATCH_LIMIT: usize = 100;
 
 /// Deletes every image of each configured repository, in batches of at most
-/// 100 digests, then re-lists to prove the repository is empty; images pushed
-/// since the inventory (`known`, read before the first deletion, else a new
-/// discovery) show up there and go too. With a reviewed plan, only the
+/// 100 digests, then, once the phases `before` it are complete (nothing of
+/// the stack is left to push), re-lists to prove the repository is empty;
+/// images pushed since the inventory (`known`, read before the first
+/// deletion, else a new discovery) show up there and go too. With a reviewed plan, only the
 /// digests it lists: an image pushed since is drift, left in place and
 /// reported.
 pub async fn teardown(
@@ -32,6 +34,7 @@ pub async fn teardown(
     protect: &Protect,
     reviewed: Option<&Reviewed>,
     known: Option<Vec<Repo>>,
+    before: &Turn,
 ) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Ecr);
     let repos = match known {
@@ -50,7 +53,7 @@ pub async fn teardown(
             if !repo.exists || repo.kept.is_some() {
                 return (repo, Ok(Emptied::default()));
             }
-            let result = empty_repository(ecr, &repo, reviewed).await;
+            let result = empty_repository(ecr, &repo, reviewed, before).await;
             (repo, result)
         })
         .buffer_unordered(CONCURRENCY)
@@ -147,7 +150,7 @@ struct Emptied {
 /// teardown are deleted in the next round, a push loop cannot hold it forever.
 const ROUNDS: usize = 3;
 
-async fn empty_repository(ecr: &Client, repo: &Repo, reviewed: Option<&Reviewed>) -> Result<Emptied> {
+async fn empty_repository(ecr: &Client, repo: &Repo, reviewed: Option<&Reviewed>, before: &Turn) -> Result<Emptied> {
     // Deleting a digest deletes every tag pointing at it, so one id per digest.
     let planned = |digest: &str| reviewed.is_none_or(|r| r.allows_image(&repo.name, digest));
     let mut digests: Vec<String> = repo.digests().into_iter().filter(|d| planned(d)).collect();
@@ -192,6 +195,8 @@ async fn empty_repository(ecr: &Client, repo: &Repo, reviewed: Option<&Reviewed>
             tracing::info!("ecr: {}: deleted {}/{total} images", repo.name, done.deleted);
         }
         tried.extend(digests.drain(..));
+        // What the namespace's workloads push while it terminates is found by this listing.
+        before.complete().await;
         let left: BTreeSet<String> = list_image_ids(ecr, &repo.name)
             .await?
             .unwrap_or_default()

@@ -26,6 +26,7 @@ use crate::k8s::Connection;
 use crate::model::inventory::{Action, Kind, Phase, Resource};
 use crate::model::report::{Outcome, PhaseReport};
 use crate::model::reviewed::{DRIFT, Reviewed};
+use crate::order::Place;
 use crate::scope::Owner;
 use crate::wait;
 
@@ -35,7 +36,7 @@ pub async fn teardown(
     owner: &Owner<'_>,
     api: Option<&Connection>,
     reviewed: Option<&Reviewed>,
-    stop: &Stop,
+    (stop, place): (&Stop, &Place),
 ) -> PhaseReport {
     let mut report = PhaseReport::new(Phase::Kubernetes);
     let deadline = Instant::now() + cfg.wait;
@@ -43,7 +44,10 @@ pub async fn teardown(
         match api {
             Some(api) => {
                 report.source = Some(api.source());
-                if let Err(e) = delete_namespaces(api, cfg, reviewed, stop, deadline, &mut report).await {
+                let deleted = delete_namespaces(api, cfg, reviewed, (stop, place), deadline, &mut report).await;
+                // Failed or not, the next phase's deletions need not wait for this one's.
+                place.issued();
+                if let Err(e) = deleted {
                     report.fail(format!("{e:#}"));
                 } else if report.ok() {
                     // The namespaces are gone; their volumes go after them, while the cluster still runs.
@@ -59,6 +63,8 @@ pub async fn teardown(
             }
         }
     }
+    // The load balancers are the controllers' to delete: only a wait is left here.
+    place.issued();
     if let Some(cluster) = &cfg.cluster {
         let left = deadline.saturating_duration_since(Instant::now());
         match wait_for_load_balancers(aws, cluster, left, stop).await {
@@ -77,8 +83,8 @@ pub async fn teardown(
     report
 }
 
-/// Deletes every namespace to delete, then waits for all of them at once with
-/// one namespace list per round, until `deadline`. A namespace already
+/// Deletes every namespace to delete, hands the next phase its turn, then
+/// waits for all of them at once with one namespace list per round, until `deadline`. A namespace already
 /// Terminating (a re-run after a timeout or a kill) gets the API server's 409
 /// Conflict to its DELETE and is awaited, not failed. One still there at the
 /// deadline is reported with its `status.conditions`, which name the
@@ -87,7 +93,7 @@ async fn delete_namespaces(
     api: &Connection,
     cfg: &config::Kubernetes,
     reviewed: Option<&Reviewed>,
-    stop: &Stop,
+    (stop, place): (&Stop, &Place),
     deadline: Instant,
     report: &mut PhaseReport,
 ) -> Result<()> {
@@ -146,6 +152,7 @@ async fn delete_namespaces(
             }
         }
     }
+    place.issued();
     let mut last_seen: std::collections::BTreeMap<String, Namespace> = Default::default();
     let mut rounds = wait::Rounds::new(deadline.saturating_duration_since(Instant::now()), stop);
     while !awaiting.is_empty() && rounds.next().await? {

@@ -1,6 +1,7 @@
-//! Phase 2: SageMaker endpoints, then their endpoint configs and models,
-//! deleted from the inventory `discover::sagemaker` read (see there for how
-//! the stack's resources are found and judged).
+//! Phase 2: the stack's running SageMaker jobs stopped, its endpoints, then
+//! their endpoint configs and models deleted, from the inventory
+//! `discover::sagemaker` read (see there for how the stack's resources are
+//! found and judged).
 
 use std::collections::BTreeMap;
 
@@ -15,13 +16,14 @@ use crate::aws::describe;
 use crate::cancel::Stop;
 use crate::config;
 use crate::discover::sagemaker::{
-    Clients, ENDPOINT_LOGS, Found, Inventory, configs_remembering, current, failure_reason, is_not_found,
+    Clients, ENDPOINT_LOGS, Found, Inventory, arrived, configs_remembering, current, failure_reason, is_not_found,
     list_endpoints, unless_gone,
 };
 use crate::markers::{self, Memory};
 use crate::model::inventory::{Kind, Phase};
 use crate::model::report::{Outcome, PhaseReport};
 use crate::model::reviewed::Reviewed;
+use crate::order::Place;
 use crate::scope::Owner;
 use crate::wait;
 /// Marks, before the teardown's first deletion, every endpoint config that
@@ -85,32 +87,70 @@ pub async fn mark_teardown(
     Ok(marked)
 }
 
-/// Deletes every endpoint of the inventory (`known`, read before the first
-/// deletion, when nothing changed since; see [`current`]; at most
-/// `CONCURRENCY` requests in flight), then
-/// waits for all of them at once, with one paginated ListEndpoints per round,
-/// against one deadline for the whole phase (`sagemaker.wait`). A config goes
-/// as soon as the endpoints that use it are gone, a model as soon as the
-/// configs that reference it are deleted. At the deadline the configs and
-/// models of endpoints already gone are still deleted; those of endpoints
-/// still `Deleting` are left for the re-run and named. Already gone is
-/// success; kept resources are reported.
+/// Stops the stack's running jobs and deletes every endpoint of the
+/// inventory (`known`, read before the first deletion, when nothing changed
+/// since; see [`current`]; at most `CONCURRENCY` requests in flight), hands
+/// the next phase its turn (`order`), then waits for all of them at once,
+/// with one paginated ListEndpoints per round, against one deadline for the
+/// whole phase (`sagemaker.wait`). A config goes as soon as the endpoints
+/// that use it are gone, a model as soon as the configs that reference it are
+/// deleted. At the deadline the configs and models of endpoints already gone
+/// are still deleted; those of endpoints still `Deleting` are left for the
+/// re-run and named. Already gone is success; kept resources are reported.
+///
+/// When the phase before was still at work as this one read its listing (the
+/// namespace terminating, its workloads still running), this one looks again
+/// once that phase is complete: what was made meanwhile goes in a second pass.
 pub async fn teardown(
     clients: Clients<'_>,
     cfg: &config::SageMaker,
     owner: &Owner<'_>,
     reviewed: Option<&Reviewed>,
     known: Option<Inventory>,
-    stop: &Stop,
+    (stop, place): (&Stop, &Place),
 ) -> PhaseReport {
+    let deadline = tokio::time::Instant::now() + cfg.wait;
+    let before_complete = place.before.is_complete();
+    let (mut report, seen) = pass(clients, cfg, (owner, reviewed), known, (stop, place), deadline).await;
+    let Some(seen) = seen.filter(|_| !before_complete) else {
+        return report;
+    };
+    place.before.complete().await;
+    if stop.requested() {
+        return report;
+    }
+    match arrived(clients.sm, cfg, &seen).await {
+        Ok(arrived) if arrived.is_empty() => {}
+        Ok(arrived) => {
+            tracing::info!(
+                "sagemaker: made while the phase before was at work: {}; deleting them too",
+                arrived.join(", ")
+            );
+            let (second, _) = pass(clients, cfg, (owner, reviewed), Some(seen), (stop, place), deadline).await;
+            report.merge(second);
+        }
+        Err(e) => report.fail(format!("looking again once the phase before was complete: {e:#}")),
+    }
+    report
+}
+
+/// One pass of the phase: read (or reuse) the inventory, stop, delete, wait.
+/// Returns the report and the inventory it worked from (`None` when it could not be read).
+async fn pass(
+    clients: Clients<'_>,
+    cfg: &config::SageMaker,
+    (owner, reviewed): (&Owner<'_>, Option<&Reviewed>),
+    known: Option<Inventory>,
+    (stop, place): (&Stop, &Place),
+    deadline: tokio::time::Instant,
+) -> (PhaseReport, Option<Inventory>) {
     let sm = clients.sm;
     let mut report = PhaseReport::new(Phase::Sagemaker);
-    let started = tokio::time::Instant::now();
     let inventory = match current(clients, cfg, owner, reviewed, known).await {
         Ok(inventory) => inventory,
         Err(e) => {
             report.fail(format!("{e:#}"));
-            return report;
+            return (report, None);
         }
     };
     for (kind, found) in [
@@ -128,28 +168,28 @@ pub async fn teardown(
 
     // The running jobs first: every stop sent, then their wait overlaps the endpoints'.
     let stopping = jobs::stop(sm, &inventory.jobs, &mut report).await;
-    let limit = cfg.wait.saturating_sub(started.elapsed());
+    let limit = deadline.saturating_duration_since(tokio::time::Instant::now());
     let (stopped, interrupted) = tokio::join!(
         jobs::wait(sm, stopping, limit, stop),
-        endpoints(sm, cfg, &inventory, &mut work, limit, stop, &mut report)
+        endpoints(sm, cfg, &inventory, &mut work, (limit, stop, place), &mut report)
     );
     jobs::record(&mut report, stopped);
     work.report_left(&mut report, interrupted);
     let prefix = &cfg.endpoint_prefix;
     delete_log_groups(clients.logs, prefix, &inventory, &work, interrupted, &mut report).await;
-    report
+    (report, Some(inventory))
 }
 
 /// Deletes every endpoint of the inventory and waits for them all, deleting
-/// each config and model as soon as nothing of the stack waits for it.
-/// Returns whether the wait was interrupted.
+/// each config and model as soon as nothing of the stack waits for it. The
+/// next phase gets its turn after the first round: every deletion that needs
+/// no wait has been sent by then. Returns whether the wait was interrupted.
 async fn endpoints(
     sm: &Client,
     cfg: &config::SageMaker,
     inventory: &Inventory,
     work: &mut Work,
-    limit: std::time::Duration,
-    stop: &Stop,
+    (limit, stop, place): (std::time::Duration, &Stop, &Place),
     report: &mut PhaseReport,
 ) -> bool {
     // Every DeleteEndpoint first; one already Deleting (a re-run) is only awaited.
@@ -218,7 +258,9 @@ async fn endpoints(
             }
         }
         work.delete_ready(sm, report).await;
+        place.issued();
     }
+    place.issued();
     if !work.awaiting.is_empty() && !interrupted {
         for name in &work.awaiting {
             let why = format!(

@@ -19,7 +19,9 @@ use anyhow::{Result, bail};
 pub const LAYERS: &[(&str, &[&str])] = &[
     (
         "base",
-        &["exit", "cancel", "clock", "wait", "text", "markers", "config", "schema"],
+        &[
+            "exit", "cancel", "clock", "order", "wait", "text", "markers", "config", "schema",
+        ],
     ),
     ("clients", &["aws", "k8s", "terraform", "scope"]),
     ("model", &["model", "inventory", "report", "reviewed"]),

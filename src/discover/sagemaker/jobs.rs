@@ -55,20 +55,7 @@ pub async fn jobs(
     owner: &Owner<'_>,
     reviewed: Option<&Reviewed>,
 ) -> Result<Vec<Job>> {
-    let prefix = cfg.job_prefix();
-    let listings = KINDS
-        .iter()
-        .flat_map(|kind| RUNNING.map(|status| (*kind, status)))
-        .map(|(kind, status)| async move { list(sm, kind, prefix, status).await.map(|rows| (kind, rows)) });
-    let listed: Vec<(Kind, Vec<Row>)> = stream::iter(listings)
-        .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    let candidates: Vec<(Kind, Row)> = listed
-        .into_iter()
-        .flat_map(|(kind, rows)| rows.into_iter().map(move |r| (kind, r)))
-        .filter(|(_, r)| name_matches(prefix, &r.name))
-        .collect();
+    let candidates = candidates(sm, cfg).await?;
     let mut found: Vec<Job> = stream::iter(candidates)
         .map(|(kind, row)| async move {
             let arn = row
@@ -96,6 +83,33 @@ pub async fn jobs(
         .await?;
     found.sort_by(|a, b| (a.kind, &a.found.name).cmp(&(b.kind, &b.found.name)));
     Ok(found)
+}
+
+/// The running jobs of every kind named like the stack: one paginated List call per kind and running status.
+async fn candidates(sm: &Client, cfg: &config::SageMaker) -> Result<Vec<(Kind, Row)>> {
+    let prefix = cfg.job_prefix();
+    let listings = KINDS
+        .iter()
+        .flat_map(|kind| RUNNING.map(|status| (*kind, status)))
+        .map(|(kind, status)| async move { list(sm, kind, prefix, status).await.map(|rows| (kind, rows)) });
+    let listed: Vec<(Kind, Vec<Row>)> = stream::iter(listings)
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(listed
+        .into_iter()
+        .flat_map(|(kind, rows)| rows.into_iter().map(move |r| (kind, r)))
+        .filter(|(_, r)| name_matches(prefix, &r.name))
+        .collect())
+}
+
+/// The names of the running jobs named like the stack, without their tags.
+pub async fn running_names(sm: &Client, cfg: &config::SageMaker) -> Result<Vec<(Kind, String)>> {
+    Ok(candidates(sm, cfg)
+        .await?
+        .into_iter()
+        .map(|(kind, row)| (kind, row.name))
+        .collect())
 }
 
 /// One kind's jobs in one status whose names contain `prefix`, every page.

@@ -410,6 +410,38 @@ pub async fn current(
     }
 }
 
+/// What the listings name now that `since` did not: endpoints, configs and
+/// models named like the stack, and running jobs, made after `since` was read
+/// (by the workloads of a namespace that was still terminating, say). Names
+/// only, as `kind name`: nothing is described and no tag is read.
+pub async fn arrived(sm: &Client, cfg: &config::SageMaker, since: &Inventory) -> Result<Vec<String>> {
+    let (listed, running) = tokio::try_join!(list(sm, cfg), jobs::running_names(sm, cfg))?;
+    let (now, before) = (listed.identity(), &since.listing);
+    let prefix = cfg.endpoint_prefix.as_str();
+    let new = |kind: Kind, now: Vec<&String>, before: &dyn Fn(&str) -> bool| {
+        now.into_iter()
+            .filter(|n| name_matches(prefix, n) && !before(n))
+            .map(|n| format!("{} {n}", kind.name()))
+            .collect::<Vec<_>>()
+    };
+    let mut arrived = new(Kind::Endpoint, now.endpoints.keys().collect(), &|n| {
+        before.endpoints.contains_key(n)
+    });
+    arrived.extend(new(Kind::EndpointConfig, now.configs.keys().collect(), &|n| {
+        before.configs.contains_key(n)
+    }));
+    arrived.extend(new(Kind::Model, now.models.keys().collect(), &|n| {
+        before.models.contains_key(n)
+    }));
+    arrived.extend(
+        running
+            .into_iter()
+            .filter(|(kind, name)| !since.jobs.iter().any(|j| j.kind == *kind && j.found.name == *name))
+            .map(|(kind, name)| format!("{} {name}", kind.name())),
+    );
+    Ok(arrived)
+}
+
 /// The endpoint configs the tagging API finds with `stack`'s memory of stopped
 /// endpoints, as (name, ARN): whatever their names. Like every GetResources
 /// answer it may lag behind the tags and list configs deleted a moment ago.
