@@ -272,21 +272,23 @@ impl Report {
                 crate::text::per_month(usd)
             );
         }
+        // The phases' waits overlap (`teardown.order`): when each started tells how.
         let _ = writeln!(
             out,
-            "{:<11} {:<15} {:>6} {:>8} {:>5} {:>7} {:>9}",
-            "phase", "status", "found", "deleted", "kept", "failed", "duration"
+            "{:<11} {:<15} {:>6} {:>8} {:>5} {:>7} {:>8} {:>9}",
+            "phase", "status", "found", "deleted", "kept", "failed", "started", "duration"
         );
         for p in &self.phases {
             let _ = writeln!(
                 out,
-                "{:<11} {:<15} {:>6} {:>8} {:>5} {:>7} {:>8.1}s",
+                "{:<11} {:<15} {:>6} {:>8} {:>5} {:>7} {:>7} {:>8.1}s",
                 p.phase.name(),
                 p.status.name(),
                 p.found,
                 p.deleted,
                 p.kept,
                 p.failed,
+                format!("+{:.1}s", p.start_seconds),
                 p.duration_seconds
             );
         }
@@ -431,7 +433,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_gantt_chart_shows_each_phase_when_it_ran_and_how_it_ended() {
+    fn the_gantt_chart_shows_each_phase_when_it_ran_and_how_it_ended_overlaps_included() {
         let phase = |phase, status, start, duration| PhaseReport {
             status,
             start_seconds: start,
@@ -450,11 +452,12 @@ mod tests {
             plan_digest: None,
             confirmed_by: None,
             sweep: None,
+            // Overlapped: SageMaker and ECR issue their deletions while the namespace terminates.
             phases: vec![
-                phase(Phase::Kubernetes, PhaseStatus::Done, 0.0, 2.25),
-                phase(Phase::Sagemaker, PhaseStatus::Failed, 2.25, 10.0),
-                phase(Phase::Ecr, PhaseStatus::NotConfigured, 12.25, 0.0),
-                phase(Phase::Terraform, PhaseStatus::Skipped, 12.25, 0.0),
+                phase(Phase::Kubernetes, PhaseStatus::Done, 0.0, 6.25),
+                phase(Phase::Sagemaker, PhaseStatus::Failed, 0.5, 10.0),
+                phase(Phase::Ecr, PhaseStatus::Done, 0.75, 10.0),
+                phase(Phase::Terraform, PhaseStatus::Skipped, 10.75, 0.0),
             ],
         };
         assert_eq!(

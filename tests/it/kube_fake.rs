@@ -62,7 +62,7 @@ struct State {
     /// How long a deleted namespace stays Terminating.
     termination: Duration,
     held: Vec<String>,
-    requests: Vec<String>,
+    requests: Vec<(Instant, String)>,
     /// Every 409 Conflict served, as `DELETE name`.
     conflicts: Vec<String>,
     /// When each namespace was finally removed.
@@ -263,6 +263,11 @@ impl KubeFake {
 
     /// Every request served, as `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
+        self.requests_at().into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Every request served, with when it arrived: to order it against the fault proxy's log.
+    pub fn requests_at(&self) -> Vec<(Instant, String)> {
         self.state.lock().unwrap().requests.clone()
     }
 
@@ -366,7 +371,7 @@ fn not_found(name: &str) -> (u16, String) {
 
 fn route(state: &Mutex<State>, method: &str, path: &str) -> (u16, String) {
     let mut state = state.lock().unwrap();
-    state.requests.push(format!("{method} {path}"));
+    state.requests.push((Instant::now(), format!("{method} {path}")));
     state.settle();
     let path = path.split('?').next().unwrap_or(path);
     if path == "/api/v1/persistentvolumes" && method == "GET" {

@@ -21,6 +21,7 @@ mod iam;
 mod infra;
 mod jobs;
 mod lambda;
+mod overlap;
 mod ownership;
 mod plan;
 mod races;
