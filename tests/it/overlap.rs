@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::fault_proxy::{EndpointDeletion, FaultProxy, Faults};
-use crate::support::World;
+use crate::support::{World, phase};
 
 /// Each modelled wait: namespace termination, endpoint deletion, job stop.
 const WAIT: Duration = Duration::from_secs(3);
@@ -82,15 +82,6 @@ fn namespace_deleted(world: &World) -> Instant {
         .find(|(_, r)| r.starts_with("DELETE /api/v1/namespaces/retail-forecast"))
         .map(|(at, _)| at)
         .expect("no namespace DELETE reached the fake")
-}
-
-fn phase<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == name)
-        .unwrap()
 }
 
 /// Seconds after the teardown started at which `name`'s phase ended.

@@ -3,16 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::World;
-
-fn phase<'a>(plan: &'a Value, name: &str) -> &'a Value {
-    plan["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == name)
-        .unwrap_or_else(|| panic!("no phase {name}"))
-}
+use crate::support::{World, phase};
 
 fn names(phase: &Value, kind: &str, action: &str) -> Vec<String> {
     let mut v: Vec<String> = phase["resources"]

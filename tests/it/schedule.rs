@@ -260,8 +260,10 @@ async fn schedule_start_during_or_after_a_teardown_recreates_nothing() {
     world.seed(&["--endpoints", "2", "--repo", "retail-forecast:3"]);
     world.terraform(&["resources=1"]);
     // The namespace stays Terminating until released: the start below runs while the teardown waits for it.
+    // Strict order, so the SageMaker phase (which deletes the stopped configs at once) waits for it too and
+    // the start surely meets the marked configs; overlapped, it may meet them marked or already deleted.
     world.kube().hold_terminating("retail-forecast");
-    let config = world.stack_config("60s", "");
+    let config = world.stack_config("60s", "teardown:\n  order: strict\n");
 
     // Night: the endpoints are stopped; their configs remember them.
     let stop = world.sundown().config(&config).args(&["schedule", "stop"]).run();

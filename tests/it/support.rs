@@ -551,6 +551,16 @@ impl Leftovers {
     }
 }
 
+/// The phase `name` of a report or a plan.
+pub fn phase<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == name)
+        .unwrap_or_else(|| panic!("no phase {name}: {report:#}"))
+}
+
 /// (kind, name, outcome) of the resources a report's `phase` recorded whose kind ends with `suffix`, sorted.
 pub fn outcomes(report: &Value, phase: &str, suffix: &str) -> Vec<(String, String, String)> {
     let phase = report["phases"]

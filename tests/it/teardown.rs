@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::World;
+use crate::support::{World, phase};
 
 const REPOS: [&str; 2] = ["retail-forecast", "mlops/retail-api"];
 
@@ -25,15 +25,6 @@ fn seeded_world() -> (World, Value) {
     ]);
     world.terraform(&["resources=6"]);
     (world, seeded)
-}
-
-fn phase<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == name)
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,19 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::fault_proxy::{EndpointDeletion, FaultProxy, Faults};
-use crate::support::World;
-
-fn phase<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == name)
-        .unwrap()
-}
+use crate::support::{World, phase};
 
 #[test]
 fn a_rerun_while_the_namespace_still_terminates_waits_for_it_and_then_destroys() {
