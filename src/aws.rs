@@ -124,19 +124,22 @@ impl Aws {
         }
     }
 
-    fn preflight_error<E, R>(&self, err: SdkError<E, R>) -> anyhow::Error
+    fn preflight_error<E>(&self, err: SdkError<E, HttpResponse>) -> anyhow::Error
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         let detail = DisplayErrorContext(&err).to_string();
         let where_ = self.endpoint().map(|e| format!(" at {e}")).unwrap_or_default();
         match &err {
             SdkError::ServiceError(service) => {
-                let code = service.err().code().unwrap_or("Unknown");
-                let message = service.err().message().unwrap_or("");
+                let said = answered(
+                    service.raw().status().as_u16(),
+                    service.err().code(),
+                    service.err().message(),
+                    service.raw().body().bytes(),
+                );
                 refuse(format!(
-                    "AWS rejected the credentials ({code}: {message}); refresh them (e.g. `aws sso login`, or new keys) and retry"
+                    "AWS rejected the credentials ({said}); refresh them (e.g. `aws sso login`, or new keys) and retry"
                 ))
             }
             _ if detail.contains("credentials") || detail.contains("Credentials") => refuse(format!(
@@ -171,25 +174,40 @@ fn first_line(text: &str) -> &str {
     .map_or(line, |at| line[..at].trim_end())
 }
 
-/// One line describing an SDK error with its code, for reports.
+/// One line describing an SDK error with what is known of it, for reports:
+/// AWS's code and message, and the HTTP status when either is missing; never
+/// a bare `Unknown` (the SDK's code when no code could be read).
 pub fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     match err {
-        SdkError::ServiceError(service) => {
-            // S3 answers a HEAD request with a status and no body, and a body the SDK
-            // cannot parse leaves no code either: the status is then all AWS said.
-            let code = match service.err().code() {
-                Some(code) => code.to_owned(),
-                None => format!("HTTP {} with no error code", service.raw().status().as_u16()),
-            };
-            match service.err().message() {
-                Some(message) if !message.is_empty() => format!("{code}: {message}"),
-                _ => code,
-            }
-        }
+        SdkError::ServiceError(service) => answered(
+            service.raw().status().as_u16(),
+            service.err().code(),
+            service.err().message(),
+            service.raw().body().bytes(),
+        ),
         other => DisplayErrorContext(other).to_string().replace('\n', " "),
+    }
+}
+
+/// An error answer as one line: see [`describe`].
+fn answered(status: u16, code: Option<&str>, message: Option<&str>, body: Option<&[u8]>) -> String {
+    let code = code.filter(|c| !c.is_empty() && *c != "Unknown");
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    match (code, message) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => format!("{code} (HTTP {status})"),
+        (None, Some(message)) => format!("HTTP {status}: {message}"),
+        // S3 answers a HEAD with a status and no body; an emulator answers a call it lacks with an HTML page.
+        (None, None) => match body.map(|b| String::from_utf8_lossy(b).trim_start().to_owned()) {
+            Some(text) if text.starts_with('<') => format!(
+                "HTTP {status} with an HTML page, not an AWS error: an endpoint that does not serve this API \
+                 (check AWS_ENDPOINT_URL; the emulator lacks some calls)"
+            ),
+            _ => format!("HTTP {status} with no error code"),
+        },
     }
 }
 
@@ -308,4 +326,32 @@ pub async fn log_groups(
         .send()
         .every(format!("logs DescribeLogGroups {prefix}"))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answered;
+
+    #[test]
+    fn an_error_says_what_is_known_and_never_a_bare_unknown() {
+        let html = Some(b"<!DOCTYPE html><title>500 Internal Server Error</title>".as_slice());
+        assert_eq!(
+            answered(400, Some("ValidationException"), Some("bad"), None),
+            "ValidationException: bad"
+        );
+        assert_eq!(
+            answered(403, Some("AccessDenied"), Some(" "), None),
+            "AccessDenied (HTTP 403)"
+        );
+        assert_eq!(
+            answered(500, Some("Unknown"), Some("it broke"), None),
+            "HTTP 500: it broke"
+        );
+        assert_eq!(answered(404, None, None, Some(b"")), "HTTP 404 with no error code");
+        let page = answered(500, Some("Unknown"), None, html);
+        assert!(page.starts_with("HTTP 500 with an HTML page"), "{page}");
+        for said in [page, answered(500, Some("Unknown"), None, None)] {
+            assert!(!said.contains("Unknown"), "{said}");
+        }
+    }
 }

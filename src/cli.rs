@@ -89,6 +89,9 @@ pub enum Command {
         /// The command the policy is for: teardown, read-only (plan, verify, cost) or schedule
         #[arg(long = "for", value_enum, value_name = "COMMAND")]
         purpose: PolicyFor,
+        /// Leave out the Terraform state statements (a backend sundown cannot read, or state access granted elsewhere)
+        #[arg(long)]
+        without_state: bool,
     },
     /// Every stack under a directory: its lifetime status, account and region, and the expiry matrix (reads files only)
     Stacks {
@@ -218,13 +221,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
         Command::Cost { offline } => run_cost(&config, offline, cli.output).await,
-        Command::IamPolicy { purpose } => {
+        Command::IamPolicy { purpose, without_state } => {
             let purpose = match purpose {
                 PolicyFor::Teardown => iam::Purpose::Teardown,
                 PolicyFor::ReadOnly => iam::Purpose::ReadOnly,
                 PolicyFor::Schedule => iam::Purpose::Schedule,
             };
-            print!("{}", iam::render(&config, purpose));
+            let state = match without_state {
+                true => iam::State::LeftOut,
+                false => iam::State::FromBackend,
+            };
+            print!("{}", iam::render(&config, purpose, state)?);
             Ok(ExitCode::from(exit::DONE))
         }
         Command::Stacks { .. } | Command::Rollup { .. } => unreachable!("dispatched before the config is read"),

@@ -13,9 +13,11 @@ mod teardown;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::exit::refuse;
 use sweep::sweep;
 use teardown::teardown;
 
@@ -122,22 +124,34 @@ impl Arns {
 }
 
 /// The policy document for `config`, as IAM takes it.
-pub fn policy(config: &Config, purpose: Purpose) -> Value {
-    json!({
+pub fn policy(config: &Config, purpose: Purpose, state: State) -> Result<Value> {
+    Ok(json!({
         "Version": "2012-10-17",
-        "Statement": statements(config, purpose).iter().map(Statement::to_json).collect::<Vec<_>>(),
-    })
+        "Statement": statements(config, purpose, state)?.iter().map(Statement::to_json).collect::<Vec<_>>(),
+    }))
 }
 
 /// The policy, pretty-printed with a final newline.
-pub fn render(config: &Config, purpose: Purpose) -> String {
-    let mut text = serde_json::to_string_pretty(&policy(config, purpose)).expect("a policy serializes");
+pub fn render(config: &Config, purpose: Purpose, state: State) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(&policy(config, purpose, state)?).expect("a policy serializes");
     text.push('\n');
-    text
+    Ok(text)
 }
 
+/// Whether the policy grants the Terraform state (`teardown`, `read-only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The state statements, from the backend settings; settings that cannot be read are an error.
+    FromBackend,
+    /// No state statements (`iam-policy --without-state`): the first statement's Sid says so.
+    LeftOut,
+}
+
+/// The Sid of the first statement when the state statements are left out.
+pub const WITHOUT_STATE_SID: &str = "IdentityNoTerraformStateStatementsWithoutState";
+
 /// The statements for `config`: required ones first, then the optional ones.
-pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
+pub fn statements(config: &Config, purpose: Purpose, state: State) -> Result<Vec<Statement>> {
     let arns = Arns::new(config);
     let mut out = vec![Statement::new(
         "Identity",
@@ -146,7 +160,14 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
     )];
     let mut optional = Vec::new();
     if purpose != Purpose::Schedule {
-        out.extend(discovery(config, &arns, purpose));
+        let location = match state {
+            State::FromBackend => state_location(config)?,
+            State::LeftOut => {
+                out[0].sid = WITHOUT_STATE_SID.into();
+                None
+            }
+        };
+        out.extend(discovery(config, &arns, purpose, location));
         optional.extend(cost_statements(config, &arns, purpose == Purpose::ReadOnly));
     }
     match purpose {
@@ -155,11 +176,11 @@ pub fn statements(config: &Config, purpose: Purpose) -> Vec<Statement> {
         Purpose::Schedule => schedule(config, &arns, &mut out, &mut optional),
     }
     out.extend(optional);
-    out
+    Ok(out)
 }
 
 /// What plan and teardown discover (and `verify --for read-only` reads the same way).
-fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
+fn discovery(config: &Config, arns: &Arns, purpose: Purpose, state: Option<(String, String)>) -> Vec<Statement> {
     let all = || vec!["*".to_owned()];
     let cluster = config.kubernetes.as_ref().and_then(|k| k.cluster.as_deref());
     let mut out = Vec::new();
@@ -239,7 +260,7 @@ fn discovery(config: &Config, arns: &Arns, purpose: Purpose) -> Vec<Statement> {
             repositories(arns, &ecr.repositories),
         ));
     }
-    if let Some((bucket, key)) = state_location(config) {
+    if let Some((bucket, key)) = state {
         let mut state = Statement::new(
             "ReadTerraformState",
             &["s3:ListBucket"],
@@ -453,10 +474,27 @@ fn node_groups(arns: &Arns, cluster: &str) -> Vec<String> {
 }
 
 /// The S3 backend's bucket and key, from the Terraform directory's backend
-/// settings (`-backend-config` files, then the module's `.tf` files).
-fn state_location(config: &Config) -> Option<(String, String)> {
-    let tf = config.terraform.as_ref()?;
-    let mut files: Vec<std::path::PathBuf> = tf.backend_config.iter().map(|f| tf.dir.join(f)).collect();
+/// settings (`-backend-config` files, then the module's `.tf` files); `None`
+/// for local state (no `backend` block, or `backend "local"`), which needs no
+/// statement. Settings that cannot be read, an S3 backend without its bucket
+/// or key, and another backend type are refusals: the policy never narrows in silence.
+fn state_location(config: &Config) -> Result<Option<(String, String)>> {
+    let Some(tf) = config.terraform.as_ref() else {
+        return Ok(None);
+    };
+    let way_out = "or run `sundown iam-policy --without-state` to leave the Terraform state statements out";
+    let mut texts = Vec::new();
+    for file in &tf.backend_config {
+        let path = tf.dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            refuse(format!(
+                "terraform.backend_config {} cannot be read ({e}); fix the path in sundown.yaml, {way_out}",
+                path.display()
+            ))
+        })?;
+        texts.push(text);
+    }
+    let mut modules = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&tf.dir) {
         let mut tf_files: Vec<_> = entries
             .flatten()
@@ -464,17 +502,46 @@ fn state_location(config: &Config) -> Option<(String, String)> {
             .filter(|p| p.extension().is_some_and(|e| e == "tf"))
             .collect();
         tf_files.sort();
-        files.extend(tf_files);
+        for file in tf_files {
+            modules.push(
+                std::fs::read_to_string(&file)
+                    .map_err(|e| refuse(format!("{} cannot be read ({e}); {way_out}", file.display())))?,
+            );
+        }
     }
+    let backend = modules.iter().find_map(|text| backend_type(text));
+    match backend.as_deref() {
+        None | Some("local") => return Ok(None),
+        Some("s3") => {}
+        Some(other) => {
+            return Err(refuse(format!(
+                "the {other} backend of {}: the policy covers only the S3 backend's state; grant access to it by hand, {way_out}",
+                tf.dir.display()
+            )));
+        }
+    }
+    texts.extend(modules);
     let (mut bucket, mut key) = (None, None);
-    for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        bucket = bucket.or_else(|| setting(&text, "bucket"));
-        key = key.or_else(|| setting(&text, "key"));
+    for text in &texts {
+        bucket = bucket.or_else(|| setting(text, "bucket"));
+        key = key.or_else(|| setting(text, "key"));
     }
-    Some((bucket?, key?))
+    match (bucket, key) {
+        (Some(bucket), Some(key)) => Ok(Some((bucket, key))),
+        _ => Err(refuse(format!(
+            "the S3 backend of {} names no bucket and key in its .tf files or terraform.backend_config; \
+             list the file that sets them (e.g. backend.hcl) in terraform.backend_config, {way_out}",
+            tf.dir.display()
+        ))),
+    }
+}
+
+/// The type of `backend "TYPE" {` in a module's HCL, outside comments.
+fn backend_type(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("backend")?.trim_start().strip_prefix('"')?;
+        Some(rest[..rest.find('"')?].to_owned())
+    })
 }
 
 /// `NAME = "value"` in HCL, outside comments.
@@ -488,10 +555,10 @@ fn setting(text: &str, name: &str) -> Option<String> {
 }
 
 /// Every action of the policy, and which of them are optional.
-pub fn actions(config: &Config, purpose: Purpose) -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+pub fn actions(config: &Config, purpose: Purpose) -> Result<(BTreeSet<&'static str>, BTreeSet<&'static str>)> {
     let mut required = BTreeSet::new();
     let mut optional = BTreeSet::new();
-    for s in statements(config, purpose) {
+    for s in statements(config, purpose, State::FromBackend)? {
         if s.optional {
             optional.extend(s.actions);
         } else {
@@ -499,7 +566,7 @@ pub fn actions(config: &Config, purpose: Purpose) -> (BTreeSet<&'static str>, BT
         }
     }
     optional.retain(|a| !required.contains(a));
-    (required, optional)
+    Ok((required, optional))
 }
 
 #[cfg(test)]
@@ -517,7 +584,7 @@ mod tests {
     fn the_eks_actions_are_the_calls_sundown_makes() {
         let config = repository_config();
         let eks = |purpose| {
-            let (required, _) = actions(&config, purpose);
+            let (required, _) = actions(&config, purpose).unwrap();
             required
                 .into_iter()
                 .filter(|a| a.starts_with("eks:"))
@@ -544,7 +611,7 @@ mod tests {
 
     #[test]
     fn resources_are_the_stacks_where_iam_allows() {
-        let text = render(&repository_config(), Purpose::Teardown);
+        let text = render(&repository_config(), Purpose::Teardown, State::FromBackend).unwrap();
         assert!(text.contains("arn:aws:sagemaker:us-east-1:123456789012:endpoint/retail-forecast-*"));
         assert!(text.contains("arn:aws:ecr:us-east-1:123456789012:repository/mlops/retail-api"));
         assert!(text.contains("arn:aws:eks:us-east-1:123456789012:cluster/retail-forecast-cluster"));
@@ -555,7 +622,7 @@ mod tests {
     /// The Load Balancer Controller's groups are deleted only where it tagged them for the stack's cluster.
     #[test]
     fn the_controllers_groups_are_deleted_only_under_the_clusters_tag() {
-        let statements = statements(&repository_config(), Purpose::Teardown);
+        let statements = statements(&repository_config(), Purpose::Teardown, State::FromBackend).unwrap();
         let groups = statements
             .iter()
             .find(|s| s.sid == "DeleteControllerGroups")
@@ -591,7 +658,7 @@ mod tests {
         let marker = "<!-- iam-policy: teardown -->\n```json\n";
         let start = doc.find(marker).expect("docs/iam.md has the iam-policy marker") + marker.len();
         let end = start + doc[start..].find("```\n").unwrap();
-        let generated = render(&repository_config(), Purpose::Teardown);
+        let generated = render(&repository_config(), Purpose::Teardown, State::FromBackend).unwrap();
         if std::env::var_os("SUNDOWN_UPDATE_DOCS").is_some() {
             std::fs::write(&doc_path, format!("{}{generated}{}", &doc[..start], &doc[end..])).unwrap();
             return;

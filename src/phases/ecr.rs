@@ -181,7 +181,7 @@ async fn empty_repository(ecr: &Client, repo: &Repo, reviewed: Option<&Reviewed>
             // Count by what failed: moto's answer omits untagged images it deleted.
             let mut refused = 0;
             for failure in out.failures() {
-                let code = failure.failure_code().map(|c| c.as_str()).unwrap_or("Unknown");
+                let code = failure.failure_code().map(|c| c.as_str()).unwrap_or("no failure code");
                 // Already gone (an interrupted run got to it first) is success.
                 if code == "ImageNotFound" {
                     continue;

@@ -408,6 +408,39 @@ async fn without_the_price_list_the_built_in_table_prices_it_and_says_so() {
     );
 }
 
+/// An error answer without an AWS error code (an HTML page, as an emulator or a
+/// proxy gives for a call it lacks) is reported with its HTTP status and what
+/// it was, never as a bare `Unknown` (issue 30): from the Price List behind a
+/// failing endpoint, and from moto itself, which has no Price List API.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_without_a_code_says_its_http_status_and_never_unknown() {
+    let world = World::start();
+    let config = stack(&world);
+    let (server, _) = price_list(true).await;
+    for pricing in [Some(server.uri()), None] {
+        let mut run = world
+            .sundown()
+            .config(&config)
+            .env("XDG_CACHE_HOME", world.path("cache").to_str().unwrap())
+            .args(&["cost", "--output", "json"]);
+        if let Some(uri) = &pricing {
+            run = run.env("AWS_ENDPOINT_URL_PRICING", uri);
+        }
+        let out = run.run();
+        assert_eq!(out.code, 0, "{out:#?}");
+        let why = out.json()["price_source"]["price_list_unavailable"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the Price List is said unavailable: {}", out.stdout))
+            .to_owned();
+        let status = if pricing.is_some() { "HTTP 503" } else { "HTTP 500" };
+        assert!(why.contains(status) && why.contains("HTML page"), "{why}");
+        assert!(
+            !why.contains("Unknown") && !out.stderr.contains("Unknown"),
+            "{why}: {out:#?}"
+        );
+    }
+}
+
 /// Outside the regions whose usage-type prefixes sundown knows, and without
 /// any price for them in the Price List or the built-in table (which is
 /// us-east-1's), nothing is guessed and nothing goes missing: each resource is

@@ -402,3 +402,63 @@ fn the_read_only_policy_is_enough_and_each_action_it_calls_is_needed() {
 fn the_schedule_policy_is_enough_and_each_action_it_calls_is_needed() {
     prove(&SCHEDULE);
 }
+
+/// `iam-policy` never narrows in silence (issue 30): a `terraform.backend_config`
+/// file it cannot read is a one-line refusal naming the file and the way out;
+/// `--without-state` prints the policy without the state statements and says
+/// so in a Sid; with the file, the state statements name its bucket and key.
+#[test]
+fn the_policy_names_the_state_or_refuses_and_never_leaves_it_out_in_silence() {
+    let world = World::start();
+    let infra = world.path("infra");
+    std::fs::create_dir_all(&infra).unwrap();
+    std::fs::write(infra.join("backend.tf"), "terraform {\n  backend \"s3\" {}\n}\n").unwrap();
+    let config = world.config(
+        "stack: retail-forecast\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
+         terraform:\n  dir: infra\n  backend_config: [backend.hcl]\n",
+    );
+    let policy = |args: &[&str]| {
+        world
+            .sundown()
+            .config(&config)
+            .args(&["iam-policy", "--for", "teardown"])
+            .args(args)
+            .run()
+    };
+
+    let refused = policy(&[]);
+    assert_eq!(refused.code, 2, "{refused:#?}");
+    assert!(refused.stdout.is_empty(), "{refused:#?}");
+    let line = refused.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.contains("infra/backend.hcl cannot be read"), "{line}");
+    assert!(line.contains("--without-state"), "{line}");
+
+    let without = policy(&["--without-state"]);
+    assert_eq!(without.code, 0, "{without:#?}");
+    let json: Value = serde_json::from_str(&without.stdout).unwrap();
+    let sids: Vec<&str> = json["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids[0], sundown::iam::WITHOUT_STATE_SID);
+    assert!(!without.stdout.contains("s3:PutObject"), "{}", without.stdout);
+
+    std::fs::write(
+        infra.join("backend.hcl"),
+        "bucket = \"retail-forecast-tfstate\"\nkey    = \"envs/dev/terraform.tfstate\"\n",
+    )
+    .unwrap();
+    let granted = policy(&[]);
+    assert_eq!(granted.code, 0, "{granted:#?}");
+    assert!(
+        granted
+            .stdout
+            .contains("arn:aws:s3:::retail-forecast-tfstate/envs/dev/terraform.tfstate.tflock"),
+        "{}",
+        granted.stdout
+    );
+    assert!(!granted.stdout.contains(sundown::iam::WITHOUT_STATE_SID));
+}

@@ -480,7 +480,15 @@ fn the_scheduler_lambdas_role_allows_what_the_schedule_needs() {
     let mut config = sundown::config::Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sundown.yaml"))
         .expect("the repository's sundown.yaml loads");
     config.notify.sns_topic_arn = Some("arn:aws:sns:us-east-1:123456789012:retail-forecast-alerts".into());
-    let policy: Value = serde_json::from_str(&sundown::iam::render(&config, sundown::iam::Purpose::Schedule)).unwrap();
+    let policy: Value = serde_json::from_str(
+        &sundown::iam::render(
+            &config,
+            sundown::iam::Purpose::Schedule,
+            sundown::iam::State::FromBackend,
+        )
+        .unwrap(),
+    )
+    .unwrap();
     let missing: Vec<String> = policy["Statement"]
         .as_array()
         .unwrap()
