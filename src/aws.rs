@@ -202,10 +202,9 @@ fn answered(status: u16, code: Option<&str>, message: Option<&str>, body: Option
         (None, Some(message)) => format!("HTTP {status}: {message}"),
         // S3 answers a HEAD with a status and no body; an emulator answers a call it lacks with an HTML page.
         (None, None) => match body.map(|b| String::from_utf8_lossy(b).trim_start().to_owned()) {
-            Some(text) if text.starts_with('<') => format!(
-                "HTTP {status} with an HTML page, not an AWS error: an endpoint that does not serve this API \
-                 (check AWS_ENDPOINT_URL; the emulator lacks some calls)"
-            ),
+            Some(text) if text.starts_with('<') => {
+                format!("HTTP {status} with an HTML page, not an AWS error (the endpoint lacks this call)")
+            }
             _ => format!("HTTP {status} with no error code"),
         },
     }

@@ -123,7 +123,7 @@ fn error_fix(error: &str) -> String {
         "UnauthorizedAccess",
         "AuthorizationError",
         "not authorized",
-        "HTTP 403 with no error code",
+        "HTTP 403",
     ]
     .iter()
     .any(|sign| error.contains(sign));
