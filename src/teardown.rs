@@ -364,6 +364,8 @@ impl Run<'_> {
             .filter(|r| r.kind == Kind::Repository && r.outcome == crate::model::report::Outcome::Drift)
             .map(|r| r.name.clone())
             .collect();
+        // What `terraform destroy` destroys: the module, the workspace and where its state lives.
+        let target = terraform.as_ref().map(|(tf, _)| tf.target());
         let terraform_stop = stop.clone();
         let terraform_plan = reviewed.cloned();
         timed(progress, stop, started, Phase::Terraform, async move {
@@ -395,6 +397,7 @@ impl Run<'_> {
                     r
                 }),
             };
+            report.source = target;
             // The cluster's control-plane log group outlives the cluster that `terraform destroy` took.
             if report.status == PhaseStatus::Done
                 && !stop.requested()

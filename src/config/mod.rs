@@ -210,7 +210,8 @@ pub struct Terraform {
     /// The Terraform executable: a name on PATH or a path.
     #[serde(default = "terraform")]
     pub binary: String,
-    /// The Terraform workspace (TF_WORKSPACE); the default workspace when unset.
+    /// The Terraform workspace to destroy (passed as TF_WORKSPACE). Unset: Terraform's own choice,
+    /// TF_WORKSPACE, else the workspace selected in the module, else `default`; the plan names it.
     #[serde(default)]
     pub workspace: Option<String>,
     /// `-var-file` arguments of `terraform destroy`, relative to `dir`.

@@ -228,14 +228,18 @@ async fn terraform_state(config: &Config, state: Option<State>) -> Found<State> 
     let Some(t) = &config.terraform else {
         return Found::NotConfigured;
     };
-    let tf = Terraform::new(t);
-    let source = Some(tf.dir().display().to_string());
+    let (tf, t2) = (Terraform::new(t), t.clone());
     let protect = config.protect.clone();
     let result = match state {
         Some(state) => Ok(state),
-        None => tokio::task::spawn_blocking(move || terraform::preflight(&tf, &protect))
+        None => tokio::task::spawn_blocking(move || terraform::preflight(&Terraform::new(&t2), &protect))
             .await
             .unwrap_or_else(|e| Err(anyhow!("terraform discovery panicked: {e}"))),
     };
-    Found::read(source, result)
+    // Once `init` has run: the workspace and the state `terraform destroy` will use.
+    let source = match &result {
+        Ok(_) => tf.target(),
+        Err(_) => tf.dir().display().to_string(),
+    };
+    Found::read(Some(source), result)
 }

@@ -492,3 +492,78 @@ fn a_state_lock_held_by_another_run_fails_the_phase_as_state_locked_and_changes_
     assert_eq!(std::fs::read_dir(&markers).unwrap().count(), 0);
     assert_eq!(world.state_list(), ["null_resource.stack[0]", "null_resource.stack[1]"]);
 }
+
+/// The plan and the report name the workspace and the state `terraform
+/// destroy` uses (issue 30), by Terraform's own rule and with `TF_DATA_DIR`
+/// honoured: a workspace selected under another data directory is the one
+/// named and destroyed, and the default workspace's resources stay.
+#[test]
+fn the_plan_and_the_report_name_the_workspace_and_the_state_that_terraform_destroy_uses() {
+    let world = World::start();
+    world.terraform(&["resources=2"]);
+    let infra = world.path("infra");
+    let data_dir = |args: &[&str]| {
+        let out = world
+            .sundown_command(world.tools.terraform().to_str().unwrap())
+            .current_dir(&infra)
+            .env("TF_DATA_DIR", "tf-data")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "terraform {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    data_dir(&["init", "-input=false", "-no-color"]);
+    data_dir(&["workspace", "new", "-no-color", "staging"]);
+    data_dir(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        "-var=resources=1",
+    ]);
+    let config = terraform_only_config(&world, "");
+    let default_state = format!(
+        "workspace default, state in the local file {}",
+        infra.join("terraform.tfstate").display()
+    );
+    let staging_state = format!(
+        "workspace staging, state in the local file {}",
+        infra.join("terraform.tfstate.d/staging/terraform.tfstate").display()
+    );
+
+    let plan = world.sundown().config(&config).args(&["plan"]).run();
+    assert_eq!(plan.code, 0, "{plan:#?}");
+    assert!(plan.stdout.contains(&default_state), "{default_state} not in {plan:#?}");
+
+    let plan = world
+        .sundown()
+        .config(&config)
+        .env("TF_DATA_DIR", "tf-data")
+        .args(&["plan"])
+        .run();
+    assert_eq!(plan.code, 0, "{plan:#?}");
+    assert!(plan.stdout.contains(&staging_state), "{staging_state} not in {plan:#?}");
+    let teardown = world
+        .sundown()
+        .config(&config)
+        .env("TF_DATA_DIR", "tf-data")
+        .args(&["teardown", "--confirm", "destroy", "--output", "json"])
+        .run();
+    assert_eq!(teardown.code, 0, "{teardown:#?}");
+    let report = teardown.json();
+    let terraform = crate::support::phase(&report, "terraform");
+    assert!(
+        terraform["source"].as_str().unwrap().ends_with(&staging_state),
+        "{terraform:#}"
+    );
+    assert_eq!(terraform["deleted"], 1, "{terraform:#}");
+    assert_eq!(
+        world.state_list().len(),
+        2,
+        "the default workspace's resources were destroyed"
+    );
+}
