@@ -222,6 +222,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { check, after_teardown } => run_verify(&config, &check, after_teardown, cli.output).await,
         Command::Cost { offline } => run_cost(&config, offline, cli.output).await,
         Command::IamPolicy { purpose, without_state } => {
+            // A policy is JSON whatever the format asked: human and json print it, markdown is refused.
+            if cli.output == Output::Markdown {
+                return Err(exit::refuse(
+                    "iam-policy prints the policy as JSON; --output markdown does not apply: drop it, or write --output json",
+                ));
+            }
             let purpose = match purpose {
                 PolicyFor::Teardown => iam::Purpose::Teardown,
                 PolicyFor::ReadOnly => iam::Purpose::ReadOnly,

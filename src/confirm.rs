@@ -193,7 +193,7 @@ mod tests {
             account: "123456789012".into(),
             arn: "arn:aws:iam::123456789012:user/x".into(),
         };
-        let mut config = Config::parse("stack: s\nregion: r\n", std::path::Path::new("s.yaml")).unwrap();
+        let mut config = Config::parse("stack: s\nregion: us-east-1\n", std::path::Path::new("s.yaml")).unwrap();
         assert!(
             check_account(&config, &identity)
                 .unwrap_err()

@@ -46,6 +46,17 @@ impl ConfigError {
     }
 }
 
+/// The line and column (1-based) of the first tab in a line's indentation.
+fn tab_in_indentation(text: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        match line.trim().is_empty() {
+            true => None,
+            false => indent.find('\t').map(|at| (i + 1, at + 1)),
+        }
+    })
+}
+
 /// Picks the config path: `--config`, else `$SUNDOWN_CONFIG`, else `./sundown.yaml`.
 pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
@@ -92,6 +103,16 @@ impl Config {
                 file,
                 "is empty; it needs at least `stack:` and `region:`",
             ));
+        }
+        // YAML indents with spaces only; the parser's own error lands on the parent key and never says why.
+        if let Some((line, column)) = tab_in_indentation(text) {
+            return Err(ConfigError {
+                file: file.to_owned(),
+                line: Some(line),
+                column: Some(column),
+                key: None,
+                message: "a tab in the indentation: YAML indents with spaces only; replace it with spaces".into(),
+            });
         }
         let deserializer = serde_norway::Deserializer::from_str(text);
         let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|err| {
@@ -290,14 +311,14 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_key() {
-        let err = parse("stack: s\nregion: r\necr:\n  repositorys: [a]\n").unwrap_err();
+        let err = parse("stack: s\nregion: us-east-1\necr:\n  repositorys: [a]\n").unwrap_err();
         assert!(err.starts_with("sundown.yaml:4:"), "{err}");
         assert!(err.contains("ecr.repositorys: unknown key"), "{err}");
     }
 
     #[test]
     fn bad_duration_names_line_and_key() {
-        let err = parse("stack: s\nregion: r\nsagemaker:\n  endpoint_prefix: p\n  wait: soon\n").unwrap_err();
+        let err = parse("stack: s\nregion: us-east-1\nsagemaker:\n  endpoint_prefix: p\n  wait: soon\n").unwrap_err();
         assert!(err.starts_with("sundown.yaml:5:"), "{err}");
         assert!(err.contains("sagemaker.wait: invalid duration \"soon\""), "{err}");
     }
@@ -305,7 +326,7 @@ mod tests {
     #[test]
     fn the_same_stop_and_start_schedule_is_refused_at_its_line() {
         let err = parse(
-            "stack: s\nregion: r\nschedule:\n  stop: cron(0 19 ? * MON-FRI *)\n  start: cron(0 19 ? * mon-fri *)\n",
+            "stack: s\nregion: us-east-1\nschedule:\n  stop: cron(0 19 ? * MON-FRI *)\n  start: cron(0 19 ? * mon-fri *)\n",
         )
         .unwrap_err();
         assert!(err.starts_with("sundown.yaml:5:"), "{err}");
@@ -331,7 +352,7 @@ mod tests {
                 "verify.scheduler: has moved: write it as schedule.scheduler",
             ),
         ] {
-            let err = parse(&format!("stack: s\nregion: r\nverify:\n  {old}\n")).unwrap_err();
+            let err = parse(&format!("stack: s\nregion: us-east-1\nverify:\n  {old}\n")).unwrap_err();
             assert!(err.starts_with("sundown.yaml:4:"), "{err}");
             assert!(err.contains(new), "{err}");
         }
@@ -339,25 +360,25 @@ mod tests {
 
     #[test]
     fn holidays_are_utc_dates_and_start_may_be_manual() {
-        let c = parse("stack: s\nregion: r\nschedule:\n  start: manual\n  holidays: [2026-12-25, \"2027-01-01\"]\n")
+        let c = parse("stack: s\nregion: us-east-1\nschedule:\n  start: manual\n  holidays: [2026-12-25, \"2027-01-01\"]\n")
             .unwrap();
         assert_eq!(c.schedule.start, Start::Manual);
         assert!(c.schedule.is_holiday(1_798_156_800 + 3600), "2026-12-25 01:00 UTC");
         assert!(!c.schedule.is_holiday(1_798_156_800 - 1), "2026-12-24 23:59:59 UTC");
         for bad in ["2026-02-30", "25.12.2026", "2026-1-1"] {
-            let err = parse(&format!("stack: s\nregion: r\nschedule:\n  holidays: [\"{bad}\"]\n")).unwrap_err();
+            let err = parse(&format!("stack: s\nregion: us-east-1\nschedule:\n  holidays: [\"{bad}\"]\n")).unwrap_err();
             assert!(
                 err.contains("schedule.holidays") && err.contains("YYYY-MM-DD"),
                 "{bad}: {err}"
             );
         }
-        let err = parse("stack: s\nregion: r\nschedule:\n  holidays: [2026-12-25, 2026-12-25]\n").unwrap_err();
+        let err = parse("stack: s\nregion: us-east-1\nschedule:\n  holidays: [2026-12-25, 2026-12-25]\n").unwrap_err();
         assert!(err.contains("schedule.holidays"), "{err}");
     }
 
     #[test]
     fn a_lifetime_is_a_utc_time_not_long_past() {
-        let lifetime = |at: &str| parse(&format!("stack: s\nregion: r\nlifetime:\n  expires_at: {at}\n"));
+        let lifetime = |at: &str| parse(&format!("stack: s\nregion: us-east-1\nlifetime:\n  expires_at: {at}\n"));
         let c = lifetime("2027-01-31T18:00:00Z").unwrap();
         let l = c.lifetime.unwrap();
         assert_eq!((l.expires_at, l.remind_before.as_secs()), (1_801_418_400, 24 * 3600));
@@ -375,42 +396,42 @@ mod tests {
 
     #[test]
     fn missing_stack_is_named() {
-        let err = parse("region: r\n").unwrap_err();
+        let err = parse("region: us-east-1\n").unwrap_err();
         assert!(err.contains("stack: required key is missing"), "{err}");
     }
 
     #[test]
     fn account_ids_are_twelve_digits() {
         assert!(
-            parse("stack: s\nregion: r\naccounts: [\"12345\"]\n")
+            parse("stack: s\nregion: us-east-1\naccounts: [\"12345\"]\n")
                 .unwrap_err()
                 .contains("12-digit")
         );
         // An unquoted id keeps its digits, leading zeros included.
-        let c = parse("stack: s\nregion: r\naccounts: [012345678901]\n").unwrap();
+        let c = parse("stack: s\nregion: us-east-1\naccounts: [012345678901]\n").unwrap();
         assert_eq!(c.accounts, ["012345678901"]);
     }
 
     #[test]
     fn duplicate_and_empty_lists_are_refused() {
         assert!(
-            parse("stack: s\nregion: r\necr:\n  repositories: [a, a]\n")
+            parse("stack: s\nregion: us-east-1\necr:\n  repositories: [a, a]\n")
                 .unwrap_err()
                 .contains("listed twice")
         );
         assert!(
-            parse("stack: s\nregion: r\necr:\n  repositories: []\n")
+            parse("stack: s\nregion: us-east-1\necr:\n  repositories: []\n")
                 .unwrap_err()
                 .contains("at least one")
         );
         // A cluster whose teardown deletes no namespace (its node groups are scheduled).
-        let c = parse("stack: s\nregion: r\nkubernetes:\n  cluster: c\n  namespaces: []\n").unwrap();
+        let c = parse("stack: s\nregion: us-east-1\nkubernetes:\n  cluster: c\n  namespaces: []\n").unwrap();
         assert!(c.kubernetes.unwrap().namespaces.is_empty());
     }
 
     #[test]
     fn kubernetes_names_its_cluster_or_kubeconfig() {
-        let err = parse("stack: s\nregion: r\nkubernetes:\n  namespaces: [a]\n").unwrap_err();
+        let err = parse("stack: s\nregion: us-east-1\nkubernetes:\n  namespaces: [a]\n").unwrap_err();
         assert!(
             err.starts_with("sundown.yaml:3:1: kubernetes: name the stack's cluster"),
             "{err}"
@@ -419,13 +440,13 @@ mod tests {
 
     #[test]
     fn scope_tags_are_a_map_of_non_empty_strings() {
-        let c = parse("stack: s\nregion: r\nscope:\n  tags: { Project: p, Environment: dev }\n").unwrap();
+        let c = parse("stack: s\nregion: us-east-1\nscope:\n  tags: { Project: p, Environment: dev }\n").unwrap();
         assert_eq!(c.scope.tags.get("Environment").map(String::as_str), Some("dev"));
         assert!(
-            parse("stack: s\nregion: r\nscope:\n  tags: { Project: \"\" }\n")
+            parse("stack: s\nregion: us-east-1\nscope:\n  tags: { Project: \"\" }\n")
                 .unwrap_err()
                 .contains("must not be empty")
         );
-        assert!(parse("stack: s\nregion: r\n").unwrap().scope.tags.is_empty());
+        assert!(parse("stack: s\nregion: us-east-1\n").unwrap().scope.tags.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 //! one-line errors that name the file, line and key. It performs no I/O
 //! besides reading the file and never talks to AWS.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,8 +14,13 @@ use serde::{Deserialize, Serialize};
 
 mod load;
 mod teardown;
+mod values;
 pub use load::{ConfigError, resolve_path};
 pub use teardown::{Order, Teardown};
+use values::{
+    account_ids, check_distinct, distinct_names, duration, non_empty, non_empty_option, region, stack_name, tag_map,
+    unique_names,
+};
 
 /// Where the config comes from when `--config` is not given.
 pub const ENV_VAR: &str = "SUNDOWN_CONFIG";
@@ -31,9 +36,9 @@ pub struct Config {
     #[serde(deserialize_with = "stack_name")]
     #[schemars(length(min = 1, max = 102))]
     pub stack: String,
-    /// The AWS region of the stack (e.g. us-east-1).
-    #[serde(deserialize_with = "non_empty")]
-    #[schemars(length(min = 1))]
+    /// The AWS region of the stack, as AWS names it (e.g. us-east-1).
+    #[serde(deserialize_with = "region")]
+    #[schemars(regex(pattern = r"^[a-z]{2,4}(-[a-z]+)+-[0-9]+$"))]
     pub region: String,
     /// Allowlist of AWS account ids; teardown refuses any other account.
     #[serde(default, deserialize_with = "account_ids")]
@@ -507,80 +512,4 @@ fn twenty_minutes() -> Duration {
 }
 fn sixty_minutes() -> Duration {
     Duration::from_secs(60 * 60)
-}
-
-/// A stack name that fits in the schedule's tag keys (`markers::unfit_stack_name`).
-fn stack_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = non_empty(d)?;
-    match crate::markers::unfit_stack_name(&s) {
-        Some(why) => Err(de::Error::custom(why)),
-        None => Ok(s),
-    }
-}
-
-fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    if s.trim().is_empty() {
-        return Err(de::Error::custom("must not be empty"));
-    }
-    Ok(s)
-}
-
-/// A list of distinct, non-empty names; an empty list is almost always a mistake.
-fn unique_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let names = Vec::<String>::deserialize(d)?;
-    if names.is_empty() {
-        return Err(de::Error::custom(
-            "must list at least one name (remove the section to skip this phase)",
-        ));
-    }
-    check_distinct(names)
-}
-
-/// An optional string that, when given, is not empty.
-fn non_empty_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    non_empty(d).map(Some)
-}
-
-/// A list of distinct, non-empty names; empty is allowed.
-fn distinct_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    check_distinct(Vec::<String>::deserialize(d)?)
-}
-
-fn check_distinct<E: de::Error>(names: Vec<String>) -> Result<Vec<String>, E> {
-    let mut seen = HashSet::new();
-    for name in &names {
-        if name.trim().is_empty() {
-            return Err(de::Error::custom("names must not be empty"));
-        }
-        if !seen.insert(name) {
-            return Err(de::Error::custom(format!("{name:?} is listed twice")));
-        }
-    }
-    Ok(names)
-}
-
-/// A map of tag keys to values, neither empty.
-fn tag_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let tags = BTreeMap::<String, String>::deserialize(d)?;
-    if tags.iter().any(|(k, v)| k.trim().is_empty() || v.trim().is_empty()) {
-        return Err(de::Error::custom("tag keys and values must not be empty"));
-    }
-    Ok(tags)
-}
-
-fn account_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let ids = Vec::<String>::deserialize(d)?;
-    for id in &ids {
-        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(de::Error::custom(format!("{id:?} is not a 12-digit AWS account id")));
-        }
-    }
-    Ok(ids)
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text)
-        .map_err(|e| de::Error::custom(format!("invalid duration {text:?} ({e}); write e.g. 90s, 10m or 1h30m")))
 }

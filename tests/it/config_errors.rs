@@ -73,6 +73,27 @@ const CASES: &[Case] = &[
         expect: &["sundown.yaml:5:", "kubernetes.wait", "invalid duration \"ten minutes\""],
     },
     Case {
+        name: "a bare number as a duration: one hint",
+        input: Input::Yaml("stack: s\nregion: us-east-1\nsagemaker:\n  endpoint_prefix: x\n  wait: 10\n"),
+        expect: &[
+            "sundown.yaml:5:",
+            "sagemaker.wait: invalid duration \"10\": a number without its unit; write e.g. 90s, 10m or 1h30m",
+        ],
+    },
+    Case {
+        name: "a region that is not a region code",
+        input: Input::Yaml("stack: s\nregion: \"US East 1\"\n"),
+        expect: &[
+            "sundown.yaml:2:",
+            "region: \"US East 1\" is not an AWS region code; write it as AWS does, e.g. us-east-1",
+        ],
+    },
+    Case {
+        name: "a tab in the indentation",
+        input: Input::Yaml("stack: s\nregion: us-east-1\nsagemaker:\n\tendpoint_prefix: x\n"),
+        expect: &["sundown.yaml:4:1: a tab in the indentation: YAML indents with spaces only; replace it with spaces"],
+    },
+    Case {
         name: "missing stack",
         input: Input::Yaml("region: us-east-1\naccounts: [\"123456789012\"]\n"),
         expect: &["sundown.yaml:1:", "stack: required key is missing"],

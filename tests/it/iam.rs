@@ -461,4 +461,23 @@ fn the_policy_names_the_state_or_refuses_and_never_leaves_it_out_in_silence() {
         granted.stdout
     );
     assert!(!granted.stdout.contains(sundown::iam::WITHOUT_STATE_SID));
+
+    // The policy is JSON whatever the format: json prints it, markdown is refused in one line.
+    let json = world
+        .sundown()
+        .config(&config)
+        .args(&["--output", "json", "iam-policy", "--for", "teardown"])
+        .run();
+    assert_eq!((json.code, &json.stdout), (0, &granted.stdout), "{json:#?}");
+    let markdown = world
+        .sundown()
+        .config(&config)
+        .args(&["--output", "markdown", "iam-policy", "--for", "teardown"])
+        .run();
+    assert_eq!(markdown.code, 2, "{markdown:#?}");
+    assert!(markdown.stdout.is_empty(), "{markdown:#?}");
+    assert!(
+        markdown.stderr.contains("--output markdown does not apply"),
+        "{markdown:#?}"
+    );
 }
