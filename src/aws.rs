@@ -142,10 +142,13 @@ impl Aws {
                     "AWS rejected the credentials ({said}); refresh them (e.g. `aws sso login`, or new keys) and retry"
                 ))
             }
-            _ if detail.contains("credentials") || detail.contains("Credentials") => refuse(format!(
-                "no usable AWS credentials ({}); set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`",
-                first_line(&detail)
-            )),
+            _ if detail.contains("credentials") || detail.contains("Credentials") => match missing_profile() {
+                Some(why) => refuse(why),
+                None => refuse(format!(
+                    "no usable AWS credentials ({}); set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`",
+                    first_line(&detail)
+                )),
+            },
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => refuse(format!(
                 "cannot reach AWS STS{where_} ({}); check the network and AWS_ENDPOINT_URL",
                 first_line(&detail)
@@ -156,6 +159,44 @@ impl Aws {
             )),
         }
     }
+}
+
+/// When `AWS_PROFILE` names a profile that neither the config file nor the
+/// credentials file holds: the refusal that says so (the SDK only says no
+/// credentials were found).
+fn missing_profile() -> Option<String> {
+    let profile = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty() && p != "default")?;
+    let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"));
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var).map(std::path::PathBuf::from).or_else(|| {
+            home.as_ref()
+                .map(|h| std::path::Path::new(h).join(".aws").join(default))
+        })
+    };
+    let (config, credentials) = (
+        file("AWS_CONFIG_FILE", "config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+    );
+    let holds = |path: &Option<std::path::PathBuf>, header: &str| {
+        let text = path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        text.lines()
+            .any(|l| l.trim().replace(' ', "") == header.replace(' ', ""))
+    };
+    if holds(&config, &format!("[profile {profile}]")) || holds(&credentials, &format!("[{profile}]")) {
+        return None;
+    }
+    let shown =
+        |path: &Option<std::path::PathBuf>| path.as_ref().map_or("~/.aws/…".into(), |p| p.display().to_string());
+    Some(format!(
+        "AWS_PROFILE={profile} names a profile that is in neither {} nor {}; fix AWS_PROFILE, or add it (`aws configure --profile {profile}`)",
+        shown(&config),
+        shown(&credentials)
+    ))
 }
 
 /// The human part of an SDK error's context, without its Debug dump.

@@ -341,7 +341,13 @@ async fn run_rollup(
 
 async fn run_cost(config: &Config, offline: bool, output: Output) -> Result<ExitCode> {
     let aws = crate::aws::Aws::load(&config.region).await;
-    let identity = aws.identity().await?;
+    // `--offline` is about prices: the stack itself is still read from AWS.
+    let identity = aws.identity().await.map_err(|e| match offline {
+        true => exit::refuse(format!(
+            "{e:#} (cost --offline asks no price API, but still reads the stack from AWS)"
+        )),
+        false => e,
+    })?;
     let stack = discover::stack(config, &aws, discover::Preread::default()).await;
     let cost = cost::build(config, &aws, &identity, &stack, cost::Options { offline, full: true }).await;
     match output {

@@ -84,7 +84,11 @@ mod tests {
 
     #[test]
     fn the_wait_fits_what_the_invocation_has_left() {
-        let config = Config::parse("stack: s\nregion: us-east-1\nschedule:\n  wait: 10m\n", "sundown.yaml".as_ref()).unwrap();
+        let config = Config::parse(
+            "stack: s\nregion: us-east-1\nschedule:\n  wait: 10m\n",
+            "sundown.yaml".as_ref(),
+        )
+        .unwrap();
         // 15 minutes left: the 10-minute wait fits.
         assert_eq!(
             within(&config, Duration::from_secs(900)).schedule.wait,

@@ -44,7 +44,9 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8, to_stdout: bool) {
     let default = match verbose {
-        0 => "warn,sundown=info",
+        // The SDK's credential chain logs each provider that failed with its whole Debug dump; the run's
+        // own one-line error says what matters, and -v shows the dump.
+        0 => "warn,sundown=info,aws_config=error",
         1 => "info,sundown=debug",
         _ => "debug,sundown=trace",
     };

@@ -360,13 +360,18 @@ mod tests {
 
     #[test]
     fn holidays_are_utc_dates_and_start_may_be_manual() {
-        let c = parse("stack: s\nregion: us-east-1\nschedule:\n  start: manual\n  holidays: [2026-12-25, \"2027-01-01\"]\n")
-            .unwrap();
+        let c = parse(
+            "stack: s\nregion: us-east-1\nschedule:\n  start: manual\n  holidays: [2026-12-25, \"2027-01-01\"]\n",
+        )
+        .unwrap();
         assert_eq!(c.schedule.start, Start::Manual);
         assert!(c.schedule.is_holiday(1_798_156_800 + 3600), "2026-12-25 01:00 UTC");
         assert!(!c.schedule.is_holiday(1_798_156_800 - 1), "2026-12-24 23:59:59 UTC");
         for bad in ["2026-02-30", "25.12.2026", "2026-1-1"] {
-            let err = parse(&format!("stack: s\nregion: us-east-1\nschedule:\n  holidays: [\"{bad}\"]\n")).unwrap_err();
+            let err = parse(&format!(
+                "stack: s\nregion: us-east-1\nschedule:\n  holidays: [\"{bad}\"]\n"
+            ))
+            .unwrap_err();
             assert!(
                 err.contains("schedule.holidays") && err.contains("YYYY-MM-DD"),
                 "{bad}: {err}"

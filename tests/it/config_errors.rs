@@ -21,6 +21,11 @@ enum Input {
 
 enum Env {
     NoCredentials,
+    /// No credentials, and the instance metadata service asked too (as on a laptop):
+    /// the SDK's warning with its Debug dump must not show without -v.
+    NoCredentialsAskingImds,
+    /// AWS_PROFILE names a profile no file holds.
+    MissingProfile,
     /// STS answers ExpiredToken (through the fault proxy).
     ExpiredCredentials,
     /// AWS_ENDPOINT_URL points at a closed port.
@@ -158,6 +163,20 @@ const CASES: &[Case] = &[
         expect: &["no usable AWS credentials", "AWS_PROFILE"],
     },
     Case {
+        name: "no credentials, the instance metadata service asked too",
+        input: Input::Env(Env::NoCredentialsAskingImds),
+        expect: &["no usable AWS credentials", "AWS_PROFILE"],
+    },
+    Case {
+        name: "a profile that does not exist",
+        input: Input::Env(Env::MissingProfile),
+        expect: &[
+            "AWS_PROFILE=nope names a profile that is in neither",
+            ".aws/config",
+            "aws configure --profile nope",
+        ],
+    },
+    Case {
         name: "expired credentials",
         input: Input::Env(Env::ExpiredCredentials),
         expect: &["ExpiredToken", "refresh them"],
@@ -220,6 +239,22 @@ fn bad_input_is_refused_with_one_line_and_no_mutating_request() {
                             .env_remove("AWS_ACCESS_KEY_ID")
                             .env_remove("AWS_SECRET_ACCESS_KEY");
                     }
+                    Env::NoCredentialsAskingImds => {
+                        sundown = sundown
+                            .env_remove("AWS_ACCESS_KEY_ID")
+                            .env_remove("AWS_SECRET_ACCESS_KEY")
+                            .env_remove("AWS_EC2_METADATA_DISABLED")
+                            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds_refusing());
+                    }
+                    Env::MissingProfile => {
+                        sundown = sundown
+                            .env_remove("AWS_ACCESS_KEY_ID")
+                            .env_remove("AWS_SECRET_ACCESS_KEY")
+                            .env_remove("AWS_CONFIG_FILE")
+                            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+                            .env("HOME", world.path("home").to_str().unwrap())
+                            .env("AWS_PROFILE", "nope");
+                    }
                     Env::ExpiredCredentials => sundown = sundown.env("AWS_ENDPOINT_URL", &expired.endpoint()),
                     Env::Unreachable => sundown = sundown.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
                     Env::NoTerraform => {
@@ -274,4 +309,45 @@ fn config_path_comes_from_env_then_default() {
     world.config("stack: from-cwd\nregion: us-east-1\n");
     let out = world.sundown().args(&["plan", "--output", "json"]).run();
     assert_eq!(out.json()["stack"], "from-cwd", "{out:#?}");
+}
+
+/// `cost --offline` asks no price API but still reads the stack from AWS: without
+/// credentials it says so at once, in one line, exit 2 (issue 30's choice).
+#[test]
+fn cost_offline_without_credentials_says_at_once_that_it_still_reads_aws() {
+    let world = World::start();
+    let config = world.config(GOOD);
+    let out = world
+        .sundown()
+        .config(&config)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(&["cost", "--offline"])
+        .run();
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stdout.is_empty(), "{out:#?}");
+    let line = out.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "{out:#?}");
+    assert!(line.contains("no usable AWS credentials"), "{line}");
+    assert!(
+        line.contains("cost --offline asks no price API, but still reads the stack from AWS"),
+        "{line}"
+    );
+}
+
+/// An instance metadata service that answers every request 403 Forbidden, as
+/// a network that blocks IMDS does off EC2 (the SDK then warns with the
+/// error's whole Debug dump, where a closed port would be skipped quietly).
+fn imds_refusing() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    url
 }
