@@ -46,7 +46,7 @@ struct Renewal {
 impl Connection {
     /// `https://… (EKS cluster X)`: what the plan, the prompt and the report show.
     pub fn source(&self) -> String {
-        format!("{} ({})", self.server, self.via)
+        format!("{} via {}", self.server, self.via)
     }
 
     /// The client, with an EKS token young enough for the next request: a

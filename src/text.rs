@@ -4,6 +4,12 @@
 
 use std::io::Read;
 
+/// `$12.34`; a sum that rounds to zero is `$0.00`, never `$-0.00`.
+pub fn dollars(usd: f64) -> String {
+    let usd = if usd.abs() < 0.005 { 0.0 } else { usd };
+    format!("${usd:.2}")
+}
+
 /// `$412/month`, as plans, reports and notifications say it.
 pub fn per_month(usd: f64) -> String {
     if usd >= 100.0 {
@@ -63,6 +69,14 @@ mod tests {
         assert!(cut.len() <= 101, "{}", cut.len());
         assert!(cut.ends_with("[cut]"));
         assert_eq!(truncate("short", 100, "[cut]"), "short");
+    }
+
+    #[test]
+    fn a_sum_that_rounds_to_zero_has_no_sign() {
+        assert_eq!(dollars(-0.0), "$0.00");
+        assert_eq!(dollars(-0.0000001), "$0.00");
+        assert_eq!(dollars(-1.5), "$-1.50");
+        assert_eq!(dollars(12.344), "$12.34");
     }
 
     #[test]

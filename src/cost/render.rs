@@ -97,11 +97,14 @@ impl Cost {
             (Some(a), _) => {
                 let _ = writeln!(
                     out,
-                    "\nCost Explorer, {} to {}, {}: ${:.2}",
-                    a.start, a.end, a.tag, a.total_usd
+                    "\nCost Explorer, {} to {}, {}: {}",
+                    a.start,
+                    a.end,
+                    a.tag,
+                    crate::text::dollars(a.total_usd)
                 );
                 for s in &a.by_service {
-                    let _ = writeln!(out, "  {:<50} ${:.2}", s.service, s.usd);
+                    let _ = writeln!(out, "  {:<50} {}", s.service, crate::text::dollars(s.usd));
                 }
                 if let Some(note) = &a.note {
                     let _ = writeln!(out, "  note: {note}");
@@ -152,8 +155,11 @@ impl Cost {
         if let Some(a) = &self.actual {
             let _ = writeln!(
                 out,
-                "Cost Explorer, {} to {} ({}): ${:.2}.\n",
-                a.start, a.end, a.tag, a.total_usd
+                "Cost Explorer, {} to {} ({}): {}.\n",
+                a.start,
+                a.end,
+                a.tag,
+                crate::text::dollars(a.total_usd)
             );
         }
         let _ = writeln!(out, "Prices: {}.", self.price_source.describe());
@@ -166,7 +172,15 @@ impl PriceSource {
         let used: Vec<String> = self
             .used
             .iter()
-            .map(|(k, n)| format!("{n} from {}", k.replace('_', " ")))
+            .map(|(k, n)| {
+                let from = match *k {
+                    "price_list" => "the AWS Price List API".to_owned(),
+                    "built_in" => "the built-in table".to_owned(),
+                    "cache" => "the cache".to_owned(),
+                    other => other.replace('_', " "),
+                };
+                format!("{n} from {from}")
+            })
             .collect();
         let mut text = if used.is_empty() {
             "none".to_owned()
@@ -176,7 +190,7 @@ impl PriceSource {
         if self.used.contains_key("built_in") {
             let _ = write!(
                 text,
-                " (built-in table: AWS's published {} prices on {})",
+                " (AWS's published {} prices on {})",
                 self.built_in_region, self.built_in_date
             );
         }

@@ -70,10 +70,10 @@ pub(super) async fn eks(
             cluster.to_owned(),
             format!(
                 "control plane, Kubernetes {version}, {}",
-                if extended {
-                    "extended support"
-                } else {
-                    "standard support"
+                match (extended, status.is_some()) {
+                    (true, _) => "extended support",
+                    (false, true) => "standard support",
+                    (false, false) => "support status unknown",
                 }
             ),
             base.usd + surcharge,

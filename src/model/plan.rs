@@ -221,10 +221,10 @@ impl Plan {
             stopping(s.stop),
             s.keep,
             s.absent,
-            if s.errors > 0 {
-                format!(", {} phases could not be read", s.errors)
-            } else {
-                String::new()
+            match s.errors {
+                0 => String::new(),
+                1 => ", 1 phase could not be read".to_owned(),
+                n => format!(", {n} phases could not be read"),
             }
         );
         out
@@ -252,9 +252,15 @@ impl Plan {
             self.account, self.region, self.digest, self.created_at
         );
         let s = &self.summary;
+        // "And nothing else" only when every phase could be read.
+        let unread = match s.errors {
+            0 => " and nothing else".to_owned(),
+            1 => " of what could be read (**1 phase could not be read**)".to_owned(),
+            n => format!(" of what could be read (**{n} phases could not be read**)"),
+        };
         let _ = writeln!(
             out,
-            "A teardown with this plan deletes **{} resources ({} images)**{} and nothing else; {} kept, {} absent.\n",
+            "A teardown with this plan deletes **{} resources ({} images)**{}{unread}; {} kept, {} absent.\n",
             s.delete,
             s.images,
             stopping(s.stop),

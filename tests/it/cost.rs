@@ -403,7 +403,7 @@ async fn without_the_price_list_the_built_in_table_prices_it_and_says_so() {
     assert!(
         human
             .stdout
-            .contains("built-in table: AWS's published us-east-1 prices on"),
+            .contains("from the built-in table (AWS's published us-east-1 prices on"),
         "{human:#?}"
     );
 }
