@@ -137,12 +137,13 @@ pub struct Kubernetes {
     /// cluster's endpoint (a private endpoint through a tunnel or proxy).
     #[serde(default)]
     pub api_server: Option<String>,
-    /// Namespaces the teardown deletes (and awaits). May be empty: a cluster whose
-    /// node groups `schedule` manages but whose teardown deletes no namespace.
+    /// Namespaces the teardown deletes (and awaits); one labelled `sundown.io/protect=true` is kept.
+    /// May be empty: a cluster whose node groups `schedule` manages but whose teardown deletes no namespace.
     #[serde(deserialize_with = "distinct_names")]
     #[schemars(extend("uniqueItems" = true))]
     pub namespaces: Vec<String>,
-    /// How long the phase waits for its namespaces to be gone (e.g. 90s, 10m, 1h30m).
+    /// Bound of the whole phase: the namespaces gone, then their volumes, then the cluster's
+    /// load balancers and the controller's groups (e.g. 90s, 10m, 1h30m).
     #[serde(default = "ten_minutes", deserialize_with = "duration")]
     #[schemars(with = "String", extend("default" = "10m"))]
     pub wait: Duration,

@@ -276,13 +276,16 @@ fn discovery(config: &Config, arns: &Arns, purpose: Purpose, state: Option<(Stri
         } else {
             state.sid = "TerraformStateBucket".into();
             out.push(state);
+            // The state is read and written; only the lock file is ever deleted (`use_lockfile`).
             out.push(Statement::new(
-                "TerraformStateAndLock",
+                "TerraformState",
+                &["s3:GetObject", "s3:PutObject"],
+                vec![format!("arn:{}:s3:::{bucket}/{key}", arns.partition)],
+            ));
+            out.push(Statement::new(
+                "TerraformStateLock",
                 &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                vec![
-                    format!("arn:{}:s3:::{bucket}/{key}", arns.partition),
-                    format!("arn:{}:s3:::{bucket}/{key}.tflock", arns.partition),
-                ],
+                vec![format!("arn:{}:s3:::{bucket}/{key}.tflock", arns.partition)],
             ));
         }
     }
