@@ -41,6 +41,9 @@ fn the_documents_of_a_seeded_stack_keep_their_shape() {
 
     let plan = run(&["plan", "--output", "json"]);
     let cost = run(&["cost", "--offline", "--output", "json"]);
+    // What users read in docs/cost.md is what the binary prints for this stack.
+    let cost_text = world.sundown().config(&config).args(&["cost", "--offline"]).run();
+    assert_eq!(cost_text.code, 0, "{cost_text:#?}");
     let verify = run(&["verify", "--output", "json"]);
     let (report, out) = run(&["teardown", "--confirm", "destroy", "--output", "json"]);
     // The extras (bucket, log groups, topic) stand for the rest of the stack, tagged with its
@@ -50,6 +53,7 @@ fn the_documents_of_a_seeded_stack_keep_their_shape() {
 
     let temp = world.dir.path().display().to_string();
     let mut failures = Vec::new();
+    failures.extend(matches_doc_sample("docs/cost.md", "cost-table", &normalized_text(&cost_text.stdout, &temp)).err());
     for (name, (document, out)) in [
         ("plan", plan),
         ("cost", cost),
@@ -65,6 +69,33 @@ fn the_documents_of_a_seeded_stack_keep_their_shape() {
         failures.extend(checks.into_iter().filter_map(Result::err));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Compares the ```text block after `<!-- MARKER -->` in `doc` with `text`, or
+/// writes it when asked to: the output samples in the docs are the binary's.
+fn matches_doc_sample(doc: &str, marker: &str, text: &str) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+    let page = std::fs::read_to_string(&path).unwrap();
+    let open = format!("<!-- {marker} -->");
+    let at = page.find(&open).unwrap_or_else(|| panic!("{doc} has no {open}"));
+    let start = at + page[at..].find("```text\n").expect("a ```text block after the marker") + "```text\n".len();
+    let end = start + page[start..].find("```\n").expect("the block's end");
+    if std::env::var_os("SUNDOWN_UPDATE_SNAPSHOTS").is_some() || std::env::var_os("SUNDOWN_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, format!("{}{text}{}", &page[..start], &page[end..])).unwrap();
+        return Ok(());
+    }
+    let want = &page[start..end];
+    if want == text {
+        return Ok(());
+    }
+    let first = want.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(0);
+    Err(format!(
+        "{doc}: the sample after {open} is not what the binary prints, at its line {}:\n  doc:    {}\n  binary: {}\n\
+         (the samples are generated: run with SUNDOWN_UPDATE_DOCS=1 instead of editing them by hand)",
+        first + 1,
+        want.lines().nth(first).unwrap_or("<end>"),
+        text.lines().nth(first).unwrap_or("<end>"),
+    ))
 }
 
 /// Compares with `tests/it/snapshots/NAME`, or writes it when asked to.
