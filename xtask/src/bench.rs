@@ -70,7 +70,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let moto = Moto::start(&tools.moto_server(), Some(&work.join("moto.log"))).map_err(anyhow::Error::msg)?;
         let seeded = seed(&tools, &moto)?;
         // verify never contacts the Kubernetes API: any URL does.
-        let config = write_config(&tools, &work, &seeded, "http://127.0.0.1:9")?;
+        let config = write_config(&tools, &work, &seeded, Some("http://127.0.0.1:9"))?;
         verify_figures(&sundown, &tools, &moto, &config)?;
         moto.stop();
         println!();

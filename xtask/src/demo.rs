@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::kube_fake::KubeFake;
 use crate::moto::{Moto, SCRUBBED_ENV, Tools, emulator_env};
-use crate::{run_cmd, tools};
+use crate::tools;
 
 const STACK: &str = "retail-forecast";
 const TERRAFORM_RESOURCES: usize = 6;
@@ -24,7 +24,7 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("unknown demo option {other:?}; `cargo xtask demo` or `cargo xtask demo --stacks`");
     }
     let tools = tools::ensure()?;
-    let sundown = crate::build_debug()?;
+    let sundown = crate::build_sundown()?;
     let work = crate::target_dir().join("sundown-demo");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -38,14 +38,16 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("xtask demo: seeding a sample stack on {}", moto.endpoint());
     let seeded = seed(&tools, &moto)?;
     apply_terraform(&tools, &moto, &work)?;
-    let config = write_config(&tools, &work, &seeded, &kube.url())?;
+    let config = write_config(&tools, &work, &seeded, Some(&kube.url()))?;
 
-    eprintln!("xtask demo: sundown plan");
+    eprintln!(
+        "xtask demo: each step below prints its command with the environment it needs; \
+         `cargo xtask emulator start --seed` gives a seeded stack to run them on by hand"
+    );
+    eprintln!("\nxtask demo: sundown plan (what a teardown would delete; read-only)");
     let mut plan = sundown_cmd(&sundown, &tools, &moto, &config);
-    run_cmd(plan.arg("plan"))?;
-    let json = sundown_cmd(&sundown, &tools, &moto, &config)
-        .args(["plan", "--output", "json"])
-        .output()?;
+    step(plan.arg("plan"))?;
+    let json = shown(sundown_cmd(&sundown, &tools, &moto, &config).args(["plan", "--output", "json"])).output()?;
     anyhow::ensure!(
         json.status.success(),
         "sundown plan --output json failed: {}",
@@ -58,20 +60,20 @@ pub fn run(args: &[String]) -> Result<()> {
     );
 
     eprintln!("\nxtask demo: sundown verify (the cost checklist)");
-    let verify = sundown_cmd(&sundown, &tools, &moto, &config)
-        .args(["verify", "--output", "json"])
-        .output()?;
+    let verify = shown(sundown_cmd(&sundown, &tools, &moto, &config).args(["verify", "--output", "json"])).output()?;
     let verify: Value = serde_json::from_slice(&verify.stdout).context("parsing the verify JSON")?;
     print_checks(&verify)?;
 
     eprintln!("\nxtask demo: sundown schedule stop, then start (the off-hours schedule)");
+    let mut scheduled = Vec::new();
     for action in ["stop", "start"] {
-        let out = sundown_cmd(&sundown, &tools, &moto, &config)
-            .args(["--output", "json", "schedule", action])
+        let out = shown(sundown_cmd(&sundown, &tools, &moto, &config).args(["--output", "json", "schedule", action]))
             .output()?;
         let outcome: Value = serde_json::from_slice(&out.stdout).context("parsing the schedule JSON")?;
         anyhow::ensure!(out.status.success(), "sundown schedule {action} failed: {outcome:#}");
-        for c in outcome["changes"].as_array().into_iter().flatten() {
+        let changes = outcome["changes"].as_array().cloned().unwrap_or_default();
+        scheduled.push(changes.iter().filter(|c| c["changed"] == true).count());
+        for c in &changes {
             println!(
                 "demo: schedule {action}: {} {}: {}",
                 c["kind"].as_str().unwrap_or(""),
@@ -88,23 +90,28 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // The demo's prices come from the built-in table (the emulator has no Price List API);
     // its cache stays in the demo's directory.
-    eprintln!("\nxtask demo: sundown cost, before the teardown");
+    eprintln!("\nxtask demo: sundown cost, before the teardown (built-in prices: the emulator has no Price List API)");
     let mut cost = sundown_cmd(&sundown, &tools, &moto, &config);
-    run_cmd(cost.arg("cost"))?;
+    step(cost.arg("cost"))?;
+    let priced: Value = serde_json::from_slice(
+        &sundown_cmd(&sundown, &tools, &moto, &config)
+            .args(["cost", "--output", "json"])
+            .output()?
+            .stdout,
+    )
+    .context("parsing the cost JSON")?;
 
     eprintln!("\nxtask demo: sundown teardown --confirm destroy");
     let report = work.join("report.json");
     let mut teardown = sundown_cmd(&sundown, &tools, &moto, &config);
-    run_cmd(
+    step(
         teardown
             .args(["teardown", "--confirm", "destroy", "--report"])
             .arg(&report),
     )?;
 
     eprintln!("\nxtask demo: sundown plan, after the teardown");
-    let after = sundown_cmd(&sundown, &tools, &moto, &config)
-        .args(["plan", "--output", "json"])
-        .output()?;
+    let after = shown(sundown_cmd(&sundown, &tools, &moto, &config).args(["plan", "--output", "json"])).output()?;
     anyhow::ensure!(
         after.status.success(),
         "sundown plan failed: {}",
@@ -120,14 +127,96 @@ pub fn run(args: &[String]) -> Result<()> {
 
     eprintln!("\nxtask demo: sundown cost, after the teardown");
     let mut cost = sundown_cmd(&sundown, &tools, &moto, &config);
-    run_cmd(cost.arg("cost"))?;
+    step(cost.arg("cost"))?;
 
-    eprintln!("\nxtask demo: sundown verify --after-teardown");
+    eprintln!("\nxtask demo: sundown verify --after-teardown (what of the stack still bills)");
     let mut sweep = sundown_cmd(&sundown, &tools, &moto, &config);
-    run_cmd(sweep.args(["verify", "--after-teardown"]))?;
+    step(sweep.args(["verify", "--after-teardown"]))?;
     drop(kube);
     moto.stop();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report)?).context("reading the report")?;
+    summary(&seeded, &scheduled, &priced, &report);
     Ok(())
+}
+
+/// What the demo did, in a few lines: created, stopped, priced, torn down.
+fn summary(seeded: &Value, scheduled: &[usize], priced: &Value, report: &Value) {
+    let len = |key: &str| seeded[key].as_array().map_or(0, Vec::len);
+    let images: u64 = seeded["repositories"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, r)| r["images"].as_u64().unwrap_or(0))
+        .sum();
+    let totals = &priced["totals"];
+    let phases: Vec<String> = report["phases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            format!(
+                "{} {} ({} deleted)",
+                p["phase"].as_str().unwrap_or(""),
+                p["status"].as_str().unwrap_or(""),
+                p["deleted"]
+            )
+        })
+        .collect();
+    println!("\nDemo summary");
+    println!(
+        "  created:    1 namespace, {} endpoints with their configs and models, {images} images in 2 repositories, \
+         {TERRAFORM_RESOURCES} Terraform resources (moto, the Kubernetes fake, a local Terraform state)",
+        len("endpoints")
+    );
+    println!(
+        "  scheduled:  `schedule stop` changed {}, `schedule start` brought back {}",
+        scheduled.first().unwrap_or(&0),
+        scheduled.get(1).unwrap_or(&0)
+    );
+    println!(
+        "  priced:     running ${:.2}/month; the teardown stops ${:.2}/month; the schedule saves ${:.2}/month",
+        totals["running_usd_per_month"].as_f64().unwrap_or(0.0),
+        totals["teardown_stops_usd_per_month"].as_f64().unwrap_or(0.0),
+        totals["schedule_saves_usd_per_month"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "  torn down:  {} in {:.1}s: {}; nothing of the stack is left",
+        report["result"].as_str().unwrap_or(""),
+        report["duration_seconds"].as_f64().unwrap_or(0.0),
+        phases.join(", ")
+    );
+}
+
+/// Runs one step of the demo, printing it first as a user would type it.
+fn step(cmd: &mut Command) -> Result<()> {
+    let status = shown(cmd)
+        .status()
+        .with_context(|| format!("cannot run {}", crate::display(cmd)))?;
+    anyhow::ensure!(status.success(), "{} failed with {status}", crate::display(cmd));
+    Ok(())
+}
+
+/// Prints `cmd` with the environment it needs to be copied and run against the
+/// emulator (the endpoint and the test credentials), and returns it.
+fn shown(cmd: &mut Command) -> &mut Command {
+    let env: Vec<String> = cmd
+        .get_envs()
+        .filter(|(k, _)| {
+            [
+                "AWS_ENDPOINT_URL",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_REGION",
+                // Terraform's config points it at the provider mirror under target/ (no registry here).
+                "TF_CLI_CONFIG_FILE",
+            ]
+            .iter()
+            .any(|name| k == name)
+        })
+        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
+        .collect();
+    eprintln!("$ {} {}", env.join(" "), crate::display(cmd));
+    cmd
 }
 
 pub fn with_emulator<'a>(cmd: &'a mut Command, tools: &Tools, moto: &Moto) -> &'a mut Command {
@@ -159,7 +248,7 @@ pub fn seed(tools: &Tools, moto: &Moto) -> Result<Value> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
+pub fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
     let infra = work.join("infra");
     std::fs::create_dir_all(&infra)?;
     std::fs::copy(
@@ -195,13 +284,12 @@ fn apply_terraform(tools: &Tools, moto: &Moto, work: &Path) -> Result<()> {
 
 /// The demo's `sundown.yaml`; `api_server` is where the Kubernetes fake listens
 /// (it is not the endpoint EKS reports for the seeded cluster).
-pub fn write_config(tools: &Tools, work: &Path, seeded: &Value, api_server: &str) -> Result<PathBuf> {
+pub fn write_config(tools: &Tools, work: &Path, seeded: &Value, api_server: Option<&str>) -> Result<PathBuf> {
     let path = work.join("sundown.yaml");
-    let text = format!(
+    let mut text = format!(
         "# Written by `cargo xtask demo` for the emulator; see sundown.example.yaml for every key.\n\
          stack: {STACK}\nregion: us-east-1\naccounts: [\"123456789012\"]\n\
          scope:\n  tags: {{ Project: {STACK} }}\n\
-         kubernetes:\n  cluster: {cluster}\n  kubeconfig: kubeconfig\n  api_server: {api_server}\n  namespaces: [{STACK}]\n  wait: 1m\n\
          sagemaker:\n  endpoint_prefix: {STACK}\n  wait: 2m\n\
          ecr:\n  repositories: [retail-forecast, mlops/retail-api]\n\
          terraform:\n  dir: infra\n  binary: {terraform}\n\
@@ -212,6 +300,13 @@ pub fn write_config(tools: &Tools, work: &Path, seeded: &Value, api_server: &str
         terraform = tools.terraform().display(),
         topic = seeded["sns_topic_arn"].as_str().unwrap_or("null"),
     );
+    // Without the Kubernetes fake (`emulator start --seed`), no namespace phase: nothing serves it.
+    if let Some(api_server) = api_server {
+        text.push_str(&format!(
+            "kubernetes:\n  cluster: {cluster}\n  kubeconfig: kubeconfig\n  api_server: {api_server}\n  namespaces: [{STACK}]\n  wait: 1m\n",
+            cluster = seeded["cluster"].as_str().unwrap_or("retail-forecast-cluster"),
+        ));
+    }
     std::fs::write(&path, text)?;
     Ok(path)
 }
@@ -226,7 +321,7 @@ fn print_checks(verify: &Value) -> Result<()> {
             check["status"].as_str().unwrap_or(""),
         );
         let first = check["evidence"][0].as_str().unwrap_or("");
-        println!("  {status:<5} {id:<24} {first}");
+        println!("  {:<5} {id:<24} {first}", status.to_uppercase());
         if status != "pass" && !EMULATOR_GAPS.contains(&id) {
             unexpected.push(format!("{id}: {status}"));
         }

@@ -170,6 +170,20 @@ pub fn build_debug() -> anyhow::Result<PathBuf> {
     Ok(target_dir().join("debug").join("sundown"))
 }
 
+/// Builds the debug `sundown` binary alone, with cargo's progress (the demo
+/// needs no test binary, and a fresh clone takes minutes); returns its path.
+pub fn build_sundown() -> anyhow::Result<PathBuf> {
+    eprintln!("xtask: building sundown (a few minutes on a fresh clone; cargo shows its progress)");
+    run_cmd(std::process::Command::new(cargo()).current_dir(root()).args([
+        "build",
+        "--package",
+        "sundown",
+        "--bin",
+        "sundown",
+    ]))?;
+    Ok(target_dir().join("debug").join("sundown"))
+}
+
 /// Runs a command, echoing it, and fails if it fails.
 pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {
     eprintln!("$ {}", display(cmd));
