@@ -37,7 +37,7 @@ pub fn reference(example_yaml: &str) -> String {
     let defs = &schema["$defs"];
     let mut out = String::from(
         "# Configuration: `sundown.yaml`\n\n\
-         <!-- Generated from the config types (src/config.rs) by src/schema.rs; do not edit.\n     \
+         <!-- Generated from the config types (src/config/) by src/schema.rs; do not edit.\n     \
          Regenerate: SUNDOWN_UPDATE_DOCS=1 cargo test -p sundown schema:: -->\n\n\
          One file configures every command. Unknown keys are errors (with the file, line and key), so a typo never \
          silently turns a phase off. A missing section means that phase is skipped and reported as \"not configured\".\n\n\
