@@ -139,15 +139,20 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// What the demo did, in a few lines: created, stopped, priced, torn down.
-fn summary(seeded: &Value, scheduled: &[usize], priced: &Value, report: &Value) {
-    let len = |key: &str| seeded[key].as_array().map_or(0, Vec::len);
-    let images: u64 = seeded["repositories"]
+/// How many images seed.py pushed, over every repository.
+pub fn seeded_images(seeded: &Value) -> u64 {
+    seeded["repositories"]
         .as_object()
         .into_iter()
         .flatten()
         .map(|(_, r)| r["images"].as_u64().unwrap_or(0))
-        .sum();
+        .sum()
+}
+
+/// What the demo did, in a few lines: created, stopped, priced, torn down.
+fn summary(seeded: &Value, scheduled: &[usize], priced: &Value, report: &Value) {
+    let len = |key: &str| seeded[key].as_array().map_or(0, Vec::len);
+    let images = seeded_images(seeded);
     let totals = &priced["totals"];
     let phases: Vec<String> = report["phases"]
         .as_array()

@@ -277,12 +277,7 @@ impl Bench<'_> {
             self.kube.add_namespace(ns, false);
         }
         std::fs::copy(&self.state_snapshot, self.infra().join("terraform.tfstate"))?;
-        let images: u64 = seeded["repositories"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(_, r)| r["images"].as_u64().unwrap_or(0))
-            .sum();
+        let images = crate::demo::seeded_images(&seeded);
         let endpoints = seeded["endpoints"].as_array().map_or(0, Vec::len);
         ensure!(
             images == (REPOSITORIES * IMAGES) as u64 && endpoints == ENDPOINTS,
