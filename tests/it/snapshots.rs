@@ -53,6 +53,11 @@ fn the_documents_of_a_seeded_stack_keep_their_shape() {
 
     let temp = world.dir.path().display().to_string();
     let mut failures = Vec::new();
+    let real = [
+        ("sundown.plan/v1", plan.0.clone()),
+        ("sundown.report/v1", report.clone()),
+    ];
+    failures.extend(doc_samples_name_real_fields("docs/plan.md", &real).err());
     failures.extend(matches_doc_sample("docs/cost.md", "cost-table", &normalized_text(&cost_text.stdout, &temp)).err());
     for (name, (document, out)) in [
         ("plan", plan),
@@ -69,6 +74,46 @@ fn the_documents_of_a_seeded_stack_keep_their_shape() {
         failures.extend(checks.into_iter().filter_map(Result::err));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The JSON samples in `doc` are condensed by hand (`"…": "…"` stands for the
+/// rest), so they are held to the real documents by their shape: every key
+/// path a sample shows (arrays looked into) is one the document of its
+/// `schema` has on the seeded stack. A renamed or invented field fails.
+fn doc_samples_name_real_fields(doc: &str, real: &[(&str, Value)]) -> Result<(), String> {
+    fn paths(value: &Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter().filter(|(k, _)| k.as_str() != "…") {
+                    out.insert(format!("{at}.{k}"));
+                    paths(v, &format!("{at}.{k}"), out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| paths(v, &format!("{at}[]"), out)),
+            _ => {}
+        }
+    }
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+    let mut problems = Vec::new();
+    for block in page.split("```json\n").skip(1) {
+        let text = &block[..block.find("```").unwrap_or(block.len())];
+        let sample: Value =
+            serde_json::from_str(text).map_err(|e| format!("{doc}: a JSON sample does not parse: {e}"))?;
+        let Some((schema, document)) = real.iter().find(|(schema, _)| sample["schema"] == *schema) else {
+            continue;
+        };
+        let (mut shown, mut has) = (Default::default(), Default::default());
+        paths(&sample, "", &mut shown);
+        paths(document, "", &mut has);
+        problems.extend(shown.difference(&has).map(|p| format!("{schema} sample shows {p}")));
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "{doc}: fields the documents do not have: {}",
+            problems.join(", ")
+        )),
+    }
 }
 
 /// Compares the ```text block after `<!-- MARKER -->` in `doc` with `text`, or
