@@ -80,14 +80,6 @@ pub struct Place {
 }
 
 impl Place {
-    /// The first phase's place.
-    pub fn first() -> Place {
-        Place {
-            before: Turn::first(),
-            next: handoff().0,
-        }
-    }
-
     /// Every deletion this phase can issue without waiting is issued: the next may issue its own.
     pub fn issued(&self) {
         self.next.issued();

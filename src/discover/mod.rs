@@ -228,11 +228,11 @@ async fn terraform_state(config: &Config, state: Option<State>) -> Found<State> 
     let Some(t) = &config.terraform else {
         return Found::NotConfigured;
     };
-    let (tf, t2) = (Terraform::new(t), t.clone());
-    let protect = config.protect.clone();
+    let tf = Terraform::new(t);
+    let (runner, protect) = (tf.clone(), config.protect.clone());
     let result = match state {
         Some(state) => Ok(state),
-        None => tokio::task::spawn_blocking(move || terraform::preflight(&Terraform::new(&t2), &protect))
+        None => tokio::task::spawn_blocking(move || terraform::preflight(&runner, &protect))
             .await
             .unwrap_or_else(|e| Err(anyhow!("terraform discovery panicked: {e}"))),
     };
